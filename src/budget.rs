@@ -1,0 +1,170 @@
+//! The memory budget at run time: a counting allocator over mimalloc, and the arenas that
+//! admission checks before anything grows.
+//!
+//! Architecture invariant: nothing that a client can make the server hold (a socket, a room, a
+//! queued or partly received message) is taken without first acquiring its arena. A refused
+//! acquisition becomes `server_busy` or HTTP 503, never an allocation.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::limits::Limits;
+
+/// mimalloc, with every byte handed out and returned counted, so `/metrics` and admission see the
+/// real heap in use rather than an estimate.
+pub struct CountingAlloc;
+
+static HEAP_IN_USE: AtomicUsize = AtomicUsize::new(0);
+static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to mimalloc, which upholds GlobalAlloc's contract.
+        let ptr = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        if !ptr.is_null() {
+            note_alloc(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` above with this layout.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        let ptr = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            note_alloc(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in `alloc`; the caller guarantees `ptr` and `layout` match.
+        let new = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            note_alloc(new_size);
+        }
+        new
+    }
+}
+
+fn note_alloc(size: usize) {
+    let now = HEAP_IN_USE.fetch_add(size, Ordering::Relaxed) + size;
+    if now > HEAP_PEAK.load(Ordering::Relaxed) {
+        HEAP_PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of heap in use right now (0 when the counting allocator is not installed, as in tests
+/// that link the library into their own binary).
+pub fn heap_in_use() -> usize {
+    HEAP_IN_USE.load(Ordering::Relaxed)
+}
+
+/// The most heap ever in use at once.
+pub fn heap_peak() -> usize {
+    HEAP_PEAK.load(Ordering::Relaxed)
+}
+
+/// A named share of the budget: a counter that may not pass its capacity.
+#[derive(Debug)]
+pub struct Arena {
+    pub name: &'static str,
+    used: AtomicU64,
+    capacity: u64,
+}
+
+impl Arena {
+    pub fn new(name: &'static str, capacity: u64) -> Arena {
+        Arena {
+            name,
+            used: AtomicU64::new(0),
+            capacity,
+        }
+    }
+
+    /// Takes `amount` if it fits; false (and nothing taken) if it does not.
+    pub fn try_acquire(&self, amount: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(amount)
+                    .filter(|next| *next <= self.capacity)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self, amount: u64) {
+        let previous = self.used.fetch_sub(amount, Ordering::AcqRel);
+        debug_assert!(
+            previous >= amount,
+            "arena {} released more than held",
+            self.name
+        );
+    }
+
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+}
+
+/// All arenas of the budget, built from [`Limits`].
+#[derive(Debug)]
+pub struct Budget {
+    /// Counted in sockets.
+    pub sockets: Arena,
+    /// Counted in bytes of partly received messages.
+    pub in_flight: Arena,
+    /// Counted in bytes queued for sending.
+    pub outbound: Arena,
+    /// Heap bytes past which nothing new is admitted.
+    pub heap_ceiling: u64,
+    pub total_bytes: u64,
+}
+
+impl Budget {
+    pub fn new(limits: &Limits) -> Budget {
+        Budget {
+            sockets: Arena::new("sockets", limits.max_sockets()),
+            in_flight: Arena::new("in_flight", limits.in_flight_mib << 20),
+            outbound: Arena::new("outbound", limits.outbound_mib << 20),
+            heap_ceiling: (limits.total_mib - limits.reserve_mib) << 20,
+            total_bytes: limits.total_mib << 20,
+        }
+    }
+
+    /// True while the counted heap leaves room to admit something new.
+    pub fn heap_has_room(&self) -> bool {
+        (heap_in_use() as u64) < self.heap_ceiling
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arena_never_passes_its_capacity() {
+        let arena = Arena::new("test", 10);
+        assert!(arena.try_acquire(6));
+        assert!(!arena.try_acquire(5), "6 + 5 would pass 10");
+        assert_eq!(arena.used(), 6, "a refused acquisition takes nothing");
+        assert!(arena.try_acquire(4));
+        arena.release(10);
+        assert_eq!(arena.used(), 0);
+    }
+
+    #[test]
+    fn shipped_budget_admits_thousands_of_sockets() {
+        let budget = Budget::new(&Limits::shipped());
+        assert!(budget.sockets.capacity() >= 10_000);
+    }
+}

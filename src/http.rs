@@ -1,0 +1,375 @@
+//! HTTP: routing, the embedded assets, security headers, `/healthz`, `/metrics`, and the
+//! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::session`]).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::assets::{self, Asset};
+use crate::metrics::bump;
+use crate::rooms::parse_room_name;
+use crate::session;
+use crate::state::{SocketPermit, State};
+
+pub type Body = Full<Bytes>;
+
+/// Pages may load only what this server serves, run no inline script, and use the camera,
+/// microphone and screen capture for themselves only.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+const PERMISSIONS: &str = "camera=(self), microphone=(self), display-capture=(self), \
+    geolocation=(), payment=(), usb=()";
+
+/// Answers one request. Never fails: every problem is an HTTP status.
+pub async fn handle(
+    mut req: Request<hyper::body::Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_string();
+    let response = if let Some(room) = path.strip_prefix("/ws/") {
+        upgrade(&mut req, room, &state)
+    } else if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET and HEAD are served here.\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r
+    } else {
+        let mut response = route(&path, req.headers(), &state);
+        if req.method() == Method::HEAD {
+            *response.body_mut() = Body::default();
+        }
+        response
+    };
+    Ok(response)
+}
+
+fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
+    match path {
+        "/" => asset(assets::find("/index.html"), headers),
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, &state.render_metrics());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        _ => {
+            if let Some(room) = path.strip_prefix("/r/") {
+                return match parse_room_name(room) {
+                    Some(_) => asset(assets::find("/room.html"), headers),
+                    None => not_found("Room names are 1 to 64 letters, digits and dashes."),
+                };
+            }
+            match assets::find(path) {
+                Some(found) => asset(Some(found), headers),
+                None => not_found("There is nothing at this address."),
+            }
+        }
+    }
+}
+
+/// Serves an embedded file: gzip when the browser takes it, 304 when its copy is current.
+fn asset(found: Option<&'static Asset>, headers: &HeaderMap) -> Response<Body> {
+    let Some(asset) = found else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "This build has no client pages.\n",
+        );
+    };
+    let cache = if asset.mime.starts_with("text/") {
+        // Not fingerprinted: revalidate each time, which costs a 304 and no body.
+        "no-cache"
+    } else {
+        "public, max-age=86400"
+    };
+    let mut builder = Response::builder()
+        .header(header::ETAG, asset.etag)
+        .header(header::CACHE_CONTROL, cache)
+        .header(header::VARY, "Accept-Encoding");
+    if etag_matches(headers, asset.etag) {
+        builder = builder.status(StatusCode::NOT_MODIFIED);
+        return secure(
+            builder
+                .body(Body::default())
+                .expect("static headers are valid"),
+        );
+    }
+    builder = builder.header(header::CONTENT_TYPE, asset.mime);
+    let body = match asset.gzip {
+        Some(gz) if accepts_gzip(headers) => {
+            builder = builder.header(header::CONTENT_ENCODING, "gzip");
+            gz
+        }
+        _ => asset.raw,
+    };
+    secure(
+        builder
+            .body(Body::new(Bytes::from_static(body)))
+            .expect("static headers are valid"),
+    )
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let refused = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// Adds the headers every response carries.
+fn secure(mut response: Response<Body>) -> Response<Body> {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert("permissions-policy", HeaderValue::from_static(PERMISSIONS));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    secure(
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::new(Bytes::from(body.to_string())))
+            .expect("static headers are valid"),
+    )
+}
+
+/// A small page people can read, with a way back to the start.
+fn not_found(why: &str) -> Response<Body> {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not found · VideoMeet</title><link rel=\"stylesheet\" href=\"/css/app.css\">\
+         <main class=\"notfound\"><h1>Not found</h1><p>{why}</p>\
+         <p><a href=\"/\">Start or join a meeting</a></p></main></html>"
+    );
+    secure(
+        Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::new(Bytes::from(page)))
+            .expect("static headers are valid"),
+    )
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A browser page may open a socket only to the host it came from; a foreign or `null`
+/// Origin is refused before the upgrade. Non-browser clients send no Origin.
+fn origin_allowed(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
+/// `GET /ws/{room}`: checks the handshake and the budget, answers 101 and starts a session.
+fn upgrade(
+    req: &mut Request<hyper::body::Incoming>,
+    room: &str,
+    state: &Arc<State>,
+) -> Response<Body> {
+    let Some(room) = parse_room_name(room) else {
+        return not_found("Room names are 1 to 64 letters, digits and dashes.");
+    };
+    let headers = req.headers();
+    let is_ws = req.method() == Method::GET
+        && header_has_token(headers, header::CONNECTION, "upgrade")
+        && header_has_token(headers, header::UPGRADE, "websocket")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (is_ws, key) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "This address takes WebSocket connections (version 13) only.\n",
+        );
+    };
+    if !origin_allowed(headers) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "WebSockets are accepted from this server's own pages only.\n",
+        );
+    }
+    let Some(permit) = SocketPermit::acquire(state) else {
+        bump(&state.metrics.refused_upgrade_busy);
+        let mut r = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is at its limit; try again soon.\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
+
+    let on_upgrade = hyper::upgrade::on(req);
+    let state = state.clone();
+    let max = state.limits().max_message_bytes as usize;
+    // One home for the frame cap: both the frame and the whole message are held to it here,
+    // and small buffers keep an idle socket cheap (the defaults are 128 KiB each).
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max + 64 * 1024)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config),
+                )
+                .await;
+                session::run(ws, room, state, permit).await;
+            }
+            Err(e) => log::debug!("upgrade failed: {e}"),
+        }
+    });
+
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(
+            header::SEC_WEBSOCKET_ACCEPT,
+            derive_accept_key(key.as_bytes()),
+        )
+        .body(Body::default())
+        .expect("static headers are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted() {
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "gzip, deflate, br"
+        )])));
+        assert!(accepts_gzip(&headers(&[(
+            "accept-encoding",
+            "br;q=1, gzip;q=0.5"
+        )])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "gzip;q=0")])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "identity")])));
+        assert!(!accepts_gzip(&headers(&[])));
+    }
+
+    #[test]
+    fn etags_match_lists_and_weak_forms() {
+        let tag = "\"abc-1\"";
+        assert!(etag_matches(
+            &headers(&[("if-none-match", "\"x\", \"abc-1\"")]),
+            tag
+        ));
+        assert!(etag_matches(
+            &headers(&[("if-none-match", "W/\"abc-1\"")]),
+            tag
+        ));
+        assert!(!etag_matches(
+            &headers(&[("if-none-match", "\"abc-2\"")]),
+            tag
+        ));
+    }
+
+    #[test]
+    fn only_same_host_origins_may_open_sockets() {
+        assert!(origin_allowed(&headers(&[("host", "h:8080")])));
+        assert!(origin_allowed(&headers(&[
+            ("host", "h:8080"),
+            ("origin", "http://h:8080")
+        ])));
+        assert!(origin_allowed(&headers(&[
+            ("host", "h:8443"),
+            ("origin", "https://h:8443")
+        ])));
+        assert!(!origin_allowed(&headers(&[
+            ("host", "h:8080"),
+            ("origin", "http://evil:8080")
+        ])));
+        assert!(!origin_allowed(&headers(&[
+            ("host", "h:8080"),
+            ("origin", "null")
+        ])));
+    }
+}

@@ -1,0 +1,155 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::budget::{self, Budget};
+
+/// Process-wide counters. Gauges that the room map knows (rooms, seats) are read from it when
+/// rendering instead of being kept twice.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub messages_relayed: AtomicU64,
+    pub bytes_relayed: AtomicU64,
+    pub frames_rejected: AtomicU64,
+    pub slow_clients_dropped: AtomicU64,
+    pub joins: AtomicU64,
+    pub refused_room_full: AtomicU64,
+    pub refused_bad_password: AtomicU64,
+    pub refused_server_busy: AtomicU64,
+    pub refused_upgrade_busy: AtomicU64,
+    pub bad_requests: AtomicU64,
+}
+
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Gauges read at render time.
+pub struct Gauges {
+    pub rooms: usize,
+    pub participants: usize,
+}
+
+impl Metrics {
+    pub fn render(&self, gauges: Gauges, budget: &Budget) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(2048);
+        let mut line = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP videomeet_{name} {help}\n# TYPE videomeet_{name} {kind}\nvideomeet_{name} {value}"
+            );
+        };
+        line(
+            "rooms",
+            "gauge",
+            "Rooms held in memory.",
+            gauges.rooms as u64,
+        );
+        line(
+            "participants",
+            "gauge",
+            "Seats taken, including seats held for a lost socket.",
+            gauges.participants as u64,
+        );
+        line(
+            "open_sockets",
+            "gauge",
+            "Open WebSockets.",
+            budget.sockets.used(),
+        );
+        line(
+            "joins_total",
+            "counter",
+            "Joins that got a seat.",
+            get(&self.joins),
+        );
+        line(
+            "messages_relayed_total",
+            "counter",
+            "Signals relayed to a peer.",
+            get(&self.messages_relayed),
+        );
+        line(
+            "bytes_relayed_total",
+            "counter",
+            "Bytes of relayed signals.",
+            get(&self.bytes_relayed),
+        );
+        line(
+            "frames_rejected_total",
+            "counter",
+            "Frames refused: too large, binary, or malformed.",
+            get(&self.frames_rejected),
+        );
+        line(
+            "bad_requests_total",
+            "counter",
+            "Messages answered with bad_request.",
+            get(&self.bad_requests),
+        );
+        line(
+            "slow_clients_dropped_total",
+            "counter",
+            "Sockets dropped because their outbound queue was full.",
+            get(&self.slow_clients_dropped),
+        );
+        line(
+            "heap_bytes",
+            "gauge",
+            "Heap bytes in use, counted by the allocator.",
+            budget::heap_in_use() as u64,
+        );
+        line(
+            "heap_peak_bytes",
+            "gauge",
+            "Most heap bytes ever in use.",
+            budget::heap_peak() as u64,
+        );
+        line(
+            "budget_bytes",
+            "gauge",
+            "The memory budget (memlimit.toml budget.total_mib).",
+            budget.total_bytes,
+        );
+        line(
+            "heap_ceiling_bytes",
+            "gauge",
+            "Heap past which nothing new is admitted.",
+            budget.heap_ceiling,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP videomeet_joins_refused_total Joins refused, by reason.\n# TYPE videomeet_joins_refused_total counter"
+        );
+        for (reason, counter) in [
+            ("room_full", &self.refused_room_full),
+            ("bad_password", &self.refused_bad_password),
+            ("server_busy", &self.refused_server_busy),
+            ("upgrade_busy", &self.refused_upgrade_busy),
+        ] {
+            let _ = writeln!(
+                out,
+                "videomeet_joins_refused_total{{reason=\"{reason}\"}} {}",
+                get(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP videomeet_arena_used Units held in each budget arena.\n# TYPE videomeet_arena_used gauge"
+        );
+        for arena in [&budget.sockets, &budget.in_flight, &budget.outbound] {
+            let _ = writeln!(
+                out,
+                "videomeet_arena_used{{arena=\"{}\"}} {}\nvideomeet_arena_capacity{{arena=\"{}\"}} {}",
+                arena.name,
+                arena.used(),
+                arena.name,
+                arena.capacity()
+            );
+        }
+        out
+    }
+}

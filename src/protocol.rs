@@ -1,0 +1,434 @@
+//! The wire contract of `/ws/{room}`: every message, field, error code and close code.
+//! `docs/PROTOCOL.md` mirrors this file; change both together.
+//!
+//! Client messages are decoded in one borrowed pass into [`Wire`] (every field optional) and then
+//! checked into a [`ClientMsg`]: serde's internally tagged enums buffer their content, which would
+//! copy every relayed SDP and breaks `RawValue`, so `signal.data` stays a borrowed slice of the
+//! frame and is never parsed.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Bytes a name may take (64 characters of up to 4 bytes).
+pub const NAME_BYTES: usize = 256;
+/// Bytes a `client` id may take.
+pub const CLIENT_BYTES: usize = 64;
+
+pub type Name = heapless::String<NAME_BYTES>;
+pub type ClientId = heapless::String<CLIENT_BYTES>;
+
+/// A seat's id, unique in the process while the seat lives. On the wire it is a string, so that
+/// clients compare ids as strings and never meet integer-precision surprises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeatId(pub u64);
+
+impl fmt::Display for SeatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for SeatId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl SeatId {
+    pub fn parse(text: &str) -> Option<SeatId> {
+        if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok().map(SeatId)
+    }
+}
+
+/// A seat token: 128 bits from the OS CSPRNG, shown as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Token(pub [u8; 16]);
+
+impl Token {
+    pub fn to_hex(self) -> heapless::String<32> {
+        let mut out = heapless::String::new();
+        for byte in self.0 {
+            let _ = fmt::Write::write_fmt(&mut out, format_args!("{byte:02x}"));
+        }
+        out
+    }
+
+    pub fn from_hex(text: &str) -> Option<Token> {
+        if text.len() != 32 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+            let pair = std::str::from_utf8(chunk).ok()?;
+            bytes[i] = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Token(bytes))
+    }
+
+    /// Compares in time independent of where the tokens differ.
+    pub fn matches(&self, other: &Token) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(…)")
+    }
+}
+
+/// Every field any client message may carry, all optional, borrowed from the frame.
+#[derive(Deserialize, Default)]
+struct Wire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    client: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    token: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    password: Option<Cow<'a, str>>,
+    audio: Option<bool>,
+    video: Option<bool>,
+    screen: Option<bool>,
+    resume: Option<bool>,
+    #[serde(borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// A checked client message.
+#[derive(Debug)]
+pub enum ClientMsg<'a> {
+    Join(Box<Join>),
+    Signal { to: SeatId, data: &'a RawValue },
+    Update(Update),
+    Leave,
+}
+
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub name: Name,
+    pub client: ClientId,
+    pub token: Option<Token>,
+    pub password: Option<String>,
+    pub audio: bool,
+    pub video: bool,
+    pub resume: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Update {
+    pub audio: Option<bool>,
+    pub video: Option<bool>,
+    pub screen: Option<bool>,
+}
+
+/// Why a client message was refused; its text goes to the client in a `bad_request` error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(message: impl Into<String>) -> BadRequest {
+    BadRequest(message.into())
+}
+
+impl<'a> ClientMsg<'a> {
+    /// Decodes and checks one text frame.
+    pub fn parse(text: &'a str) -> Result<ClientMsg<'a>, BadRequest> {
+        let wire: Wire<'a> = serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "expected one JSON object with a `type`: {}",
+                first_line(&e)
+            ))
+        })?;
+        let kind = wire.kind.as_deref().ok_or_else(|| bad("missing `type`"))?;
+        match kind {
+            "join" => Ok(ClientMsg::Join(Box::new(Join {
+                name: parse_name(
+                    wire.name
+                        .as_deref()
+                        .ok_or_else(|| bad("`join` needs a `name`"))?,
+                )?,
+                client: parse_client(
+                    wire.client
+                        .as_deref()
+                        .ok_or_else(|| bad("`join` needs a `client`"))?,
+                )?,
+                token: match wire.token.as_deref() {
+                    None | Some("") => None,
+                    // A malformed token is just a wrong token: it never takes a seat.
+                    Some(text) => Some(Token::from_hex(text).unwrap_or(Token([0; 16]))),
+                },
+                password: wire.password.map(Cow::into_owned),
+                audio: wire.audio.unwrap_or(false),
+                video: wire.video.unwrap_or(false),
+                resume: wire.resume.unwrap_or(false),
+            }))),
+            "signal" => {
+                let to = wire
+                    .to
+                    .as_deref()
+                    .ok_or_else(|| bad("`signal` needs `to`"))?;
+                let to = SeatId::parse(to).ok_or_else(|| bad("`to` is not a peer id"))?;
+                let data = wire.data.ok_or_else(|| bad("`signal` needs `data`"))?;
+                Ok(ClientMsg::Signal { to, data })
+            }
+            "update" => Ok(ClientMsg::Update(Update {
+                audio: wire.audio,
+                video: wire.video,
+                screen: wire.screen,
+            })),
+            "leave" => Ok(ClientMsg::Leave),
+            other => Err(bad(format!(
+                "unknown message type `{}`",
+                other.chars().take(32).collect::<String>()
+            ))),
+        }
+    }
+}
+
+fn first_line(e: &serde_json::Error) -> String {
+    e.to_string().lines().next().unwrap_or("").to_string()
+}
+
+/// Bidi overrides and isolates: they let a name reorder the text around it.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// A display name: trimmed, 1–64 characters, no control or bidi-control characters.
+pub fn parse_name(raw: &str) -> Result<Name, BadRequest> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err(bad("the name is empty"));
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(bad(format!(
+            "the name is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(bad("the name has control characters"));
+    }
+    Name::try_from(name).map_err(|_| bad("the name is too long"))
+}
+
+/// A client id: 8–64 characters of `A-Za-z0-9_-`.
+pub fn parse_client(raw: &str) -> Result<ClientId, BadRequest> {
+    let ok = (8..=CLIENT_BYTES).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(bad("`client` must be 8-64 characters of A-Z a-z 0-9 _ -"));
+    }
+    ClientId::try_from(raw).map_err(|_| bad("`client` is too long"))
+}
+
+/// One seat as the others see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Peer {
+    pub id: SeatId,
+    pub name: Name,
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
+    pub host: bool,
+    pub away: bool,
+}
+
+/// Every message the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMsg<'a> {
+    Joined {
+        you: SeatId,
+        token: heapless::String<32>,
+        host: bool,
+        room: &'a str,
+        peers: Vec<Peer>,
+        ice_servers: &'a RawValue,
+    },
+    PeerJoined {
+        peer: Peer,
+    },
+    PeerLeft {
+        id: SeatId,
+    },
+    PeerUpdated {
+        peer: Peer,
+    },
+    PeerRejoined {
+        peer: Peer,
+        reset: bool,
+    },
+    Signal {
+        from: SeatId,
+        data: &'a RawValue,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+    },
+}
+
+impl ServerMsg<'_> {
+    /// The JSON text of this message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+/// The error codes of `error` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    RoomFull,
+    BadPassword,
+    TooLarge,
+    ServerBusy,
+    Replaced,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::BadPassword => "bad_password",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::ServerBusy => "server_busy",
+            ErrorCode::Replaced => "replaced",
+        }
+    }
+
+    /// The close code that follows this error, if the socket is closed for it.
+    pub fn close_code(self) -> Option<u16> {
+        match self {
+            ErrorCode::BadRequest => None,
+            ErrorCode::Replaced => Some(close::REPLACED),
+            ErrorCode::RoomFull => Some(close::ROOM_FULL),
+            ErrorCode::BadPassword => Some(close::BAD_PASSWORD),
+            ErrorCode::ServerBusy => Some(close::SERVER_BUSY),
+            ErrorCode::TooLarge => Some(close::TOO_LARGE),
+        }
+    }
+
+    /// A sentence for people, in English; the client shows its own translation by code.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "The message was not understood.",
+            ErrorCode::RoomFull => "This room is full.",
+            ErrorCode::BadPassword => "This room needs the right password.",
+            ErrorCode::TooLarge => "The message was larger than 1 MiB.",
+            ErrorCode::ServerBusy => "The server is too busy right now; try again soon.",
+            ErrorCode::Replaced => "You joined this room from another tab or device.",
+        }
+    }
+}
+
+/// WebSocket close codes the server sends.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_LARGE: u16 = 1009;
+    pub const REPLACED: u16 = 4000;
+    pub const ROOM_FULL: u16 = 4001;
+    pub const BAD_PASSWORD: u16 = 4002;
+    pub const SERVER_BUSY: u16 = 4003;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_decodes_with_optional_fields() {
+        let msg = ClientMsg::parse(
+            r#"{"type":"join","name":"  Ada ","client":"abcdefgh","audio":true,"video":false}"#,
+        )
+        .unwrap();
+        let ClientMsg::Join(join) = msg else {
+            panic!("not a join")
+        };
+        assert_eq!(join.name.as_str(), "Ada");
+        assert!(join.audio && !join.video && !join.resume);
+        assert!(join.token.is_none());
+    }
+
+    #[test]
+    fn signal_data_is_kept_verbatim() {
+        let text = r#"{"type":"signal","to":"12","data":{"sdp":"v=0\r\n","n":[1,2]}}"#;
+        let ClientMsg::Signal { to, data } = ClientMsg::parse(text).unwrap() else {
+            panic!("not a signal")
+        };
+        assert_eq!(to, SeatId(12));
+        assert_eq!(data.get(), r#"{"sdp":"v=0\r\n","n":[1,2]}"#);
+        let out = ServerMsg::Signal {
+            from: SeatId(3),
+            data,
+        }
+        .to_json();
+        assert_eq!(
+            out,
+            r#"{"type":"signal","from":"3","data":{"sdp":"v=0\r\n","n":[1,2]}}"#
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error_not_a_panic() {
+        for text in [
+            "",
+            "null",
+            "[]",
+            "{}",
+            r#"{"type":5}"#,
+            r#"{"type":"dance"}"#,
+            r#"{"type":"signal","to":"x","data":1}"#,
+            r#"{"type":"signal","to":"1"}"#,
+            r#"{"type":"join","name":"","client":"abcdefgh"}"#,
+            r#"{"type":"join","name":"a\u202Eb","client":"abcdefgh"}"#,
+            r#"{"type":"join","name":"a","client":"short"}"#,
+            r#"{"type":"join","name":"a","client":"abcdefgh","audio":"yes"}"#,
+        ] {
+            assert!(ClientMsg::parse(text).is_err(), "{text} should be refused");
+        }
+        let long = "x".repeat(65);
+        assert!(parse_name(&long).is_err());
+        assert!(parse_name(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_compare() {
+        let token = Token([7; 16]);
+        let hex = token.to_hex();
+        assert_eq!(hex.len(), 32);
+        assert!(Token::from_hex(&hex).unwrap().matches(&token));
+        assert!(Token::from_hex("zz").is_none());
+        assert!(!Token([8; 16]).matches(&token));
+    }
+}

@@ -1,0 +1,762 @@
+//! Rooms and seats: who is in which room, who may take which seat, and who must hear of it.
+//!
+//! This module is plain data and functions. It owns no socket and reads no clock: the caller
+//! passes `now`, a fresh token and a handle `H` for each socket's outbound queue, and gets back
+//! the notices to deliver. That keeps every rule (caps, takeover, host passing, grace, TTL) a fast
+//! unit test, and lets the caller send outside the lock.
+//!
+//! Architecture invariant: all rooms sit behind one lock (the caller's), so a cap check, a seat
+//! takeover and its announcement happen atomically; there is no second map to disagree with.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::limits::MAX_PEERS_PER_ROOM;
+use crate::protocol::{ClientId, Join, Name, Peer, SeatId, Token, Update};
+
+/// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
+pub type RoomName = heapless::String<64>;
+
+/// Checks and lower-cases a room name taken from a URL path.
+pub fn parse_room_name(raw: &str) -> Option<RoomName> {
+    if raw.is_empty() || raw.len() > 64 {
+        return None;
+    }
+    let mut name = RoomName::new();
+    for byte in raw.bytes() {
+        let lower = byte.to_ascii_lowercase();
+        if !(lower.is_ascii_lowercase() || lower.is_ascii_digit() || lower == b'-') {
+            return None;
+        }
+        name.push(lower as char).ok()?;
+    }
+    Some(name)
+}
+
+/// Identifies one socket, so that a socket that lost its seat cannot act for it any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+/// A socket bound to a seat: its id and the handle its messages are queued on.
+#[derive(Debug, Clone)]
+pub struct Conn<H> {
+    pub id: ConnId,
+    pub handle: H,
+}
+
+#[derive(Debug)]
+struct Seat<H> {
+    id: SeatId,
+    client: ClientId,
+    token: Token,
+    name: Name,
+    audio: bool,
+    video: bool,
+    screen: bool,
+    host: bool,
+    conn: Option<Conn<H>>,
+    /// Set while the socket is lost: the seat is freed at this instant unless resumed.
+    away_until: Option<Instant>,
+}
+
+impl<H> Seat<H> {
+    fn peer(&self) -> Peer {
+        Peer {
+            id: self.id,
+            name: self.name.clone(),
+            audio: self.audio,
+            video: self.video,
+            screen: self.screen,
+            host: self.host,
+            away: self.away_until.is_some(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Room<H> {
+    /// In order of arrival, so host passes to `seats[0]`. The capacity is the hard seat cap.
+    seats: heapless::Vec<Seat<H>, MAX_PEERS_PER_ROOM>,
+    last_activity: Instant,
+}
+
+impl<H: Clone> Room<H> {
+    fn handles_except(&self, except: SeatId) -> Vec<H> {
+        self.seats
+            .iter()
+            .filter(|s| s.id != except)
+            .filter_map(|s| s.conn.as_ref().map(|c| c.handle.clone()))
+            .collect()
+    }
+
+    fn handles(&self) -> Vec<H> {
+        self.seats
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.handle.clone()))
+            .collect()
+    }
+
+    fn seat_of(&mut self, seat: SeatId, conn: ConnId) -> Option<&mut Seat<H>> {
+        self.seats
+            .iter_mut()
+            .find(|s| s.id == seat && s.conn.as_ref().is_some_and(|c| c.id == conn))
+    }
+
+    /// Removes a seat, announces it, and passes host on if the host left.
+    fn remove_seat(&mut self, seat: SeatId, notices: &mut Vec<Notice<H>>) -> bool {
+        let Some(index) = self.seats.iter().position(|s| s.id == seat) else {
+            return false;
+        };
+        let gone = self.seats.remove(index);
+        notices.push(Notice {
+            to: self.handles(),
+            event: Event::PeerLeft(seat),
+        });
+        if gone.host {
+            if let Some(next) = self.seats.first_mut() {
+                next.host = true;
+                let peer = next.peer();
+                notices.push(Notice {
+                    to: self.handles(),
+                    event: Event::PeerUpdated(peer),
+                });
+            }
+        }
+        true
+    }
+}
+
+/// Something the sockets in `to` must be told.
+#[derive(Debug)]
+pub struct Notice<H> {
+    pub to: Vec<H>,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    PeerJoined(Peer),
+    PeerLeft(SeatId),
+    PeerUpdated(Peer),
+    PeerRejoined { peer: Peer, reset: bool },
+}
+
+/// A join that got a seat.
+#[derive(Debug)]
+pub struct Admitted<H> {
+    pub you: SeatId,
+    pub token: Token,
+    pub host: bool,
+    /// Everyone else in the room.
+    pub peers: Vec<Peer>,
+    pub notices: Vec<Notice<H>>,
+    /// The socket that held this seat before, to be told `replaced` and closed.
+    pub replaced: Option<H>,
+    /// True when the seat was taken over rather than newly made.
+    pub resumed: bool,
+}
+
+/// Why a join got no seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    RoomFull,
+    ServerBusy,
+}
+
+/// The numbers the room rules need.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomLimits {
+    pub peers_per_room: usize,
+    pub max_rooms: usize,
+    pub ttl: Duration,
+    pub grace: Duration,
+}
+
+/// Every room of the process.
+#[derive(Debug)]
+pub struct Rooms<H> {
+    rooms: HashMap<RoomName, Room<H>>,
+    limits: RoomLimits,
+    next_seat: u64,
+    seated: usize,
+    away: usize,
+}
+
+impl<H: Clone> Rooms<H> {
+    pub fn new(limits: RoomLimits) -> Rooms<H> {
+        Rooms {
+            rooms: HashMap::new(),
+            limits: RoomLimits {
+                peers_per_room: limits.peers_per_room.min(MAX_PEERS_PER_ROOM),
+                ..limits
+            },
+            next_seat: 1,
+            seated: 0,
+            away: 0,
+        }
+    }
+
+    /// Rooms held (occupied or waiting out their TTL).
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Seats taken, including seats held for a lost socket.
+    pub fn seat_count(&self) -> usize {
+        self.seated
+    }
+
+    /// Seats a join into `room` may take over or fill. `heap_has_room` is the budget's word on
+    /// whether a new room may be made.
+    pub fn join(
+        &mut self,
+        room_name: &RoomName,
+        join: &Join,
+        conn: Conn<H>,
+        fresh_token: Token,
+        now: Instant,
+        heap_has_room: bool,
+    ) -> Result<Admitted<H>, Refusal> {
+        if !self.rooms.contains_key(room_name) {
+            if !heap_has_room {
+                return Err(Refusal::ServerBusy);
+            }
+            if self.rooms.len() >= self.limits.max_rooms && !self.evict_idle_room() {
+                return Err(Refusal::ServerBusy);
+            }
+            self.rooms.insert(
+                room_name.clone(),
+                Room {
+                    seats: heapless::Vec::new(),
+                    last_activity: now,
+                },
+            );
+        }
+        let room = self
+            .rooms
+            .get_mut(room_name)
+            .expect("inserted above if missing");
+        room.last_activity = now;
+
+        // One identity, one seat: the same client with its token takes its seat back.
+        let claimed = join.token.as_ref().and_then(|token| {
+            room.seats
+                .iter()
+                .position(|s| s.client == join.client && s.token.matches(token))
+        });
+        if let Some(index) = claimed {
+            let seat = &mut room.seats[index];
+            let replaced = seat.conn.replace(conn).map(|old| old.handle);
+            if seat.away_until.take().is_some() {
+                self.away -= 1;
+            }
+            seat.name = join.name.clone();
+            seat.audio = join.audio;
+            seat.video = join.video;
+            seat.screen = false;
+            let (you, token, host, peer) = (seat.id, seat.token, seat.host, seat.peer());
+            let notices = vec![Notice {
+                to: room.handles_except(you),
+                event: Event::PeerRejoined {
+                    peer,
+                    reset: !join.resume,
+                },
+            }];
+            return Ok(Admitted {
+                you,
+                token,
+                host,
+                peers: room
+                    .seats
+                    .iter()
+                    .filter(|s| s.id != you)
+                    .map(Seat::peer)
+                    .collect(),
+                notices,
+                replaced,
+                resumed: true,
+            });
+        }
+
+        if room.seats.len() >= self.limits.peers_per_room {
+            return Err(Refusal::RoomFull);
+        }
+        let you = SeatId(self.next_seat);
+        self.next_seat += 1;
+        let seat = Seat {
+            id: you,
+            client: join.client.clone(),
+            token: fresh_token,
+            name: join.name.clone(),
+            audio: join.audio,
+            video: join.video,
+            screen: false,
+            host: room.seats.is_empty(),
+            conn: Some(conn),
+            away_until: None,
+        };
+        let peer = seat.peer();
+        let host = seat.host;
+        let peers = room.seats.iter().map(Seat::peer).collect();
+        let notices = vec![Notice {
+            to: room.handles(),
+            event: Event::PeerJoined(peer),
+        }];
+        if room.seats.push(seat).is_err() {
+            // peers_per_room is clamped to the vector's capacity in `new`.
+            unreachable!("seat cap checked above");
+        }
+        self.seated += 1;
+        Ok(Admitted {
+            you,
+            token: fresh_token,
+            host,
+            peers,
+            notices,
+            replaced: None,
+            resumed: false,
+        })
+    }
+
+    /// Drops the least recently active room that nobody sits in, to make place for a new one.
+    fn evict_idle_room(&mut self) -> bool {
+        let idle = self
+            .rooms
+            .iter()
+            .filter(|(_, room)| room.seats.is_empty())
+            .min_by_key(|(_, room)| room.last_activity)
+            .map(|(name, _)| name.clone());
+        match idle {
+            Some(name) => self.rooms.remove(&name).is_some(),
+            None => false,
+        }
+    }
+
+    /// `leave`, or a close frame: the seat is freed at once. A socket that no longer holds the
+    /// seat (it was replaced) frees nothing.
+    pub fn leave(
+        &mut self,
+        room_name: &RoomName,
+        seat: SeatId,
+        conn: ConnId,
+        now: Instant,
+    ) -> Vec<Notice<H>> {
+        let mut notices = Vec::new();
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return notices;
+        };
+        if room.seat_of(seat, conn).is_none() {
+            return notices;
+        }
+        room.last_activity = now;
+        if room.remove_seat(seat, &mut notices) {
+            self.seated -= 1;
+        }
+        notices
+    }
+
+    /// The socket was lost without a goodbye: hold the seat for its owner until the grace period
+    /// ends, and show it as away meanwhile.
+    pub fn lost(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        now: Instant,
+    ) -> Vec<Notice<H>> {
+        let grace = self.limits.grace;
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return Vec::new();
+        };
+        let Some(seat) = room.seat_of(seat_id, conn) else {
+            return Vec::new();
+        };
+        seat.conn = None;
+        seat.away_until = Some(now + grace);
+        let peer = seat.peer();
+        self.away += 1;
+        room.last_activity = now;
+        vec![Notice {
+            to: room.handles_except(seat_id),
+            event: Event::PeerUpdated(peer),
+        }]
+    }
+
+    /// `update`: the seat's media state changed.
+    pub fn update(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        update: Update,
+        now: Instant,
+    ) -> Vec<Notice<H>> {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return Vec::new();
+        };
+        let Some(seat) = room.seat_of(seat_id, conn) else {
+            return Vec::new();
+        };
+        seat.audio = update.audio.unwrap_or(seat.audio);
+        seat.video = update.video.unwrap_or(seat.video);
+        seat.screen = update.screen.unwrap_or(seat.screen);
+        let peer = seat.peer();
+        room.last_activity = now;
+        vec![Notice {
+            to: room.handles_except(seat_id),
+            event: Event::PeerUpdated(peer),
+        }]
+    }
+
+    /// Where a `signal` from `from` to `to` goes: only to a connected seat of the sender's own
+    /// room, and only while the sender's socket still holds its seat.
+    pub fn route(
+        &mut self,
+        room_name: &RoomName,
+        from: SeatId,
+        conn: ConnId,
+        to: SeatId,
+        now: Instant,
+    ) -> Option<H> {
+        let room = self.rooms.get_mut(room_name)?;
+        room.seat_of(from, conn)?;
+        room.last_activity = now;
+        room.seats
+            .iter()
+            .find(|s| s.id == to)
+            .and_then(|s| s.conn.as_ref())
+            .map(|c| c.handle.clone())
+    }
+
+    /// Frees seats whose grace ran out, and removes empty rooms idle for the TTL. Cheap when
+    /// nothing is due: away seats are counted, and the room scan is the caller's to pace.
+    pub fn sweep_away(&mut self, now: Instant) -> Vec<Notice<H>> {
+        let mut notices = Vec::new();
+        if self.away == 0 {
+            return notices;
+        }
+        for room in self.rooms.values_mut() {
+            let due: Vec<SeatId> = room
+                .seats
+                .iter()
+                .filter(|s| s.away_until.is_some_and(|t| t <= now))
+                .map(|s| s.id)
+                .collect();
+            for seat in due {
+                if room.remove_seat(seat, &mut notices) {
+                    self.seated -= 1;
+                    self.away -= 1;
+                }
+            }
+        }
+        notices
+    }
+
+    /// Removes rooms with nobody seated whose last activity is older than the TTL. Returns how
+    /// many went.
+    pub fn sweep_expired(&mut self, now: Instant) -> usize {
+        let ttl = self.limits.ttl;
+        let before = self.rooms.len();
+        self.rooms.retain(|_, room| {
+            !room.seats.is_empty() || now.saturating_duration_since(room.last_activity) < ttl
+        });
+        before - self.rooms.len()
+    }
+
+    /// Every connected socket, for shutdown.
+    pub fn all_handles(&self) -> Vec<H> {
+        self.rooms.values().flat_map(Room::handles).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket in tests: just its number.
+    type H = u32;
+
+    fn limits() -> RoomLimits {
+        RoomLimits {
+            peers_per_room: 6,
+            max_rooms: 3,
+            ttl: Duration::from_secs(6 * 3600),
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    fn join_req(name: &str, client: &str, token: Option<Token>, resume: bool) -> Join {
+        Join {
+            name: Name::try_from(name).unwrap(),
+            client: ClientId::try_from(client).unwrap(),
+            token,
+            password: None,
+            audio: true,
+            video: true,
+            resume,
+        }
+    }
+
+    fn room(name: &str) -> RoomName {
+        parse_room_name(name).unwrap()
+    }
+
+    fn conn(n: u32) -> Conn<H> {
+        Conn {
+            id: ConnId(u64::from(n)),
+            handle: n,
+        }
+    }
+
+    fn token(n: u8) -> Token {
+        Token([n; 16])
+    }
+
+    fn join_n(rooms: &mut Rooms<H>, r: &RoomName, n: u32, now: Instant) -> Admitted<H> {
+        rooms
+            .join(
+                r,
+                &join_req("p", &format!("client{n:04}"), None, false),
+                conn(n),
+                token(n as u8),
+                now,
+                true,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn room_names_are_checked_and_lower_cased() {
+        assert_eq!(
+            parse_room_name("Team-Standup").unwrap().as_str(),
+            "team-standup"
+        );
+        assert!(parse_room_name("").is_none());
+        assert!(parse_room_name(&"a".repeat(65)).is_none());
+        assert!(parse_room_name(&"a".repeat(64)).is_some());
+        for bad in ["a b", "a/b", "ä", "a_b", "..", "a%2f"] {
+            assert!(parse_room_name(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn first_join_is_host_and_others_hear_of_newcomers() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        assert!(a.host && a.peers.is_empty());
+        let b = join_n(&mut rooms, &r, 2, now);
+        assert!(!b.host);
+        assert_eq!(b.peers.len(), 1);
+        assert_eq!(b.notices.len(), 1);
+        assert_eq!(b.notices[0].to, vec![1]);
+        assert!(matches!(b.notices[0].event, Event::PeerJoined(ref p) if p.id == b.you));
+    }
+
+    #[test]
+    fn the_seventh_join_is_refused() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        for n in 1..=6 {
+            join_n(&mut rooms, &r, n, now);
+        }
+        let seventh = rooms.join(
+            &r,
+            &join_req("p", "client0007", None, false),
+            conn(7),
+            token(7),
+            now,
+            true,
+        );
+        assert_eq!(seventh.unwrap_err(), Refusal::RoomFull);
+        assert_eq!(rooms.seat_count(), 6);
+    }
+
+    #[test]
+    fn the_same_identity_takes_its_seat_over_without_a_second_joined() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        join_n(&mut rooms, &r, 2, now);
+        let again = rooms
+            .join(
+                &r,
+                &join_req("p", "client0001", Some(a.token), false),
+                conn(11),
+                token(99),
+                now,
+                true,
+            )
+            .unwrap();
+        assert_eq!(again.you, a.you, "same seat");
+        assert!(again.token.matches(&a.token), "same token");
+        assert!(again.host, "host rights kept");
+        assert_eq!(again.replaced, Some(1));
+        assert_eq!(again.notices.len(), 1);
+        assert_eq!(again.notices[0].to, vec![2]);
+        assert!(matches!(
+            again.notices[0].event,
+            Event::PeerRejoined { reset: true, .. }
+        ));
+        assert_eq!(rooms.seat_count(), 2);
+        // The replaced socket can no longer act for the seat.
+        assert!(rooms.leave(&r, a.you, ConnId(1), now).is_empty());
+        assert!(rooms.route(&r, a.you, ConnId(1), SeatId(2), now).is_none());
+        assert_eq!(rooms.seat_count(), 2);
+    }
+
+    #[test]
+    fn a_known_client_without_the_right_token_never_takes_the_seat() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        for wrong in [None, Some(token(42))] {
+            let other = rooms
+                .join(
+                    &r,
+                    &join_req("p", "client0001", wrong, false),
+                    conn(5),
+                    token(5),
+                    now,
+                    true,
+                )
+                .unwrap();
+            assert_ne!(other.you, a.you);
+            assert!(other.replaced.is_none());
+            assert!(matches!(other.notices[0].event, Event::PeerJoined(_)));
+        }
+    }
+
+    #[test]
+    fn signals_stay_inside_the_room() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let (r1, r2) = (room("one"), room("two"));
+        let a = join_n(&mut rooms, &r1, 1, now);
+        let b = join_n(&mut rooms, &r1, 2, now);
+        let c = join_n(&mut rooms, &r2, 3, now);
+        assert_eq!(rooms.route(&r1, a.you, ConnId(1), b.you, now), Some(2));
+        assert_eq!(rooms.route(&r1, a.you, ConnId(1), c.you, now), None);
+        assert_eq!(rooms.route(&r2, c.you, ConnId(3), a.you, now), None);
+    }
+
+    #[test]
+    fn leaving_host_passes_host_to_the_longest_present() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        let b = join_n(&mut rooms, &r, 2, now);
+        join_n(&mut rooms, &r, 3, now);
+        let notices = rooms.leave(&r, a.you, ConnId(1), now);
+        assert!(matches!(notices[0].event, Event::PeerLeft(id) if id == a.you));
+        assert!(matches!(notices[1].event, Event::PeerUpdated(ref p) if p.id == b.you && p.host));
+        assert_eq!(notices[1].to, vec![2, 3], "the new host hears it too");
+    }
+
+    #[test]
+    fn a_lost_socket_holds_its_seat_for_the_grace_period() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, t0);
+        join_n(&mut rooms, &r, 2, t0);
+        let notices = rooms.lost(&r, a.you, ConnId(1), t0);
+        assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if p.away));
+        assert!(rooms.sweep_away(t0 + Duration::from_secs(29)).is_empty());
+        // Resumed in time: same seat, no peer-left.
+        let back = rooms
+            .join(
+                &r,
+                &join_req("p", "client0001", Some(a.token), true),
+                conn(21),
+                token(0),
+                t0 + Duration::from_secs(29),
+                true,
+            )
+            .unwrap();
+        assert_eq!(back.you, a.you);
+        assert!(back.replaced.is_none());
+        assert!(
+            matches!(back.notices[0].event, Event::PeerRejoined { reset: false, ref peer } if !peer.away)
+        );
+        // Lost again and not resumed: freed when grace ends.
+        rooms.lost(&r, a.you, ConnId(21), t0 + Duration::from_secs(30));
+        let notices = rooms.sweep_away(t0 + Duration::from_secs(60));
+        assert!(matches!(notices[0].event, Event::PeerLeft(id) if id == a.you));
+        assert_eq!(rooms.seat_count(), 1);
+    }
+
+    #[test]
+    fn empty_rooms_expire_after_the_ttl_and_occupied_rooms_never() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let (quiet, busy) = (room("quiet"), room("busy"));
+        let a = join_n(&mut rooms, &quiet, 1, t0);
+        rooms.leave(&quiet, a.you, ConnId(1), t0);
+        join_n(&mut rooms, &busy, 2, t0);
+        let six_hours = Duration::from_secs(6 * 3600);
+        assert_eq!(
+            rooms.sweep_expired(t0 + six_hours - Duration::from_secs(1)),
+            0
+        );
+        assert_eq!(rooms.sweep_expired(t0 + six_hours), 1);
+        assert_eq!(rooms.room_count(), 1);
+        assert_eq!(rooms.sweep_expired(t0 + six_hours * 100), 0, "occupied");
+    }
+
+    #[test]
+    fn at_the_room_cap_an_idle_empty_room_makes_way_and_busy_ones_refuse() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let a = join_n(&mut rooms, &room("a"), 1, t0);
+        rooms.leave(&room("a"), a.you, ConnId(1), t0);
+        join_n(&mut rooms, &room("b"), 2, t0);
+        join_n(&mut rooms, &room("c"), 3, t0);
+        join_n(&mut rooms, &room("d"), 4, t0); // evicts empty "a"
+        assert_eq!(rooms.room_count(), 3);
+        let refused = rooms.join(
+            &room("e"),
+            &join_req("p", "client0005", None, false),
+            conn(5),
+            token(5),
+            t0,
+            true,
+        );
+        assert_eq!(refused.unwrap_err(), Refusal::ServerBusy);
+        let over_budget = rooms.join(
+            &room("b"),
+            &join_req("p", "client0006", None, false),
+            conn(6),
+            token(6),
+            t0,
+            false,
+        );
+        assert!(over_budget.is_ok(), "an existing room needs no new arena");
+    }
+
+    #[test]
+    fn updates_reach_the_others_only() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits());
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        join_n(&mut rooms, &r, 2, now);
+        let notices = rooms.update(
+            &r,
+            a.you,
+            ConnId(1),
+            Update {
+                audio: Some(false),
+                ..Update::default()
+            },
+            now,
+        );
+        assert_eq!(notices[0].to, vec![2]);
+        assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if !p.audio && p.video));
+    }
+}

@@ -1,0 +1,470 @@
+//! One WebSocket: its reader (this task), its writer (a task fed by a bounded queue), the
+//! heartbeat, and the translation between frames and room operations.
+//!
+//! Architecture invariant: a session never waits on another session. Relaying is a lookup under
+//! the room lock and a non-blocking push onto the peer's [`Outbox`]; a full outbox drops *that*
+//! peer (it may resume), never stalls the sender.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{timeout, timeout_at};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::budget::Budget;
+use crate::metrics::bump;
+use crate::protocol::{close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Token};
+use crate::rooms::{Conn, ConnId, Event, Notice, Refusal, RoomName};
+use crate::state::{SocketPermit, State};
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How many frames a socket's queue holds; its bytes are bounded separately.
+const QUEUE_FRAMES: usize = 256;
+
+enum Frame {
+    Text(Utf8Bytes),
+    Close(u16, &'static str),
+}
+
+/// The sending side of one socket's bounded outbound queue. Cheap to clone; the room map holds
+/// one per seat.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Frame>,
+    shared: Arc<OutboxShared>,
+}
+
+struct OutboxShared {
+    queued_bytes: AtomicUsize,
+    cap_bytes: usize,
+    budget: Arc<Budget>,
+    /// Signalled when the queue overflowed or the writer failed: the session must end.
+    dead: Notify,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbox")
+    }
+}
+
+impl Outbox {
+    fn new(budget: Arc<Budget>, cap_bytes: usize) -> (Outbox, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+        let shared = Arc::new(OutboxShared {
+            queued_bytes: AtomicUsize::new(0),
+            cap_bytes,
+            budget,
+            dead: Notify::new(),
+        });
+        (Outbox { tx, shared }, rx)
+    }
+
+    /// Queues a text frame without waiting. False when the socket's queue or the global
+    /// outbound arena is full; the socket is then dropped, as it cannot keep up.
+    pub fn push(&self, text: Utf8Bytes) -> bool {
+        let len = text.len();
+        let s = &self.shared;
+        let fits = s.queued_bytes.load(Ordering::Acquire) + len <= s.cap_bytes;
+        if !fits || !s.budget.outbound.try_acquire(len as u64) {
+            s.dead.notify_one();
+            return false;
+        }
+        s.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if self.tx.try_send(Frame::Text(text)).is_err() {
+            s.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            s.budget.outbound.release(len as u64);
+            s.dead.notify_one();
+            return false;
+        }
+        true
+    }
+
+    fn push_msg(&self, msg: &ServerMsg<'_>) -> bool {
+        self.push(Utf8Bytes::from(msg.to_json()))
+    }
+
+    /// Sends an error, then closes with its close code if it has one.
+    fn error(&self, code: ErrorCode, message: &str) {
+        self.push_msg(&ServerMsg::Error { code, message });
+        if let Some(close_code) = code.close_code() {
+            self.close(close_code, code.as_str());
+        }
+    }
+
+    /// Queues a close frame; the writer sends it and stops.
+    fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.tx.try_send(Frame::Close(code, reason));
+    }
+}
+
+impl OutboxShared {
+    /// Gives back what a frame took once it is written (or thrown away).
+    fn sent(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.budget.outbound.release(len as u64);
+    }
+}
+
+/// Serializes each notice once and queues it for every recipient. Called under the room lock,
+/// so that notices reach each socket in the order the room changed.
+pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
+    for notice in notices {
+        if notice.to.is_empty() {
+            continue;
+        }
+        let msg = match notice.event {
+            Event::PeerJoined(peer) => ServerMsg::PeerJoined { peer },
+            Event::PeerLeft(id) => ServerMsg::PeerLeft { id },
+            Event::PeerUpdated(peer) => ServerMsg::PeerUpdated { peer },
+            Event::PeerRejoined { peer, reset } => ServerMsg::PeerRejoined { peer, reset },
+        };
+        let text = Utf8Bytes::from(msg.to_json());
+        for outbox in notice.to {
+            outbox.push(text.clone());
+        }
+    }
+}
+
+fn fresh_token() -> Token {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    Token(bytes)
+}
+
+/// How a session ended, which decides what happens to its seat.
+enum End {
+    /// `leave` or a close frame from the client: free the seat now.
+    Left,
+    /// The socket broke or went silent: hold the seat for the grace period.
+    Lost,
+    /// The server is stopping: tell the client to come back.
+    Shutdown,
+}
+
+/// The seat this socket holds after a successful join.
+struct Seated {
+    seat: SeatId,
+    name: crate::protocol::Name,
+}
+
+/// Runs one WebSocket until it ends.
+pub async fn run(ws: Socket, room: RoomName, state: Arc<State>, permit: SocketPermit) {
+    let limits = state.limits().clone();
+    let (outbox, rx) = Outbox::new(
+        state.budget.clone(),
+        (limits.outbound_per_socket_kib * 1024) as usize,
+    );
+    let (sink, mut stream) = ws.split();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        outbox.shared.clone(),
+        Duration::from_secs(limits.ping_secs),
+        Duration::from_secs(limits.timeout_secs),
+    ));
+    let conn = state.next_conn_id();
+    let silence = Duration::from_secs(limits.timeout_secs);
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(limits.join_timeout_secs);
+    let mut seated: Option<Seated> = None;
+
+    let end = loop {
+        let next = tokio::select! {
+            next = timeout_at(deadline, stream.next()) => next,
+            () = outbox.shared.dead.notified() => {
+                bump(&state.metrics.slow_clients_dropped);
+                break End::Lost;
+            }
+            () = state.stopped() => break End::Shutdown,
+        };
+        let message = match next {
+            Err(_elapsed) => {
+                if seated.is_none() {
+                    outbox.close(close::POLICY, "join expected");
+                }
+                break End::Lost;
+            }
+            Ok(None) => break End::Lost,
+            Ok(Some(Err(e))) => {
+                read_error(&e, &outbox, &state);
+                break End::Lost;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        if seated.is_some() {
+            deadline = tokio::time::Instant::now() + silence;
+        }
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => break End::Left,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            Message::Binary(_) => {
+                bump(&state.metrics.frames_rejected);
+                outbox.error(ErrorCode::BadRequest, "Send text frames with JSON only.");
+                if seated.is_none() {
+                    outbox.close(close::POLICY, "join expected");
+                    break End::Lost;
+                }
+                continue;
+            }
+        };
+        let parsed = ClientMsg::parse(&text);
+        match (&seated, parsed) {
+            (_, Err(why)) => {
+                bump(&state.metrics.bad_requests);
+                outbox.error(ErrorCode::BadRequest, &why.0);
+                if seated.is_none() {
+                    outbox.close(close::POLICY, "join expected");
+                    break End::Lost;
+                }
+            }
+            (None, Ok(ClientMsg::Join(join))) => {
+                match join_room(&state, &room, &join, conn, &outbox) {
+                    Some(s) => {
+                        seated = Some(s);
+                        deadline = tokio::time::Instant::now() + silence;
+                    }
+                    None => break End::Lost,
+                }
+            }
+            (None, Ok(_)) => {
+                bump(&state.metrics.bad_requests);
+                outbox.error(ErrorCode::BadRequest, "The first message must be `join`.");
+                outbox.close(close::POLICY, "join expected");
+                break End::Lost;
+            }
+            (Some(_), Ok(ClientMsg::Join(_))) => {
+                bump(&state.metrics.bad_requests);
+                outbox.error(ErrorCode::BadRequest, "This socket has joined already.");
+            }
+            (Some(me), Ok(ClientMsg::Signal { to, data })) => {
+                let target = state
+                    .rooms()
+                    .route(&room, me.seat, conn, to, Instant::now());
+                if let Some(peer) = target {
+                    let json = ServerMsg::Signal {
+                        from: me.seat,
+                        data,
+                    }
+                    .to_json();
+                    let len = json.len() as u64;
+                    if peer.push(Utf8Bytes::from(json)) {
+                        bump(&state.metrics.messages_relayed);
+                        state
+                            .metrics
+                            .bytes_relayed
+                            .fetch_add(len, Ordering::Relaxed);
+                    }
+                }
+            }
+            (Some(me), Ok(ClientMsg::Update(update))) => {
+                let mut rooms = state.rooms();
+                deliver_notices(rooms.update(&room, me.seat, conn, update, Instant::now()));
+            }
+            (Some(_), Ok(ClientMsg::Leave)) => {
+                outbox.close(close::NORMAL, "left");
+                break End::Left;
+            }
+        }
+    };
+
+    if let Some(me) = &seated {
+        let now = Instant::now();
+        let mut rooms = state.rooms();
+        match end {
+            End::Left => {
+                let notices = rooms.leave(&room, me.seat, conn, now);
+                if !notices.is_empty() {
+                    log::info!("room {room}: {} left (seat {})", me.name, me.seat);
+                }
+                deliver_notices(notices);
+            }
+            End::Lost => {
+                let notices = rooms.lost(&room, me.seat, conn, now);
+                if !notices.is_empty() {
+                    log::info!(
+                        "room {room}: {} lost connection, seat {} held for {} s",
+                        me.name,
+                        me.seat,
+                        limits.seat_grace_secs
+                    );
+                }
+                deliver_notices(notices);
+            }
+            // The process is ending; the seat goes with it.
+            End::Shutdown => {}
+        }
+    }
+    if matches!(end, End::Shutdown) {
+        outbox.close(close::GOING_AWAY, "server restarting");
+    }
+    drop(outbox);
+    // Let the writer flush what is queued (a close frame, an error), but not forever.
+    let mut writer = writer;
+    if timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        writer.abort();
+    }
+    drop(permit);
+}
+
+/// Tells the client what went wrong reading its frames, when it can still be told.
+fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.error(ErrorCode::TooLarge, ErrorCode::TooLarge.message());
+        }
+        WsError::Capacity(_) | WsError::Protocol(_) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.close(1002, "protocol error");
+        }
+        WsError::Utf8(_) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.close(1007, "invalid UTF-8");
+        }
+        _ => {}
+    }
+}
+
+/// Admits a join, or tells the client why not. Returns the seat on success.
+fn join_room(
+    state: &State,
+    room: &RoomName,
+    join: &Join,
+    conn: ConnId,
+    outbox: &Outbox,
+) -> Option<Seated> {
+    let token = fresh_token();
+    let heap_ok = state.budget.heap_has_room();
+    let mut rooms = state.rooms();
+    let result = rooms.join(
+        room,
+        join,
+        Conn {
+            id: conn,
+            handle: outbox.clone(),
+        },
+        token,
+        Instant::now(),
+        heap_ok,
+    );
+    match result {
+        Ok(admitted) => {
+            bump(&state.metrics.joins);
+            outbox.push_msg(&ServerMsg::Joined {
+                you: admitted.you,
+                token: admitted.token.to_hex(),
+                host: admitted.host,
+                room,
+                peers: admitted.peers,
+                ice_servers: &state.ice_servers,
+            });
+            if let Some(old) = admitted.replaced {
+                old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());
+            }
+            deliver_notices(admitted.notices);
+            let seats = rooms.seat_count();
+            drop(rooms);
+            if admitted.resumed {
+                log::info!(
+                    "room {room}: {} resumed seat {} ({seats} seated in all)",
+                    join.name,
+                    admitted.you
+                );
+            } else {
+                log::info!(
+                    "room {room}: {} joined as seat {}{} ({seats} seated in all)",
+                    join.name,
+                    admitted.you,
+                    if admitted.host { ", host" } else { "" }
+                );
+            }
+            Some(Seated {
+                seat: admitted.you,
+                name: join.name.clone(),
+            })
+        }
+        Err(refusal) => {
+            drop(rooms);
+            let code = match refusal {
+                Refusal::RoomFull => {
+                    bump(&state.metrics.refused_room_full);
+                    ErrorCode::RoomFull
+                }
+                Refusal::ServerBusy => {
+                    bump(&state.metrics.refused_server_busy);
+                    ErrorCode::ServerBusy
+                }
+            };
+            log::info!("room {room}: {} refused: {}", join.name, code.as_str());
+            outbox.error(code, code.message());
+            None
+        }
+    }
+}
+
+/// Drains the outbound queue into the socket, and pings. Ends on a close frame, when the queue
+/// is dropped, or when the peer stops taking bytes for `stall` (then the session is told).
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<Socket, Message>,
+    mut rx: mpsc::Receiver<Frame>,
+    shared: Arc<OutboxShared>,
+    ping_every: Duration,
+    stall: Duration,
+) {
+    let mut ping = tokio::time::interval(ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    loop {
+        let frame = tokio::select! {
+            frame = rx.recv() => frame,
+            _ = ping.tick() => {
+                match timeout(stall, sink.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => continue,
+                    _ => break,
+                }
+            }
+        };
+        match frame {
+            Some(Frame::Text(text)) => {
+                let len = text.len();
+                let sent = timeout(stall, sink.send(Message::Text(text))).await;
+                shared.sent(len);
+                if !matches!(sent, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            Some(Frame::Close(code, reason)) => {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
+                let _ = timeout(stall, sink.send(Message::Close(Some(frame)))).await;
+                let _ = timeout(Duration::from_secs(1), sink.flush()).await;
+                break;
+            }
+            None => {
+                let _ = timeout(Duration::from_secs(1), sink.close()).await;
+                break;
+            }
+        }
+    }
+    shared.dead.notify_one();
+    // Return what is still queued to the arena.
+    rx.close();
+    while let Ok(frame) = rx.try_recv() {
+        if let Frame::Text(text) = frame {
+            shared.sent(text.len());
+        }
+    }
+}

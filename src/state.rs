@@ -1,0 +1,112 @@
+//! What every task shares: the settings, the rooms behind their one lock, the budget, the counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+
+use crate::budget::Budget;
+use crate::config::Config;
+use crate::limits::Limits;
+use crate::metrics::{Gauges, Metrics};
+use crate::rooms::{ConnId, RoomLimits, Rooms};
+use crate::session::Outbox;
+
+pub struct State {
+    pub config: Config,
+    rooms: Mutex<Rooms<Outbox>>,
+    pub budget: Arc<Budget>,
+    pub metrics: Metrics,
+    /// `config.ice_servers`, checked once, sent verbatim in every `joined`.
+    pub ice_servers: Box<RawValue>,
+    /// Becomes true when the server is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    next_conn: AtomicU64,
+}
+
+impl State {
+    pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> State {
+        let limits = &config.limits;
+        let rooms = Rooms::new(RoomLimits {
+            peers_per_room: limits.peers_per_room as usize,
+            max_rooms: limits.max_rooms() as usize,
+            ttl: Duration::from_secs(limits.room_ttl_secs),
+            grace: Duration::from_secs(limits.seat_grace_secs),
+        });
+        let ice_servers = RawValue::from_string(config.ice_servers.clone())
+            .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("[] is JSON"));
+        State {
+            budget: Arc::new(Budget::new(limits)),
+            rooms: Mutex::new(rooms),
+            metrics: Metrics::default(),
+            ice_servers,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+            config,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// The room map. Held for microseconds, never across an `.await`.
+    pub fn rooms(&self) -> MutexGuard<'_, Rooms<Outbox>> {
+        // A panic while holding the lock aborts the process in release builds, so a poisoned
+        // lock can only be seen in tests; the data is still consistent enough to read.
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Completes once shutdown has begun.
+    pub async fn stopped(&self) {
+        let mut rx = self.shutdown.clone();
+        // The guard `wait_for` returns is not Send; drop it here, not in the caller's future.
+        let _ = rx.wait_for(|stopping| *stopping).await.map(|_| ());
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub fn render_metrics(&self) -> String {
+        let gauges = {
+            let rooms = self.rooms();
+            Gauges {
+                rooms: rooms.room_count(),
+                participants: rooms.seat_count(),
+            }
+        };
+        self.metrics.render(gauges, &self.budget)
+    }
+}
+
+/// One open WebSocket's share of the socket arena, returned when dropped.
+pub struct SocketPermit {
+    budget: Arc<Budget>,
+}
+
+impl SocketPermit {
+    /// A permit if the socket arena and the heap both have room, and the server is not stopping.
+    pub fn acquire(state: &State) -> Option<SocketPermit> {
+        if state.is_shutting_down() || !state.budget.heap_has_room() {
+            return None;
+        }
+        state.budget.sockets.try_acquire(1).then(|| SocketPermit {
+            budget: state.budget.clone(),
+        })
+    }
+}
+
+impl Drop for SocketPermit {
+    fn drop(&mut self) {
+        self.budget.sockets.release(1);
+    }
+}
