@@ -1,0 +1,256 @@
+//! A real server on a loopback port and real WebSocket clients, shared by the integration tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use videomeet::Config;
+
+/// How long a test waits for something that should happen at once.
+pub const SOON: Duration = Duration::from_secs(5);
+
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Starts `serve` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
+    pub async fn start(sets: &[(&str, &str)]) -> Server {
+        let mut config = Config::default();
+        for (key, value) in sets {
+            config
+                .limits
+                .set(key, value)
+                .expect("test sets a known key");
+        }
+        config.limits.check().expect("test budget is consistent");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(videomeet::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task did not panic")
+            .expect("serve returned Ok");
+    }
+
+    pub fn ws_url(&self, room: &str) -> String {
+        format!("ws://{}/ws/{room}", self.addr)
+    }
+
+    pub async fn client(&self, room: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(room))
+            .await
+            .expect("websocket connects");
+        Client { ws }
+    }
+
+    /// Joins `room` as `name` with a client id derived from the name.
+    pub async fn join(&self, room: &str, name: &str) -> (Client, Value) {
+        let mut c = self.client(room).await;
+        let joined = c.join(name, &client_id(name), None).await;
+        (c, joined)
+    }
+
+    /// One raw HTTP/1.1 request; returns status, headers (lower-cased names) and body bytes.
+    pub async fn http(&self, request: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(SOON, stream.read_to_end(&mut raw))
+            .await
+            .expect("response in time")
+            .unwrap();
+        parse_response(&raw)
+    }
+
+    pub async fn get(&self, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.http(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\r\n",
+            self.addr
+        ))
+        .await
+    }
+
+    /// The value of one metric line, such as `videomeet_rooms`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, _, body) = self.get("/metrics", "").await;
+        let text = String::from_utf8(body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("metric {name} missing in\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+pub fn client_id(name: &str) -> String {
+    format!("client-{name:0>8}")
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = std::str::from_utf8(&raw[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if header(&headers, "transfer-encoding") == Some("chunked") {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// A protocol client over a real WebSocket.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What `recv` saw instead of a text message.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    Closed(Option<u16>),
+    Dropped,
+}
+
+impl Client {
+    pub async fn send(&mut self, value: Value) {
+        self.ws
+            .send(Message::text(value.to_string()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn join(&mut self, name: &str, client: &str, token: Option<&str>) -> Value {
+        self.send(json!({"type":"join","name":name,"client":client,"token":token,"audio":true,"video":true}))
+            .await;
+        let joined = self.recv().await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        joined
+    }
+
+    /// The next JSON message; panics if none comes soon or the socket ends.
+    pub async fn recv(&mut self) -> Value {
+        match self.next().await {
+            Ok(v) => v,
+            Err(e) => panic!("expected a message, socket ended: {e:?}"),
+        }
+    }
+
+    /// The next JSON message, or how the socket ended.
+    pub async fn next(&mut self) -> Result<Value, Ended> {
+        loop {
+            let frame = tokio::time::timeout(SOON, self.ws.next())
+                .await
+                .expect("a frame arrives in time");
+            match frame {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(Ended::Closed(frame.map(|f| u16::from(f.code))))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(Ended::Dropped),
+            }
+        }
+    }
+
+    /// Reads until the socket ends; returns the close code and the messages before it.
+    pub async fn until_closed(&mut self) -> (Option<u16>, Vec<Value>) {
+        let mut seen = Vec::new();
+        loop {
+            match self.next().await {
+                Ok(v) => seen.push(v),
+                Err(Ended::Closed(code)) => return (code, seen),
+                Err(Ended::Dropped) => return (None, seen),
+            }
+        }
+    }
+
+    /// Asserts that no text message arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(t)))) => panic!("unexpected message {t}"),
+                Ok(Some(Ok(_))) => continue,
+                Ok(other) => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    pub async fn close(&mut self) {
+        let _ = self
+            .ws
+            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await;
+    }
+}
