@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -14,12 +15,16 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::assets::{self, Asset};
+use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
 use crate::rooms::parse_room_name;
 use crate::session;
 use crate::state::{SocketPermit, State};
 
 pub type Body = Full<Bytes>;
+
+/// A socket's read buffer, and the most one read charges to the in-flight arena at once.
+const READ_CHUNK: usize = 4096;
 
 /// Pages may load only what this server serves, run no inline script, and use the camera,
 /// microphone and screen capture for themselves only.
@@ -276,7 +281,7 @@ fn upgrade(
     // One home for the frame cap: both the frame and the whole message are held to it here,
     // and small buffers keep an idle socket cheap (the defaults are 128 KiB each).
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_CHUNK)
         .write_buffer_size(0)
         .max_write_buffer_size(max + 64 * 1024)
         .max_message_size(Some(max))
@@ -284,13 +289,15 @@ fn upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
+                let charge = Charge::new(state.budget.clone());
+                let io = ChargedIo::new(
                     TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(ws_config),
-                )
-                .await;
-                session::run(ws, room, state, permit).await;
+                    charge.clone(),
+                    READ_CHUNK,
+                    Duration::from_secs(state.limits().message_secs),
+                );
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+                session::run(ws, charge, room, state, permit).await;
             }
             Err(e) => log::debug!("upgrade failed: {e}"),
         }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod budget;
 pub mod config;
 pub mod http;
+pub mod inflight;
 pub mod limits;
 pub mod metrics;
 pub mod protocol;

@@ -29,6 +29,7 @@ pub struct Limits {
     pub seat_grace_secs: u64,
     pub join_timeout_secs: u64,
     pub header_timeout_secs: u64,
+    pub message_secs: u64,
 }
 
 /// A line of a budget file that could not be used, with its 1-based line number (0: whole file).
@@ -84,11 +85,12 @@ impl Limits {
             seat_grace_secs: 0,
             join_timeout_secs: 0,
             header_timeout_secs: 0,
+            message_secs: 0,
         }
     }
 
     /// All keys as `section.key`, in file order, for `--help` and the start-up log.
-    pub const KEYS: [&'static str; 18] = [
+    pub const KEYS: [&'static str; 19] = [
         "budget.total_mib",
         "budget.reserve_mib",
         "arenas.sockets_mib",
@@ -107,6 +109,7 @@ impl Limits {
         "timers.seat_grace_secs",
         "timers.join_timeout_secs",
         "timers.header_timeout_secs",
+        "timers.message_secs",
     ];
 
     fn slot(&mut self, key: &str) -> Option<&mut u64> {
@@ -129,6 +132,7 @@ impl Limits {
             "timers.seat_grace_secs" => &mut self.seat_grace_secs,
             "timers.join_timeout_secs" => &mut self.join_timeout_secs,
             "timers.header_timeout_secs" => &mut self.header_timeout_secs,
+            "timers.message_secs" => &mut self.message_secs,
             _ => return None,
         })
     }

@@ -21,12 +21,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::budget::Budget;
+use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
 use crate::protocol::{close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Token};
 use crate::rooms::{Conn, ConnId, Event, Notice, Refusal, RoomName};
 use crate::state::{SocketPermit, State};
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+type Socket = WebSocketStream<ChargedIo<TokioIo<Upgraded>>>;
 
 /// How many frames a socket's queue holds; its bytes are bounded separately.
 const QUEUE_FRAMES: usize = 256;
@@ -159,7 +160,13 @@ struct Seated {
 }
 
 /// Runs one WebSocket until it ends.
-pub async fn run(ws: Socket, room: RoomName, state: Arc<State>, permit: SocketPermit) {
+pub async fn run(
+    ws: Socket,
+    charge: Arc<Charge>,
+    room: RoomName,
+    state: Arc<State>,
+    permit: SocketPermit,
+) {
     let limits = state.limits().clone();
     let (outbox, rx) = Outbox::new(
         state.budget.clone(),
@@ -201,6 +208,8 @@ pub async fn run(ws: Socket, room: RoomName, state: Arc<State>, permit: SocketPe
             }
             Ok(Some(Ok(message))) => message,
         };
+        // The message is complete and in our hands: its bytes leave the in-flight arena.
+        charge.settle();
         if seated.is_some() {
             deadline = tokio::time::Instant::now() + silence;
         }

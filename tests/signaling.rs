@@ -343,3 +343,64 @@ async fn sockets_past_the_budget_get_503_before_the_upgrade() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn tricklers_cannot_pass_the_in_flight_arena_and_honest_clients_still_meet() {
+    use tokio::io::AsyncWriteExt;
+    let server =
+        Server::start(&[("arenas.in_flight_mib", "1"), ("timers.message_secs", "2")]).await;
+    // Three sockets each begin an almost-1 MiB frame and send 600 KB of it: 1.8 MB wanted,
+    // 1 MiB allowed.
+    let mut tricklers = Vec::new();
+    for _ in 0..3 {
+        let mut raw = server.raw_ws("flood").await;
+        raw.write_all(&common::masked_text_header(1_000_000))
+            .await
+            .unwrap();
+        tricklers.push(raw);
+    }
+    let chunk = vec![b'x'; 60_000];
+    let writes = tricklers.into_iter().map(|mut raw| {
+        let chunk = chunk.clone();
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                if raw.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            raw
+        })
+    });
+    let _held: Vec<_> = writes.collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let used = server
+        .metric("videomeet_arena_used{arena=\"in_flight\"}")
+        .await;
+    assert!(
+        used <= (1 << 20) as f64,
+        "in-flight {used} within its arena"
+    );
+    assert!(used >= 900_000.0, "the tricklers did fill it ({used})");
+
+    // Meanwhile honest people join and talk at once.
+    let started = std::time::Instant::now();
+    let (mut ada, a) = server.join("honest", "ada").await;
+    let (mut bo, _) = server.join("honest", "bo").await;
+    ada.recv().await;
+    bo.send(json!({"type":"signal","to":a["you"],"data":{"candidate":"x".repeat(200)}}))
+        .await;
+    assert_eq!(ada.recv().await["type"], "signal");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Past the message deadline the tricklers are cut off and the arena is free again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let used = server
+        .metric("videomeet_arena_used{arena=\"in_flight\"}")
+        .await;
+    assert_eq!(used, 0.0);
+    server.shutdown().await;
+}

@@ -254,3 +254,45 @@ impl Client {
             .await;
     }
 }
+
+impl Server {
+    /// A WebSocket handshake done by hand, leaving the raw TCP stream for hand-made frames.
+    pub async fn raw_ws(&self, room: &str) -> TcpStream {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let request = format!(
+            "GET /ws/{room} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        stream
+    }
+}
+
+/// The header of a masked client text frame of `len` payload bytes (mask key 0, so the payload
+/// goes as it is).
+pub fn masked_text_header(len: u64) -> Vec<u8> {
+    let mut h = vec![0x81u8];
+    if len < 126 {
+        h.push(0x80 | len as u8);
+    } else if len < 65536 {
+        h.push(0x80 | 126);
+        h.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        h.push(0x80 | 127);
+        h.extend_from_slice(&len.to_be_bytes());
+    }
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    h
+}
