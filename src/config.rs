@@ -31,7 +31,7 @@ impl Default for Config {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Serve(Config),
+    Serve(Box<Config>),
     Help,
     Version,
 }
@@ -145,7 +145,7 @@ pub fn parse(
         }
         config.ice_servers = value.to_string();
     }
-    Ok(Command::Serve(config))
+    Ok(Command::Serve(Box::new(config)))
 }
 
 #[cfg(test)]
@@ -166,7 +166,7 @@ mod tests {
 
     fn config(cmd: Result<Command, String>) -> Config {
         match cmd {
-            Ok(Command::Serve(c)) => c,
+            Ok(Command::Serve(c)) => *c,
             other => panic!("expected a config, got {other:?}"),
         }
     }

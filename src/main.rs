@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         |path| std::fs::read_to_string(path),
     );
     let config = match command {
-        Ok(Command::Serve(config)) => config,
+        Ok(Command::Serve(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", config::usage());
             return ExitCode::SUCCESS;
