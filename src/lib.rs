@@ -10,6 +10,7 @@ pub mod http;
 pub mod inflight;
 pub mod limits;
 pub mod metrics;
+pub mod password;
 pub mod protocol;
 pub mod rooms;
 pub mod session;

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub refused_room_full: AtomicU64,
     pub refused_bad_password: AtomicU64,
     pub refused_server_busy: AtomicU64,
+    pub refused_locked: AtomicU64,
+    pub refused_removed: AtomicU64,
     pub refused_upgrade_busy: AtomicU64,
     pub bad_requests: AtomicU64,
 }
@@ -128,6 +130,8 @@ impl Metrics {
             ("room_full", &self.refused_room_full),
             ("bad_password", &self.refused_bad_password),
             ("server_busy", &self.refused_server_busy),
+            ("locked", &self.refused_locked),
+            ("removed", &self.refused_removed),
             ("upgrade_busy", &self.refused_upgrade_busy),
         ] {
             let _ = writeln!(

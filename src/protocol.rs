@@ -18,6 +18,10 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const NAME_BYTES: usize = 256;
 /// Bytes a `client` id may take.
 pub const CLIENT_BYTES: usize = 64;
+/// Longest chat message, in bytes.
+pub const MAX_CHAT_BYTES: usize = 2048;
+/// Longest room password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 128;
 
 pub type Name = heapless::String<NAME_BYTES>;
 pub type ClientId = heapless::String<CLIENT_BYTES>;
@@ -110,15 +114,39 @@ struct Wire<'a> {
     to: Option<Cow<'a, str>>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
+    hand: Option<bool>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    locked: Option<bool>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
 }
 
 /// A checked client message.
 #[derive(Debug)]
 pub enum ClientMsg<'a> {
     Join(Box<Join>),
-    Signal { to: SeatId, data: &'a RawValue },
+    Signal {
+        to: SeatId,
+        data: &'a RawValue,
+    },
     Update(Update),
     Leave,
+    Chat {
+        text: Cow<'a, str>,
+    },
+    /// Host only: set (non-empty) or clear (empty) the room password.
+    SetPassword {
+        password: String,
+    },
+    /// Host only: lock or unlock the room to new people.
+    Lock {
+        locked: bool,
+    },
+    /// Host only: remove a participant for the life of the room.
+    Remove {
+        id: SeatId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +165,7 @@ pub struct Update {
     pub audio: Option<bool>,
     pub video: Option<bool>,
     pub screen: Option<bool>,
+    pub hand: Option<bool>,
 }
 
 /// Why a client message was refused; its text goes to the client in a `bad_request` error.
@@ -198,14 +227,64 @@ impl<'a> ClientMsg<'a> {
                 audio: wire.audio,
                 video: wire.video,
                 screen: wire.screen,
+                hand: wire.hand,
             })),
             "leave" => Ok(ClientMsg::Leave),
+            "chat" => {
+                let text = wire.text.ok_or_else(|| bad("`chat` needs `text`"))?;
+                check_chat(&text)?;
+                Ok(ClientMsg::Chat { text })
+            }
+            "set-password" => {
+                let password = wire
+                    .password
+                    .ok_or_else(|| bad("`set-password` needs `password` (empty clears it)"))?;
+                if password.chars().count() > MAX_PASSWORD_CHARS {
+                    return Err(bad(format!(
+                        "the password is longer than {MAX_PASSWORD_CHARS} characters"
+                    )));
+                }
+                Ok(ClientMsg::SetPassword {
+                    password: password.into_owned(),
+                })
+            }
+            "lock" => Ok(ClientMsg::Lock {
+                locked: wire.locked.ok_or_else(|| bad("`lock` needs `locked`"))?,
+            }),
+            "remove" => {
+                let id = wire
+                    .id
+                    .as_deref()
+                    .ok_or_else(|| bad("`remove` needs `id`"))?;
+                Ok(ClientMsg::Remove {
+                    id: SeatId::parse(id).ok_or_else(|| bad("`id` is not a peer id"))?,
+                })
+            }
             other => Err(bad(format!(
                 "unknown message type `{}`",
                 other.chars().take(32).collect::<String>()
             ))),
         }
     }
+}
+
+/// Checks a chat message: 1 to 2,048 bytes, not blank, no control characters but newline and tab.
+fn check_chat(text: &str) -> Result<(), BadRequest> {
+    if text.trim().is_empty() {
+        return Err(bad("the chat message is empty"));
+    }
+    if text.len() > MAX_CHAT_BYTES {
+        return Err(bad(format!(
+            "the chat message is longer than {MAX_CHAT_BYTES} bytes"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
+    {
+        return Err(bad("the chat message has control characters"));
+    }
+    Ok(())
 }
 
 fn first_line(e: &serde_json::Error) -> String {
@@ -257,6 +336,17 @@ pub struct Peer {
     pub screen: bool,
     pub host: bool,
     pub away: bool,
+    pub hand: bool,
+}
+
+/// One chat message, as stored for late joiners and as sent.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChatLine {
+    pub from: SeatId,
+    pub name: Name,
+    pub text: String,
+    /// Milliseconds since the Unix epoch, by the server's clock.
+    pub ts: u64,
 }
 
 /// Every message the server sends.
@@ -270,7 +360,15 @@ pub enum ServerMsg<'a> {
         room: &'a str,
         peers: Vec<Peer>,
         ice_servers: &'a RawValue,
+        locked: bool,
+        password: bool,
+        chat: Vec<ChatLine>,
     },
+    RoomUpdated {
+        locked: bool,
+        password: bool,
+    },
+    Chat(ChatLine),
     PeerJoined {
         peer: Peer,
     },
@@ -311,6 +409,9 @@ pub enum ErrorCode {
     TooLarge,
     ServerBusy,
     Replaced,
+    Locked,
+    Removed,
+    NotHost,
 }
 
 impl ErrorCode {
@@ -322,13 +423,18 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::ServerBusy => "server_busy",
             ErrorCode::Replaced => "replaced",
+            ErrorCode::Locked => "locked",
+            ErrorCode::Removed => "removed",
+            ErrorCode::NotHost => "not_host",
         }
     }
 
     /// The close code that follows this error, if the socket is closed for it.
     pub fn close_code(self) -> Option<u16> {
         match self {
-            ErrorCode::BadRequest => None,
+            ErrorCode::BadRequest | ErrorCode::NotHost => None,
+            ErrorCode::Locked => Some(close::LOCKED),
+            ErrorCode::Removed => Some(close::REMOVED),
             ErrorCode::Replaced => Some(close::REPLACED),
             ErrorCode::RoomFull => Some(close::ROOM_FULL),
             ErrorCode::BadPassword => Some(close::BAD_PASSWORD),
@@ -346,6 +452,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "The message was larger than 1 MiB.",
             ErrorCode::ServerBusy => "The server is too busy right now; try again soon.",
             ErrorCode::Replaced => "You joined this room from another tab or device.",
+            ErrorCode::Locked => "The host has locked this room.",
+            ErrorCode::Removed => "The host removed you from this meeting.",
+            ErrorCode::NotHost => "Only the host can do that.",
         }
     }
 }
@@ -360,6 +469,8 @@ pub mod close {
     pub const ROOM_FULL: u16 = 4001;
     pub const BAD_PASSWORD: u16 = 4002;
     pub const SERVER_BUSY: u16 = 4003;
+    pub const REMOVED: u16 = 4004;
+    pub const LOCKED: u16 = 4005;
 }
 
 #[cfg(test)]
@@ -417,6 +528,19 @@ mod tests {
         ] {
             assert!(ClientMsg::parse(text).is_err(), "{text} should be refused");
         }
+        for text in [
+            r#"{"type":"chat","text":"   "}"#,
+            r#"{"type":"chat"}"#,
+            r#"{"type":"chat","text":"a\u0000b"}"#,
+            r#"{"type":"lock"}"#,
+            r#"{"type":"remove","id":"me"}"#,
+        ] {
+            assert!(ClientMsg::parse(text).is_err(), "{text} should be refused");
+        }
+        let long_chat = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(2049));
+        assert!(ClientMsg::parse(&long_chat).is_err());
+        let ok_chat = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(2048));
+        assert!(ClientMsg::parse(&ok_chat).is_ok());
         let long = "x".repeat(65);
         assert!(parse_name(&long).is_err());
         assert!(parse_name(&"é".repeat(64)).is_ok());

@@ -12,7 +12,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::limits::MAX_PEERS_PER_ROOM;
-use crate::protocol::{ClientId, Join, Name, Peer, SeatId, Token, Update};
+use std::collections::VecDeque;
+
+use crate::password::PasswordHash;
+use crate::protocol::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
+
+/// Bytes of chat text a room keeps for late joiners; the oldest lines go first.
+pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;
+/// Identities a room remembers as removed by the host; past it, the oldest is forgotten.
+pub const MAX_REMOVED: usize = 32;
 
 /// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
 pub type RoomName = heapless::String<64>;
@@ -53,6 +61,7 @@ struct Seat<H> {
     audio: bool,
     video: bool,
     screen: bool,
+    hand: bool,
     host: bool,
     conn: Option<Conn<H>>,
     /// Set while the socket is lost: the seat is freed at this instant unless resumed.
@@ -69,6 +78,7 @@ impl<H> Seat<H> {
             screen: self.screen,
             host: self.host,
             away: self.away_until.is_some(),
+            hand: self.hand,
         }
     }
 }
@@ -78,9 +88,41 @@ struct Room<H> {
     /// In order of arrival, so host passes to `seats[0]`. The capacity is the hard seat cap.
     seats: heapless::Vec<Seat<H>, MAX_PEERS_PER_ROOM>,
     last_activity: Instant,
+    password: Option<PasswordHash>,
+    locked: bool,
+    /// Identities the host removed; they cannot rejoin while the room lives.
+    removed: VecDeque<ClientId>,
+    chat: VecDeque<ChatLine>,
+    chat_bytes: usize,
 }
 
 impl<H: Clone> Room<H> {
+    fn new(now: Instant) -> Room<H> {
+        Room {
+            seats: heapless::Vec::new(),
+            last_activity: now,
+            password: None,
+            locked: false,
+            removed: VecDeque::new(),
+            chat: VecDeque::new(),
+            chat_bytes: 0,
+        }
+    }
+
+    fn info(&self) -> RoomInfo {
+        RoomInfo {
+            locked: self.locked,
+            password: self.password.is_some(),
+        }
+    }
+
+    fn host_seat(&mut self, seat: SeatId, conn: ConnId) -> Result<&mut Seat<H>, HostError> {
+        match self.seat_of(seat, conn) {
+            Some(s) if s.host => Ok(s),
+            _ => Err(HostError::NotHost),
+        }
+    }
+
     fn handles_except(&self, except: SeatId) -> Vec<H> {
         self.seats
             .iter()
@@ -139,6 +181,28 @@ pub enum Event {
     PeerLeft(SeatId),
     PeerUpdated(Peer),
     PeerRejoined { peer: Peer, reset: bool },
+    RoomUpdated(RoomInfo),
+    Chat(ChatLine),
+}
+
+/// What everyone may know of a room's access rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub locked: bool,
+    pub password: bool,
+}
+
+/// Why a host action was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostError {
+    NotHost,
+}
+
+/// A participant the host removed: their socket, to be told and closed.
+#[derive(Debug)]
+pub struct Removal<H> {
+    pub handle: Option<H>,
+    pub notices: Vec<Notice<H>>,
 }
 
 /// A join that got a seat.
@@ -154,6 +218,9 @@ pub struct Admitted<H> {
     pub replaced: Option<H>,
     /// True when the seat was taken over rather than newly made.
     pub resumed: bool,
+    pub room: RoomInfo,
+    /// Recent chat, oldest first.
+    pub chat: Vec<ChatLine>,
 }
 
 /// Why a join got no seat.
@@ -161,6 +228,9 @@ pub struct Admitted<H> {
 pub enum Refusal {
     RoomFull,
     ServerBusy,
+    BadPassword,
+    Locked,
+    Removed,
 }
 
 /// The numbers the room rules need.
@@ -206,14 +276,24 @@ impl<H: Clone> Rooms<H> {
         self.seated
     }
 
-    /// Seats a join into `room` may take over or fill. `heap_has_room` is the budget's word on
-    /// whether a new room may be made.
+    /// The room's password hash, for checking a join's password outside the lock (the hash is
+    /// slow on purpose).
+    pub fn password_of(&self, room_name: &RoomName) -> Option<PasswordHash> {
+        self.rooms.get(room_name).and_then(|r| r.password.clone())
+    }
+
+    /// Seats a join into `room`: takes over the seat of the same identity, or fills a new one if
+    /// the room's rules allow. `proven` is the password hash the join's password was verified
+    /// against (see [`Rooms::password_of`]). `heap_has_room` is the budget's word on whether a
+    /// new room may be made.
+    #[allow(clippy::too_many_arguments)]
     pub fn join(
         &mut self,
         room_name: &RoomName,
         join: &Join,
         conn: Conn<H>,
         fresh_token: Token,
+        proven: Option<&PasswordHash>,
         now: Instant,
         heap_has_room: bool,
     ) -> Result<Admitted<H>, Refusal> {
@@ -224,13 +304,7 @@ impl<H: Clone> Rooms<H> {
             if self.rooms.len() >= self.limits.max_rooms && !self.evict_idle_room() {
                 return Err(Refusal::ServerBusy);
             }
-            self.rooms.insert(
-                room_name.clone(),
-                Room {
-                    seats: heapless::Vec::new(),
-                    last_activity: now,
-                },
-            );
+            self.rooms.insert(room_name.clone(), Room::new(now));
         }
         let room = self
             .rooms
@@ -254,6 +328,7 @@ impl<H: Clone> Rooms<H> {
             seat.audio = join.audio;
             seat.video = join.video;
             seat.screen = false;
+            seat.hand = false;
             let (you, token, host, peer) = (seat.id, seat.token, seat.host, seat.peer());
             let notices = vec![Notice {
                 to: room.handles_except(you),
@@ -275,9 +350,22 @@ impl<H: Clone> Rooms<H> {
                 notices,
                 replaced,
                 resumed: true,
+                room: room.info(),
+                chat: room.chat.iter().cloned().collect(),
             });
         }
 
+        if room.removed.contains(&join.client) {
+            return Err(Refusal::Removed);
+        }
+        if room.locked {
+            return Err(Refusal::Locked);
+        }
+        if let Some(hash) = &room.password {
+            if proven != Some(hash) {
+                return Err(Refusal::BadPassword);
+            }
+        }
         if room.seats.len() >= self.limits.peers_per_room {
             return Err(Refusal::RoomFull);
         }
@@ -291,6 +379,7 @@ impl<H: Clone> Rooms<H> {
             audio: join.audio,
             video: join.video,
             screen: false,
+            hand: false,
             host: room.seats.is_empty(),
             conn: Some(conn),
             away_until: None,
@@ -315,6 +404,8 @@ impl<H: Clone> Rooms<H> {
             notices,
             replaced: None,
             resumed: false,
+            room: room.info(),
+            chat: room.chat.iter().cloned().collect(),
         })
     }
 
@@ -400,12 +491,128 @@ impl<H: Clone> Rooms<H> {
         seat.audio = update.audio.unwrap_or(seat.audio);
         seat.video = update.video.unwrap_or(seat.video);
         seat.screen = update.screen.unwrap_or(seat.screen);
+        seat.hand = update.hand.unwrap_or(seat.hand);
         let peer = seat.peer();
         room.last_activity = now;
         vec![Notice {
             to: room.handles_except(seat_id),
             event: Event::PeerUpdated(peer),
         }]
+    }
+
+    /// A chat message from a seat, to everyone in the room (the sender too, as confirmation),
+    /// kept for late joiners within [`CHAT_HISTORY_BYTES`].
+    pub fn chat(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        text: &str,
+        ts: u64,
+        now: Instant,
+    ) -> Vec<Notice<H>> {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return Vec::new();
+        };
+        let Some(seat) = room.seat_of(seat_id, conn) else {
+            return Vec::new();
+        };
+        let line = ChatLine {
+            from: seat_id,
+            name: seat.name.clone(),
+            text: text.to_string(),
+            ts,
+        };
+        room.last_activity = now;
+        room.chat_bytes += line.text.len();
+        room.chat.push_back(line.clone());
+        while room.chat_bytes > CHAT_HISTORY_BYTES {
+            let Some(old) = room.chat.pop_front() else {
+                break;
+            };
+            room.chat_bytes -= old.text.len();
+        }
+        vec![Notice {
+            to: room.handles(),
+            event: Event::Chat(line),
+        }]
+    }
+
+    /// Host only: sets (`Some`) or clears (`None`) the room password.
+    pub fn set_password(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        password: Option<PasswordHash>,
+        now: Instant,
+    ) -> Result<Vec<Notice<H>>, HostError> {
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        room.password = password;
+        room.last_activity = now;
+        Ok(vec![Notice {
+            to: room.handles(),
+            event: Event::RoomUpdated(room.info()),
+        }])
+    }
+
+    /// Host only: locks or unlocks the room to new people (seats already taken can resume).
+    pub fn set_locked(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        locked: bool,
+        now: Instant,
+    ) -> Result<Vec<Notice<H>>, HostError> {
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        room.locked = locked;
+        room.last_activity = now;
+        Ok(vec![Notice {
+            to: room.handles(),
+            event: Event::RoomUpdated(room.info()),
+        }])
+    }
+
+    /// Host only: removes a participant, who cannot rejoin with the same identity while the
+    /// room lives.
+    pub fn remove(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        target: SeatId,
+        now: Instant,
+    ) -> Result<Removal<H>, HostError> {
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        let mut notices = Vec::new();
+        let Some(victim) = room
+            .seats
+            .iter()
+            .find(|s| s.id == target && target != seat_id)
+        else {
+            return Ok(Removal {
+                handle: None,
+                notices,
+            });
+        };
+        let handle = victim.conn.as_ref().map(|c| c.handle.clone());
+        let was_away = victim.away_until.is_some();
+        if room.removed.len() >= MAX_REMOVED {
+            room.removed.pop_front();
+        }
+        room.removed.push_back(victim.client.clone());
+        room.last_activity = now;
+        if room.remove_seat(target, &mut notices) {
+            self.seated -= 1;
+            if was_away {
+                self.away -= 1;
+            }
+        }
+        Ok(Removal { handle, notices })
     }
 
     /// Where a `signal` from `from` to `to` goes: only to a connected seat of the sender's own
@@ -519,6 +726,7 @@ mod tests {
                 &join_req("p", &format!("client{n:04}"), None, false),
                 conn(n),
                 token(n as u8),
+                None,
                 now,
                 true,
             )
@@ -567,6 +775,7 @@ mod tests {
             &join_req("p", "client0007", None, false),
             conn(7),
             token(7),
+            None,
             now,
             true,
         );
@@ -587,6 +796,7 @@ mod tests {
                 &join_req("p", "client0001", Some(a.token), false),
                 conn(11),
                 token(99),
+                None,
                 now,
                 true,
             )
@@ -621,6 +831,7 @@ mod tests {
                     &join_req("p", "client0001", wrong, false),
                     conn(5),
                     token(5),
+                    None,
                     now,
                     true,
                 )
@@ -675,6 +886,7 @@ mod tests {
                 &join_req("p", "client0001", Some(a.token), true),
                 conn(21),
                 token(0),
+                None,
                 t0 + Duration::from_secs(29),
                 true,
             )
@@ -724,6 +936,7 @@ mod tests {
             &join_req("p", "client0005", None, false),
             conn(5),
             token(5),
+            None,
             t0,
             true,
         );
@@ -733,6 +946,7 @@ mod tests {
             &join_req("p", "client0006", None, false),
             conn(6),
             token(6),
+            None,
             t0,
             false,
         );

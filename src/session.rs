@@ -23,8 +23,9 @@ use tokio_tungstenite::WebSocketStream;
 use crate::budget::Budget;
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
+use crate::password::PasswordHash;
 use crate::protocol::{close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Token};
-use crate::rooms::{Conn, ConnId, Event, Notice, Refusal, RoomName};
+use crate::rooms::{Conn, ConnId, Event, HostError, Notice, Refusal, RoomName};
 use crate::state::{SocketPermit, State};
 
 type Socket = WebSocketStream<ChargedIo<TokioIo<Upgraded>>>;
@@ -129,6 +130,11 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
             Event::PeerLeft(id) => ServerMsg::PeerLeft { id },
             Event::PeerUpdated(peer) => ServerMsg::PeerUpdated { peer },
             Event::PeerRejoined { peer, reset } => ServerMsg::PeerRejoined { peer, reset },
+            Event::RoomUpdated(info) => ServerMsg::RoomUpdated {
+                locked: info.locked,
+                password: info.password,
+            },
+            Event::Chat(line) => ServerMsg::Chat(line),
         };
         let text = Utf8Bytes::from(msg.to_json());
         for outbox in notice.to {
@@ -238,7 +244,7 @@ pub async fn run(
                 }
             }
             (None, Ok(ClientMsg::Join(join))) => {
-                match join_room(&state, &room, &join, conn, &outbox) {
+                match join_room(&state, &room, &join, conn, &outbox).await {
                     Some(s) => {
                         seated = Some(s);
                         deadline = tokio::time::Instant::now() + silence;
@@ -284,6 +290,70 @@ pub async fn run(
                 outbox.close(close::NORMAL, "left");
                 break End::Left;
             }
+            (Some(me), Ok(ClientMsg::Chat { text })) => {
+                let ts = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let mut rooms = state.rooms();
+                deliver_notices(rooms.chat(&room, me.seat, conn, &text, ts, Instant::now()));
+            }
+            (Some(me), Ok(ClientMsg::SetPassword { password })) => {
+                let hash = if password.is_empty() {
+                    None
+                } else {
+                    // The hash is slow on purpose; keep it off the async threads.
+                    tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+                        .await
+                        .ok()
+                };
+                let set = hash.is_some();
+                let mut rooms = state.rooms();
+                let done = host_result(
+                    rooms.set_password(&room, me.seat, conn, hash, Instant::now()),
+                    &outbox,
+                );
+                drop(rooms);
+                if done {
+                    let what = if set {
+                        "set a password"
+                    } else {
+                        "cleared the password"
+                    };
+                    log::info!("room {room}: host {} {what}", me.name);
+                }
+            }
+            (Some(me), Ok(ClientMsg::Lock { locked })) => {
+                let mut rooms = state.rooms();
+                let done = host_result(
+                    rooms.set_locked(&room, me.seat, conn, locked, Instant::now()),
+                    &outbox,
+                );
+                drop(rooms);
+                if done {
+                    let what = if locked { "locked" } else { "unlocked" };
+                    log::info!("room {room}: host {} {what} the room", me.name);
+                }
+            }
+            (Some(me), Ok(ClientMsg::Remove { id })) => {
+                let mut rooms = state.rooms();
+                match rooms.remove(&room, me.seat, conn, id, Instant::now()) {
+                    Ok(removal) => {
+                        if let Some(victim) = removal.handle {
+                            victim.error(ErrorCode::Removed, ErrorCode::Removed.message());
+                        }
+                        let removed = !removal.notices.is_empty();
+                        deliver_notices(removal.notices);
+                        drop(rooms);
+                        if removed {
+                            log::info!("room {room}: host {} removed seat {id}", me.name);
+                        }
+                    }
+                    Err(HostError::NotHost) => {
+                        drop(rooms);
+                        outbox.error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+                    }
+                }
+            }
         }
     };
 
@@ -326,6 +396,21 @@ pub async fn run(
     drop(permit);
 }
 
+/// Delivers a host action's notices (the caller still holds the room lock, so they stay in
+/// order with other room changes), or tells a non-host it may not. True if it was done.
+fn host_result(result: Result<Vec<Notice<Outbox>>, HostError>, outbox: &Outbox) -> bool {
+    match result {
+        Ok(notices) => {
+            deliver_notices(notices);
+            true
+        }
+        Err(HostError::NotHost) => {
+            outbox.error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+            false
+        }
+    }
+}
+
 /// Tells the client what went wrong reading its frames, when it can still be told.
 fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
     match e {
@@ -346,13 +431,25 @@ fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
 }
 
 /// Admits a join, or tells the client why not. Returns the seat on success.
-fn join_room(
+async fn join_room(
     state: &State,
     room: &RoomName,
     join: &Join,
     conn: ConnId,
     outbox: &Outbox,
 ) -> Option<Seated> {
+    // Check the password against the room's hash outside the lock: the hash is slow on purpose.
+    let stored = state.rooms().password_of(room);
+    let proven = match (stored, join.password.as_deref()) {
+        (Some(hash), Some(given)) if !given.is_empty() => {
+            let (check, given) = (hash.clone(), given.to_string());
+            let ok = tokio::task::spawn_blocking(move || check.verify(&given))
+                .await
+                .unwrap_or(false);
+            ok.then_some(hash)
+        }
+        _ => None,
+    };
     let token = fresh_token();
     let heap_ok = state.budget.heap_has_room();
     let mut rooms = state.rooms();
@@ -364,6 +461,7 @@ fn join_room(
             handle: outbox.clone(),
         },
         token,
+        proven.as_ref(),
         Instant::now(),
         heap_ok,
     );
@@ -377,6 +475,9 @@ fn join_room(
                 room,
                 peers: admitted.peers,
                 ice_servers: &state.ice_servers,
+                locked: admitted.room.locked,
+                password: admitted.room.password,
+                chat: admitted.chat,
             });
             if let Some(old) = admitted.replaced {
                 old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());
@@ -413,6 +514,18 @@ fn join_room(
                 Refusal::ServerBusy => {
                     bump(&state.metrics.refused_server_busy);
                     ErrorCode::ServerBusy
+                }
+                Refusal::BadPassword => {
+                    bump(&state.metrics.refused_bad_password);
+                    ErrorCode::BadPassword
+                }
+                Refusal::Locked => {
+                    bump(&state.metrics.refused_locked);
+                    ErrorCode::Locked
+                }
+                Refusal::Removed => {
+                    bump(&state.metrics.refused_removed);
+                    ErrorCode::Removed
                 }
             };
             log::info!("room {room}: {} refused: {}", join.name, code.as_str());

@@ -1,0 +1,180 @@
+//! Chat, raised hands and the host's controls, against a real server on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client_id, Server};
+use serde_json::json;
+
+#[tokio::test]
+async fn chat_reaches_everyone_and_late_joiners_get_the_history() {
+    let server = Server::start(&[]).await;
+    let (mut ada, a) = server.join("chat", "ada").await;
+    let (mut bo, _) = server.join("chat", "bo").await;
+    ada.recv().await;
+    let payload = "<img src=x onerror=alert(1)> & \"quotes\"";
+    ada.send(json!({"type":"chat","text":payload})).await;
+    for c in [&mut ada, &mut bo] {
+        let line = c.recv().await;
+        assert_eq!(line["type"], "chat");
+        assert_eq!(line["from"], a["you"]);
+        assert_eq!(line["name"], "ada");
+        assert_eq!(
+            line["text"], payload,
+            "text travels verbatim; the client renders it as text"
+        );
+        assert!(line["ts"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+    let (_cy, joined) = server.join("chat", "cy").await;
+    assert_eq!(joined["chat"][0]["text"], payload);
+    assert_eq!(bo.recv().await["type"], "peer-joined");
+
+    bo.send(json!({"type":"chat","text":"x".repeat(2049)}))
+        .await;
+    assert_eq!(bo.recv().await["code"], "bad_request");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_history_is_bounded() {
+    let server = Server::start(&[]).await;
+    let (mut ada, _) = server.join("hist", "ada").await;
+    for n in 0..40 {
+        ada.send(json!({"type":"chat","text":format!("{n:04}{}", "m".repeat(1000))}))
+            .await;
+        ada.recv().await;
+    }
+    let (_bo, joined) = server.join("hist", "bo").await;
+    let chat = joined["chat"].as_array().unwrap();
+    let bytes: usize = chat.iter().map(|l| l["text"].as_str().unwrap().len()).sum();
+    assert!(bytes <= 16 * 1024, "{bytes}");
+    assert!(
+        chat.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("0039"),
+        "newest kept"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_raised_hand_shows_to_everyone() {
+    let server = Server::start(&[]).await;
+    let (mut ada, a) = server.join("hands", "ada").await;
+    let (mut bo, _) = server.join("hands", "bo").await;
+    ada.recv().await;
+    ada.send(json!({"type":"update","hand":true})).await;
+    let upd = bo.recv().await;
+    assert_eq!(upd["peer"]["id"], a["you"]);
+    assert_eq!(upd["peer"]["hand"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_host_sets_a_password_and_joiners_need_it() {
+    let server = Server::start(&[]).await;
+    let (mut host, _) = server.join("secret", "host").await;
+    host.send(json!({"type":"set-password","password":"open sesame"}))
+        .await;
+    let upd = host.recv().await;
+    assert_eq!(
+        upd,
+        json!({"type":"room-updated","locked":false,"password":true})
+    );
+
+    for wrong in [None, Some("open says me")] {
+        let mut guest = server.client("secret").await;
+        guest
+            .send(json!({"type":"join","name":"guest","client":client_id("guest"),"password":wrong,"audio":false,"video":false}))
+            .await;
+        let (code, seen) = guest.until_closed().await;
+        assert_eq!(seen[0]["code"], "bad_password");
+        assert_eq!(code, Some(4002));
+    }
+    let mut guest = server.client("secret").await;
+    guest
+        .send(json!({"type":"join","name":"guest","client":client_id("guest"),"password":"open sesame","audio":false,"video":false}))
+        .await;
+    let joined = guest.recv().await;
+    assert_eq!(joined["type"], "joined");
+    assert_eq!(joined["password"], true);
+
+    // Not the host: refused, and the socket stays.
+    guest
+        .send(json!({"type":"set-password","password":""}))
+        .await;
+    assert_eq!(guest.recv().await["code"], "not_host");
+    guest.send(json!({"type":"lock","locked":true})).await;
+    assert_eq!(guest.recv().await["code"], "not_host");
+
+    // Cleared: anyone may join again.
+    host.recv().await; // peer-joined
+    host.send(json!({"type":"set-password","password":""}))
+        .await;
+    assert_eq!(host.recv().await["password"], false);
+    let (_free, _) = server.join("secret", "free").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_locked_room_keeps_its_people_and_turns_newcomers_away() {
+    let server = Server::start(&[]).await;
+    let (mut host, _) = server.join("locked", "host").await;
+    let (mut bo, b) = server.join("locked", "bo").await;
+    host.recv().await;
+    host.send(json!({"type":"lock","locked":true})).await;
+    assert_eq!(bo.recv().await["locked"], true);
+
+    let mut late = server.client("locked").await;
+    late.send(
+        json!({"type":"join","name":"late","client":client_id("late"),"audio":false,"video":false}),
+    )
+    .await;
+    let (code, seen) = late.until_closed().await;
+    assert_eq!(seen[0]["code"], "locked");
+    assert_eq!(code, Some(4005));
+
+    // A seat already taken comes back through the lock with its token.
+    drop(bo);
+    host.recv().await; // away
+    let mut back = server.client("locked").await;
+    let joined = back.join("bo", &client_id("bo"), b["token"].as_str()).await;
+    assert_eq!(joined["you"], b["you"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_host_removes_someone_who_cannot_come_back_with_that_identity() {
+    let server = Server::start(&[]).await;
+    let (mut host, _) = server.join("rm", "host").await;
+    let (mut bo, b) = server.join("rm", "bo").await;
+    let (mut cy, _) = server.join("rm", "cy").await;
+    host.recv().await;
+    host.recv().await;
+    bo.recv().await;
+
+    // Only the host may remove.
+    cy.send(json!({"type":"remove","id":b["you"]})).await;
+    assert_eq!(cy.recv().await["code"], "not_host");
+
+    host.send(json!({"type":"remove","id":b["you"]})).await;
+    let (code, seen) = bo.until_closed().await;
+    assert_eq!(seen.last().unwrap()["code"], "removed");
+    assert_eq!(code, Some(4004));
+    assert_eq!(cy.recv().await, json!({"type":"peer-left","id":b["you"]}));
+    assert_eq!(host.recv().await, json!({"type":"peer-left","id":b["you"]}));
+
+    for token in [None, b["token"].as_str()] {
+        let mut again = server.client("rm").await;
+        again
+            .send(json!({"type":"join","name":"bo","client":client_id("bo"),"token":token,"audio":false,"video":false}))
+            .await;
+        let (code, seen) = again.until_closed().await;
+        assert_eq!(seen[0]["code"], "removed");
+        assert_eq!(code, Some(4004));
+    }
+    host.expect_silence(Duration::from_millis(200)).await;
+    server.shutdown().await;
+}
