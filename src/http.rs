@@ -65,6 +65,15 @@ fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
     match path {
         "/" => asset(assets::find("/index.html"), headers),
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/new" => {
+            let mut r = text(StatusCode::SEE_OTHER, "");
+            let location = format!("/r/{}", new_room_name());
+            r.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).expect("room names are header-safe"),
+            );
+            r
+        }
         "/metrics" => {
             let mut r = text(StatusCode::OK, &state.render_metrics());
             r.headers_mut().insert(
@@ -86,6 +95,14 @@ fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
             }
         }
     }
+}
+
+/// A fresh room name such as `280d-ed66-9442`: 48 bits from the OS CSPRNG in three groups.
+pub fn new_room_name() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}", &hex[0..4], &hex[4..8], &hex[8..12])
 }
 
 /// Serves an embedded file: gzip when the browser takes it, 304 when its copy is current.
@@ -325,6 +342,14 @@ mod tests {
             h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn new_room_names_are_valid_and_differ() {
+        let a = new_room_name();
+        assert_eq!(a.len(), 14);
+        assert!(parse_room_name(&a).is_some());
+        assert_ne!(a, new_room_name());
     }
 
     #[test]

@@ -171,3 +171,20 @@ async fn half_sent_headers_are_cut_off() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn new_sends_the_browser_to_a_fresh_random_room() {
+    let server = Server::start(&[]).await;
+    let (status, headers, _) = server.get("/new", "").await;
+    assert_eq!(status, 303);
+    let location = header(&headers, "location").unwrap();
+    let name = location.strip_prefix("/r/").unwrap();
+    let groups: Vec<&str> = name.split('-').collect();
+    assert_eq!(groups.len(), 3);
+    assert!(groups
+        .iter()
+        .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_hexdigit())));
+    let (_, again, _) = server.get("/new", "").await;
+    assert_ne!(header(&again, "location").unwrap(), location);
+    server.shutdown().await;
+}
