@@ -1,0 +1,184 @@
+// One RTCPeerConnection per remote participant, never two, negotiated with the perfect-negotiation
+// pattern (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example): the side with the smaller
+// id is polite and yields when offers cross. Local tracks are attached once; toggles never touch
+// the senders, and a new camera goes in with replaceTrack (no renegotiation).
+
+import { IceRestartPolicy } from './ice-policy.js';
+
+/**
+ * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state}.
+ */
+export class PeerLink extends EventTarget {
+  /**
+   * @param {{ id: string, selfId: string, iceServers: RTCIceServer[],
+   *           send: (data: unknown) => void, media: import('./media.js').LocalMedia,
+   *           initiator: boolean }} options
+   *   `initiator`: this side joined last and makes the first offer (see docs/PROTOCOL.md).
+   */
+  constructor({ id, selfId, iceServers, send, media, initiator }) {
+    super();
+    this.id = id;
+    this.polite = selfId < id;
+    this.send = send;
+    this.media = media;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.closed = false;
+    this.remoteStream = new MediaStream();
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    this.ice = new IceRestartPolicy({
+      responsible: !this.polite,
+      restart: () => {
+        if (!this.closed) this.pc.restartIce();
+      },
+    });
+
+    const pc = this.pc;
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.send({ description: pc.localDescription });
+      } catch (err) {
+        console.warn('negotiation failed', this.id, err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.send({ candidate });
+    };
+    pc.ontrack = ({ track }) => {
+      if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
+      track.addEventListener('ended', () => this.remoteStream.removeTrack(track));
+      this.dispatchEvent(new CustomEvent('track', { detail: { track } }));
+    };
+    pc.onconnectionstatechange = () => {
+      this.ice.onState(pc.connectionState);
+      this.dispatchEvent(new CustomEvent('state', { detail: { state: pc.connectionState } }));
+    };
+
+    for (const kind of ['audio', 'video']) {
+      const track = media.track(kind);
+      if (track) {
+        pc.addTrack(track, media.stream);
+      } else if (initiator) {
+        // Receive even with no device of our own; a later track goes into this transceiver.
+        pc.addTransceiver(kind, { direction: 'recvonly' });
+      }
+    }
+  }
+
+  /** A signal from the remote side: a description or an ICE candidate. */
+  async handle(data) {
+    if (this.closed || !data || typeof data !== 'object') return;
+    const pc = this.pc;
+    try {
+      if (data.description) {
+        const description = data.description;
+        const collision = description.type === 'offer'
+          && (this.makingOffer || pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        await pc.setRemoteDescription(description);
+        if (description.type === 'offer') {
+          await pc.setLocalDescription();
+          this.send({ description: pc.localDescription });
+        }
+      } else if (data.candidate) {
+        try {
+          await pc.addIceCandidate(data.candidate);
+        } catch (err) {
+          if (!this.ignoreOffer) throw err;
+        }
+      }
+    } catch (err) {
+      console.warn('signal from', this.id, 'failed', err);
+    }
+  }
+
+  /**
+   * Puts a new local track on this connection: into a sender of the same kind if there is one
+   * (replaceTrack: no renegotiation), else into an idle transceiver, else as a new track.
+   * @param {'audio' | 'video'} kind
+   * @param {MediaStreamTrack} track
+   */
+  async attach(kind, track) {
+    if (this.closed) return;
+    const transceivers = this.pc.getTransceivers().filter(
+      (t) => !t.stopped && t.receiver.track?.kind === kind,
+    );
+    const sending = transceivers.find((t) => t.sender.track);
+    if (sending) {
+      await sending.sender.replaceTrack(track);
+      return;
+    }
+    const idle = transceivers.find((t) => !t.sender.track);
+    if (idle) {
+      await idle.sender.replaceTrack(track);
+      idle.sender.setStreams?.(this.media.stream);
+      if (idle.direction === 'recvonly') idle.direction = 'sendrecv';
+      else if (idle.direction === 'inactive') idle.direction = 'sendonly';
+      return;
+    }
+    this.pc.addTrack(track, this.media.stream);
+  }
+
+  get connectionState() {
+    return this.pc.connectionState;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.ice.dispose();
+    this.pc.close();
+    this.dispatchEvent(new CustomEvent('state', { detail: { state: 'closed' } }));
+  }
+}
+
+/** The peer links of one meeting, keyed by remote id: the one place that makes them. */
+export class Mesh {
+  /** @param {(id: string, initiator: boolean) => PeerLink} make */
+  constructor(make) {
+    this.make = make;
+    /** @type {Map<string, PeerLink>} */
+    this.links = new Map();
+  }
+
+  /** The link to `id`, made if missing. Never two links to one id. */
+  ensure(id, initiator) {
+    let link = this.links.get(id);
+    if (!link) {
+      link = this.make(id, initiator);
+      this.links.set(id, link);
+    }
+    return link;
+  }
+
+  /** Replaces the link to `id` with a fresh one (the remote side lost its state). */
+  reset(id, initiator) {
+    this.drop(id);
+    return this.ensure(id, initiator);
+  }
+
+  drop(id) {
+    const link = this.links.get(id);
+    if (link) {
+      link.close();
+      this.links.delete(id);
+    }
+  }
+
+  get(id) {
+    return this.links.get(id);
+  }
+
+  ids() {
+    return [...this.links.keys()];
+  }
+
+  closeAll() {
+    for (const id of this.ids()) this.drop(id);
+  }
+}

@@ -1,0 +1,25 @@
+// Small DOM helpers shared by the pages. User text only ever goes in through textContent.
+
+/** Fills every `[data-i18n]` element's text from the translator. */
+export function applyStrings(root, t) {
+  for (const el of root.querySelectorAll('[data-i18n]')) {
+    el.textContent = t(el.dataset.i18n);
+  }
+}
+
+/** Creates an element with a class and optional text (as text, never HTML). */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Says something to screen readers through the page's aria-live region. */
+export function announce(text) {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  region.textContent = '';
+  // A fresh node per message, so repeated messages are read again.
+  region.append(el('span', '', text));
+}

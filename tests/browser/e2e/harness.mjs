@@ -1,0 +1,122 @@
+// Starts the real videomeet binary on a free loopback port and Debian's Chromium with a fake
+// camera and microphone. Observes the page without test hooks: an init script wraps
+// RTCPeerConnection and getUserMedia before the page's own code runs.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const BIN = process.env.VIDEOMEET_BIN ?? path.resolve(here, '../../../target/debug/videomeet');
+
+/** Starts the server; resolves with { url, proc, stop(), logs }. */
+export async function startServer(args = []) {
+  const proc = spawn(BIN, ['--listen', '127.0.0.1:0', ...args], {
+    env: { ...process.env, RUST_LOG: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs = [];
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('')}`)), 15000);
+    const onData = (chunk) => {
+      logs.push(chunk.toString());
+      const match = /listening on (http:\/\/[0-9.:]+)/.exec(logs.join(''));
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`server exited ${code}:\n${logs.join('')}`)));
+  });
+  return {
+    url,
+    proc,
+    logs,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    },
+  };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Runs before the page's scripts: keeps every RTCPeerConnection and counts getUserMedia calls. */
+function instrument() {
+  window.__pcs = [];
+  window.__gum = 0;
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+  const md = navigator.mediaDevices;
+  if (md) {
+    const gum = md.getUserMedia.bind(md);
+    md.getUserMedia = (constraints) => {
+      window.__gum += 1;
+      return gum(constraints);
+    };
+  }
+}
+
+/** A participant: its own browser context (cookies, storage) and page. */
+export async function participant(browser, options = {}) {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1000, height: 700 }, ...options.context });
+  await context.addInitScript(instrument);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err));
+  return { context, page };
+}
+
+/** Polls `fn` in the page until it returns truthy; fails with `what` after `ms`. */
+export async function waitFor(page, fn, arg, { ms = 15000, what = 'condition' } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await page.evaluate(fn, arg).catch((e) => `error: ${e.message}`);
+    if (last === true) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/** True in the page when every open peer connection decodes remote video. */
+export const decodingAll = async (expected) => {
+  const pcs = window.__pcs.filter((pc) => pc.connectionState !== 'closed');
+  if (pcs.length !== expected) return `pcs=${pcs.length}`;
+  for (const pc of pcs) {
+    if (pc.connectionState !== 'connected') return pc.connectionState;
+    const stats = await pc.getStats();
+    let frames = 0;
+    stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0; });
+    if (frames === 0) return 'no frames';
+  }
+  return true;
+};
+
+/** Fills the lobby and joins with camera and microphone on. */
+export async function joinWithMedia(page, url, room, name) {
+  await page.goto(`${url}/r/${room}`);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Turn camera on' }).click();
+  await page.getByRole('button', { name: 'Turn microphone on' }).click();
+  await page.getByRole('button', { name: 'Turn camera off' }).waitFor();
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.getByRole('button', { name: 'Leave' }).waitFor();
+}

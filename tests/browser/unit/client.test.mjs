@@ -1,0 +1,158 @@
+// Unit tests of the client's pure modules, imported straight from assets/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { DEFAULT_PREFS, loadPrefs, savePrefs, tabIdentity } from '../../../assets/js/prefs.js';
+import { STRINGS, pickLanguage, translator } from '../../../assets/js/i18n.js';
+import { backoffDelay, shouldReconnect } from '../../../assets/js/backoff.js';
+import { IceRestartPolicy, DISCONNECTED_GRACE_MS } from '../../../assets/js/ice-policy.js';
+import { mediaErrorKey } from '../../../assets/js/media.js';
+
+function memoryStorage(initial = {}) {
+  const data = new Map(Object.entries(initial));
+  return {
+    getItem: (k) => (data.has(k) ? data.get(k) : null),
+    setItem: (k, v) => data.set(k, String(v)),
+    removeItem: (k) => data.delete(k),
+    data,
+  };
+}
+
+test('prefs: a first visit gets safe defaults with nothing on', () => {
+  assert.deepEqual(loadPrefs(memoryStorage()), DEFAULT_PREFS);
+  assert.deepEqual(loadPrefs(undefined), DEFAULT_PREFS);
+});
+
+test('prefs: a corrupt or hostile store falls back field by field', () => {
+  for (const raw of ['{not json', '[]', '42', 'null', '"x"']) {
+    assert.deepEqual(loadPrefs(memoryStorage({ 'videomeet.prefs.v1': raw })), DEFAULT_PREFS, raw);
+  }
+  const mixed = loadPrefs(memoryStorage({ 'videomeet.prefs.v1': JSON.stringify({ name: 7, audio: 'yes', video: true }) }));
+  assert.equal(mixed.name, '');
+  assert.equal(mixed.audio, false);
+  assert.equal(mixed.video, true);
+});
+
+test('prefs: round trip, and a store that throws is not fatal', () => {
+  const storage = memoryStorage();
+  const prefs = { ...DEFAULT_PREFS, name: 'Ada', audio: true, autoStart: true };
+  assert.equal(savePrefs(storage, prefs), true);
+  assert.deepEqual(loadPrefs(storage), prefs);
+  const broken = { getItem() { throw new Error('denied'); }, setItem() { throw new Error('full'); } };
+  assert.deepEqual(loadPrefs(broken), DEFAULT_PREFS);
+  assert.equal(savePrefs(broken, prefs), false);
+});
+
+test('tab identity: made once per tab, kept, and well formed', () => {
+  const storage = memoryStorage();
+  const fill = (bytes) => bytes.fill(7);
+  const id = tabIdentity(storage, fill);
+  assert.match(id, /^[A-Za-z0-9_-]{8,64}$/);
+  assert.equal(tabIdentity(storage, () => { throw new Error('not called'); }), id);
+  storage.setItem('videomeet.client.v1', '<bad>');
+  assert.notEqual(tabIdentity(storage, fill), '<bad>');
+});
+
+test('i18n: every key exists in every language, with the same placeholders', () => {
+  const keys = Object.keys(STRINGS.en);
+  for (const [lang, table] of Object.entries(STRINGS)) {
+    assert.deepEqual(Object.keys(table).sort(), [...keys].sort(), `${lang} keys`);
+    for (const key of keys) {
+      const holes = (s) => (s.match(/\{\w+\}/g) ?? []).sort().join();
+      assert.equal(holes(table[key]), holes(STRINGS.en[key]), `${lang}.${key} placeholders`);
+      assert.ok(table[key].trim().length > 0, `${lang}.${key} empty`);
+    }
+  }
+});
+
+test('i18n: the browser language picks the table, English otherwise', () => {
+  assert.equal(pickLanguage(['ru-RU', 'en']), 'ru');
+  assert.equal(pickLanguage(['de-DE', 'en-GB']), 'en');
+  assert.equal(pickLanguage([]), 'en');
+  const t = translator('ru');
+  assert.equal(t('joined', { name: 'Ада' }), 'Ада вошёл(а)');
+  assert.equal(translator('en')('joinTitle', { room: 'x' }), 'Join x');
+});
+
+test('backoff: grows from about 0.5 s to at most 5 s, with jitter', () => {
+  const mid = () => 0.5;
+  assert.equal(backoffDelay(0, mid), 500);
+  assert.equal(backoffDelay(1, mid), 1000);
+  assert.equal(backoffDelay(3, mid), 4000);
+  assert.equal(backoffDelay(10, mid), 5000);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    for (const r of [0, 0.25, 0.999]) {
+      const d = backoffDelay(attempt, () => r);
+      assert.ok(d >= 350 && d <= 5000, `${attempt} ${r} -> ${d}`);
+    }
+  }
+  assert.notEqual(backoffDelay(2, () => 0), backoffDelay(2, () => 0.99), 'jittered');
+});
+
+test('backoff: final close codes do not reconnect, the rest do', () => {
+  for (const code of [1000, 4000, 4001, 4002, 4004, 4005, 1008]) assert.equal(shouldReconnect(code), false, code);
+  for (const code of [1001, 1006, 1009, 1011, 4003]) assert.equal(shouldReconnect(code), true, code);
+});
+
+function fakeClock() {
+  let now = 0;
+  const timers = new Map();
+  let next = 1;
+  return {
+    now: () => now,
+    setTimer: (fn, ms) => { timers.set(next, { fn, at: now + ms }); return next++; },
+    clearTimer: (id) => timers.delete(id),
+    advance(ms) {
+      now += ms;
+      for (const [id, timer] of [...timers]) {
+        if (timer.at <= now) { timers.delete(id); timer.fn(); }
+      }
+    },
+  };
+}
+
+test('ICE restart: 3 s after disconnected, unless it recovers', () => {
+  const clock = fakeClock();
+  let restarts = 0;
+  const policy = new IceRestartPolicy({ restart: () => restarts++, responsible: true, ...clock });
+  policy.onState('connected');
+  policy.onState('disconnected');
+  clock.advance(DISCONNECTED_GRACE_MS - 1);
+  assert.equal(restarts, 0);
+  policy.onState('connected');
+  clock.advance(10_000);
+  assert.equal(restarts, 0, 'recovered on its own');
+  policy.onState('disconnected');
+  clock.advance(DISCONNECTED_GRACE_MS);
+  assert.equal(restarts, 1);
+});
+
+test('ICE restart: at once on failed, one in flight, only on the responsible side', () => {
+  const clock = fakeClock();
+  let restarts = 0;
+  const policy = new IceRestartPolicy({ restart: () => restarts++, responsible: true, ...clock });
+  policy.onState('failed');
+  assert.equal(restarts, 1);
+  policy.onState('failed');
+  policy.onState('disconnected');
+  clock.advance(DISCONNECTED_GRACE_MS);
+  assert.equal(restarts, 1, 'one restart in flight');
+  clock.advance(10_000);
+  policy.onState('failed');
+  assert.equal(restarts, 2, 'a stale restart may be retried');
+  policy.onState('connected');
+
+  let politeRestarts = 0;
+  const polite = new IceRestartPolicy({ restart: () => politeRestarts++, responsible: false, ...clock });
+  polite.onState('failed');
+  polite.onState('disconnected');
+  clock.advance(10_000);
+  assert.equal(politeRestarts, 0);
+});
+
+test('media errors map to messages people can act on', () => {
+  assert.equal(mediaErrorKey({ name: 'NotAllowedError' }), 'errPermission');
+  assert.equal(mediaErrorKey({ name: 'NotFoundError' }), 'errNoDevice');
+  assert.equal(mediaErrorKey({ name: 'NotReadableError' }), 'errBusy');
+  assert.equal(mediaErrorKey({ name: 'Weird' }), 'errMedia');
+});
