@@ -1,6 +1,7 @@
 // The room page: lobby, then the meeting. Wires the signaling, the peer links, the local media and
 // the DOM together; each of those knows nothing of the others.
 
+import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { pickLanguage, translator } from './i18n.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
 import { Mesh, PeerLink } from './peers.js';
@@ -134,7 +135,8 @@ class Meeting {
     this.signaling.addEventListener('error', (e) => this.onError(e.detail));
     this.signaling.addEventListener('state', (e) => this.onState(e.detail));
     media.addEventListener('track', (e) => {
-      for (const link of this.mesh.links.values()) link.attach(e.detail.kind, e.detail.track);
+      const attached = [...this.mesh.links.values()].map((l) => l.attach(e.detail.kind, e.detail.track));
+      Promise.all(attached).then(() => this.adaptVideo());
     });
     $('leave').addEventListener('click', () => this.leave());
     this.signaling.start();
@@ -150,8 +152,18 @@ class Meeting {
       initiator,
     });
     link.addEventListener('track', () => this.grid.setStream(id, link.remoteStream));
+    link.addEventListener('state', (e) => {
+      if (e.detail.state === 'connected') this.adaptVideo();
+    });
     this.grid.setStream(id, link.remoteStream);
     return link;
+  }
+
+  /** Fits each video sender's bitrate and the camera's capture size to the number of peers. */
+  adaptVideo() {
+    const links = [...this.mesh.links.values()];
+    const senders = links.flatMap((l) => l.pc.getSenders().filter((s) => s.track?.kind === 'video'));
+    applySendPolicy(sendPolicy(links.length), media.track('video'), senders);
   }
 
   onJoined({ you, token, host, peers, ice_servers: iceServers, resumed }) {
@@ -180,6 +192,7 @@ class Meeting {
       if (!(resumed && this.mesh.get(peer.id))) this.mesh.reset(peer.id, true);
     }
     this.renderAlone();
+    this.adaptVideo();
   }
 
   onMessage(msg) {
@@ -188,6 +201,7 @@ class Meeting {
         this.peers.set(msg.peer.id, msg.peer);
         this.grid.update(msg.peer.id, msg.peer);
         this.mesh.ensure(msg.peer.id, false);
+        this.adaptVideo();
         announce(t('joined', { name: msg.peer.name }));
         break;
       case 'peer-left': {
@@ -227,6 +241,7 @@ class Meeting {
     this.grid.remove(id);
     this.peers.delete(id);
     this.renderAlone();
+    this.adaptVideo();
   }
 
   onError({ code, message }) {

@@ -156,3 +156,18 @@ test('media errors map to messages people can act on', () => {
   assert.equal(mediaErrorKey({ name: 'NotReadableError' }), 'errBusy');
   assert.equal(mediaErrorKey({ name: 'Weird' }), 'errMedia');
 });
+
+import { sendPolicy, totalUpload } from '../../../assets/js/bandwidth.js';
+
+test('bandwidth: per-peer bitrate and capture shrink as the mesh grows', () => {
+  let last = Infinity;
+  for (let peers = 1; peers <= 5; peers++) {
+    const p = sendPolicy(peers);
+    assert.ok(p.maxBitrate <= last, `${peers}`);
+    last = p.maxBitrate;
+  }
+  assert.equal(sendPolicy(5).height, 180);
+  // Six people: five copies up, within a 3 Mbit/s home uplink.
+  assert.ok(totalUpload(5) <= 1_600_000, `${totalUpload(5)}`);
+  assert.ok(totalUpload(2) <= 1_300_000);
+});
