@@ -33,7 +33,8 @@ try {
   }
   for (const p of people) await waitFor(p.page, decodingAll, count - 1, { ms: 90000, what: 'all decoding' });
   await people[2]?.page.getByRole('button', { name: 'Turn microphone off' }).click();
-  await people[0].page.waitForTimeout(800);
+  if (people[2]) await people[0].page.locator('.badge', { hasText: 'Microphone off' }).waitFor();
+  await people[0].page.waitForTimeout(500);
   await people[0].page.screenshot({ path: `${out}/screenshot-meeting.png` });
   if (people[1]) await people[1].page.screenshot({ path: `${out}/screenshot-phone.png` });
 } finally {
