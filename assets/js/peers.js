@@ -59,7 +59,7 @@ export class PeerLink extends EventTarget {
     };
 
     for (const kind of ['audio', 'video']) {
-      const track = media.track(kind);
+      const track = media.outgoing(kind);
       if (track) {
         pc.addTrack(track, media.stream);
       } else if (initiator) {
@@ -98,30 +98,55 @@ export class PeerLink extends EventTarget {
   }
 
   /**
-   * Puts a new local track on this connection: into a sender of the same kind if there is one
-   * (replaceTrack: no renegotiation), else into an idle transceiver, else as a new track.
+   * Puts a local track (or none) on this connection for `kind`: into the sender that already
+   * sends that kind (replaceTrack: no renegotiation, the case for toggles, camera flips and
+   * screen sharing), else into an idle receive-only transceiver, else as a new track.
    * @param {'audio' | 'video'} kind
-   * @param {MediaStreamTrack} track
+   * @param {MediaStreamTrack | null} track
    */
   async attach(kind, track) {
     if (this.closed) return;
     const transceivers = this.pc.getTransceivers().filter(
       (t) => !t.stopped && t.receiver.track?.kind === kind,
     );
-    const sending = transceivers.find((t) => t.sender.track);
+    const sending = transceivers.find((t) => t.direction === 'sendrecv' || t.direction === 'sendonly');
     if (sending) {
       await sending.sender.replaceTrack(track);
       return;
     }
-    const idle = transceivers.find((t) => !t.sender.track);
+    if (!track) return;
+    const idle = transceivers[0];
     if (idle) {
       await idle.sender.replaceTrack(track);
       idle.sender.setStreams?.(this.media.stream);
-      if (idle.direction === 'recvonly') idle.direction = 'sendrecv';
-      else if (idle.direction === 'inactive') idle.direction = 'sendonly';
+      idle.direction = idle.direction === 'inactive' ? 'sendonly' : 'sendrecv';
       return;
     }
     this.pc.addTrack(track, this.media.stream);
+  }
+
+  /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */
+  async quality() {
+    if (this.closed) return null;
+    const stats = await this.pc.getStats();
+    let rtt = null;
+    let lost = 0;
+    let received = 0;
+    stats.forEach((s) => {
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime !== undefined) {
+        rtt = s.currentRoundTripTime * 1000;
+      }
+      if (s.type === 'inbound-rtp') {
+        lost += s.packetsLost ?? 0;
+        received += s.packetsReceived ?? 0;
+      }
+    });
+    const previous = this.lastCounts ?? { lost: 0, received: 0 };
+    this.lastCounts = { lost, received };
+    const dLost = Math.max(0, lost - previous.lost);
+    const dReceived = Math.max(0, received - previous.received);
+    const loss = dLost + dReceived > 0 ? (100 * dLost) / (dLost + dReceived) : 0;
+    return rtt === null ? null : { rtt, loss };
   }
 
   get connectionState() {
