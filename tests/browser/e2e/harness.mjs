@@ -10,8 +10,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.VIDEOMEET_BIN ?? path.resolve(here, '../../../target/debug/videomeet');
 
 /** Starts the server; resolves with { url, proc, stop(), logs }. */
-export async function startServer(args = []) {
-  const proc = spawn(BIN, ['--listen', '127.0.0.1:0', ...args], {
+export async function startServer(args = [], listen = '127.0.0.1:0') {
+  const proc = spawn(BIN, ['--listen', listen, ...args], {
     env: { ...process.env, RUST_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,6 +58,7 @@ export async function launch() {
 function instrument() {
   window.__pcs = [];
   window.__gum = 0;
+  window.__offers = 0;
   const Native = window.RTCPeerConnection;
   window.RTCPeerConnection = function (...args) {
     const pc = new Native(...args);
@@ -65,6 +66,12 @@ function instrument() {
     return pc;
   };
   window.RTCPeerConnection.prototype = Native.prototype;
+  const setLocal = Native.prototype.setLocalDescription;
+  Native.prototype.setLocalDescription = function (...args) {
+    const result = setLocal.apply(this, args);
+    result.then(() => { if (this.localDescription?.type === 'offer') window.__offers += 1; }).catch(() => {});
+    return result;
+  };
   const md = navigator.mediaDevices;
   if (md) {
     const gum = md.getUserMedia.bind(md);
@@ -80,7 +87,7 @@ export async function participant(browser, options = {}) {
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1000, height: 700 }, ...options.context });
   await context.addInitScript(instrument);
   const page = await context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
+  page.on('pageerror', (err) => console.error('page error:', err.message, err.stack));
   return { context, page };
 }
 

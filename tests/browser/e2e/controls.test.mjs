@@ -1,0 +1,200 @@
+// The meeting's controls in real Chromium: toggles, camera flip, screen share, chat, second tab.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, participant, waitFor, decodingAll, joinWithMedia } from './harness.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.stop(); });
+
+/** Two people in `room`, both decoding; `extra` runs in Ada's context before the page loads. */
+async function pair(room, extra) {
+  const ada = await participant(browser);
+  if (extra) await ada.context.addInitScript(extra);
+  const bo = await participant(browser);
+  await joinWithMedia(ada.page, server.url, room, 'Ada');
+  await joinWithMedia(bo.page, server.url, room, 'Bo');
+  await waitFor(ada.page, decodingAll, 1, { what: 'Ada decoding' });
+  await waitFor(bo.page, decodingAll, 1, { what: 'Bo decoding' });
+  return { ada, bo, close: async () => { await ada.context.close(); await bo.context.close(); } };
+}
+
+const senderState = () => {
+  const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+  const video = pc.getSenders().find((s) => s.track?.kind === 'video')?.track;
+  const audio = pc.getSenders().find((s) => s.track?.kind === 'audio')?.track;
+  return {
+    connection: pc.connectionState,
+    video: video && { id: video.id, state: video.readyState, enabled: video.enabled },
+    audio: audio && { id: audio.id, state: audio.readyState },
+    offers: window.__offers,
+    pcs: window.__pcs.filter((p) => p.connectionState !== 'closed').length,
+  };
+};
+
+test('twenty camera and microphone toggles keep every connection and track', async () => {
+  const { ada, bo, close } = await pair('toggles');
+  try {
+    const before = await ada.page.evaluate(senderState);
+    for (let i = 0; i < 20; i++) {
+      await ada.page.getByRole('button', { name: 'Turn camera off' }).click();
+      await ada.page.getByRole('button', { name: 'Turn camera on' }).click();
+      await ada.page.getByRole('button', { name: 'Turn microphone off' }).click();
+      await ada.page.getByRole('button', { name: 'Turn microphone on' }).click();
+    }
+    const afterState = await ada.page.evaluate(senderState);
+    assert.equal(afterState.connection, 'connected');
+    assert.deepEqual(afterState.video, { ...before.video, enabled: true }, 'same live camera track');
+    assert.deepEqual(afterState.audio, before.audio, 'same live microphone track');
+    assert.equal(afterState.offers, before.offers, 'no renegotiation');
+    assert.equal(afterState.pcs, 1);
+    await waitFor(bo.page, decodingAll, 1, { what: 'Bo still decoding' });
+  } finally {
+    await close();
+  }
+});
+
+// Two cameras for the flip button; the fake device answers whichever is asked for.
+function twoCameras() {
+  const md = navigator.mediaDevices;
+  const enumerate = md.enumerateDevices.bind(md);
+  md.enumerateDevices = async () => {
+    const list = await enumerate();
+    const cam = list.find((d) => d.kind === 'videoinput');
+    if (!cam) return list;
+    const back = { deviceId: 'back-camera', kind: 'videoinput', label: 'Back camera', groupId: 'g2', toJSON() { return this; } };
+    return [...list, back];
+  };
+  const gum = md.getUserMedia;
+  md.getUserMedia = (constraints) => {
+    if (constraints?.video && typeof constraints.video === 'object') {
+      const { deviceId, facingMode, ...rest } = constraints.video;
+      window.__flipAsked = (window.__flipAsked ?? 0) + (deviceId || facingMode ? 1 : 0);
+      return gum({ ...constraints, video: rest });
+    }
+    return gum(constraints);
+  };
+}
+
+test('a camera flip swaps the track on the sender without a new offer or an audio gap', async () => {
+  const { ada, bo, close } = await pair('flip', twoCameras);
+  try {
+    const before = await ada.page.evaluate(senderState);
+    await ada.page.getByRole('button', { name: 'Switch camera' }).click();
+    await waitFor(ada.page, (id) => {
+      const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+      const t = pc.getSenders().find((s) => s.track?.kind === 'video')?.track;
+      return Boolean(t && t.id !== id && t.readyState === 'live');
+    }, before.video.id, { what: 'a new camera track on the sender' });
+    const afterState = await ada.page.evaluate(senderState);
+    assert.equal(afterState.offers, before.offers, 'replaceTrack needs no new offer');
+    assert.deepEqual(afterState.audio, before.audio, 'the microphone track is untouched');
+    assert.equal(afterState.connection, 'connected');
+    await waitFor(bo.page, decodingAll, 1, { what: 'Bo decoding the new camera' });
+  } finally {
+    await close();
+  }
+});
+
+// A "screen" the test controls: a canvas stream in place of the browser's picker.
+function fakeScreen() {
+  navigator.mediaDevices.getDisplayMedia = async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 320;
+    canvas.height = 180;
+    const ctx = canvas.getContext('2d');
+    let n = 0;
+    setInterval(() => { ctx.fillStyle = `hsl(${(n += 7) % 360} 80% 50%)`; ctx.fillRect(0, 0, 320, 180); }, 50);
+    return canvas.captureStream(15);
+  };
+}
+
+test('screen share reaches the peer and stopping returns to the camera', async () => {
+  const { ada, bo, close } = await pair('screen', fakeScreen);
+  try {
+    const before = await ada.page.evaluate(senderState);
+    await ada.page.getByRole('button', { name: 'Share screen' }).click();
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor();
+    const sharing = await ada.page.evaluate(senderState);
+    assert.notEqual(sharing.video.id, before.video.id, 'the screen is on the sender');
+    assert.equal(sharing.offers, before.offers, 'no renegotiation');
+    const frames = () => bo.page.evaluate(async () => {
+      const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+      let f = 0;
+      (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') f += s.framesDecoded; });
+      return f;
+    });
+    const f0 = await frames();
+    await waitFor(bo.page, decodingAll, 1, { what: 'Bo decoding the screen' });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok((await frames()) > f0, 'screen frames keep arriving');
+    await ada.page.getByRole('button', { name: 'Stop sharing' }).click();
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor({ state: 'detached' });
+    const back = await ada.page.evaluate(senderState);
+    assert.equal(back.video.id, before.video.id, 'the camera is back on the sender');
+  } finally {
+    await close();
+  }
+});
+
+const XSS = [
+  '<img src=x onerror="window.__xss=1">',
+  '<script>window.__xss=2</script>',
+  '"><svg onload="window.__xss=3">',
+  '<a href="javascript:window.__xss=4">click</a>',
+  '<iframe srcdoc="<script>parent.__xss=5</script>"></iframe>',
+  '{{7*7}} ${7*7} <b>bold</b> &amp; &lt;',
+];
+
+test('chat shows HTML payloads as plain text and late joiners get the history', async () => {
+  const { ada, bo, close } = await pair('chat');
+  try {
+    await ada.page.getByRole('button', { name: 'Chat', exact: true }).click();
+    for (const payload of XSS) {
+      await ada.page.getByLabel('Message').fill(payload);
+      await ada.page.getByRole('button', { name: 'Send' }).click();
+    }
+    await bo.page.getByRole('button', { name: 'Chat', exact: true }).click();
+    await waitFor(bo.page, (n) => document.querySelectorAll('#chat-log .chat-text').length === n, XSS.length, { what: 'all messages' });
+    const seen = await bo.page.evaluate(() => ({
+      texts: [...document.querySelectorAll('#chat-log .chat-text')].map((p) => p.textContent),
+      elements: document.querySelectorAll('#chat-log img, #chat-log script, #chat-log svg, #chat-log iframe, #chat-log a, #chat-log b').length,
+      xss: window.__xss ?? null,
+    }));
+    assert.deepEqual(seen.texts, XSS);
+    assert.equal(seen.elements, 0, 'no markup was created');
+    assert.equal(seen.xss, null, 'no payload ran');
+
+    const cy = await participant(browser);
+    await joinWithMedia(cy.page, server.url, 'chat', 'Cy');
+    await cy.page.getByRole('button', { name: 'Chat', exact: true }).click();
+    await waitFor(cy.page, (n) => document.querySelectorAll('#chat-log .chat-text').length === n, XSS.length, { what: 'history' });
+    await cy.context.close();
+  } finally {
+    await close();
+  }
+});
+
+test('a second tab with the same identity takes the seat and leaves one tile', async () => {
+  const { ada, bo, close } = await pair('two-tabs');
+  try {
+    const identity = await ada.page.evaluate(() => ({ ...sessionStorage }));
+    const tab2 = await ada.context.newPage();
+    await tab2.addInitScript((saved) => {
+      for (const [k, v] of Object.entries(saved)) sessionStorage.setItem(k, v);
+    }, identity);
+    // Same browser profile: the name and the camera and microphone choices are remembered.
+    await tab2.goto(`${server.url}/r/two-tabs`);
+    assert.equal(await tab2.getByLabel('Your name').inputValue(), 'Ada');
+    await tab2.getByRole('button', { name: 'Turn camera off' }).waitFor();
+    await tab2.getByRole('button', { name: 'Join', exact: true }).click();
+    await tab2.getByRole('button', { name: 'Leave' }).waitFor();
+    await ada.page.getByText('You joined this meeting from another tab').waitFor();
+    await waitFor(bo.page, decodingAll, 1, { what: 'Bo decoding the second tab' });
+    assert.equal(await bo.page.locator('figure.tile').count(), 2, 'Bo sees himself and one Ada');
+    assert.equal(await bo.page.locator('figure.tile', { hasText: 'Ada' }).count(), 1);
+  } finally {
+    await close();
+  }
+});
