@@ -76,3 +76,24 @@ test('the lobby asks for no device before a click, and remembers choices across 
     await cy.context.close();
   }
 });
+
+test('a refused camera gets a clear message and the user can still join to watch', async () => {
+  const { context, page } = await participant(browser);
+  await context.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = async () => {
+      throw new DOMException('Permission denied', 'NotAllowedError');
+    };
+  });
+  try {
+    await page.goto(`${server.url}/r/denied`);
+    await page.getByLabel('Your name').fill('Dee');
+    await page.getByRole('button', { name: 'Turn camera on' }).click();
+    await page.getByRole('alert').filter({ hasText: 'not allowed to use the camera' }).waitFor();
+    await page.getByRole('button', { name: 'Turn camera on' }).waitFor();
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    await page.getByRole('button', { name: 'Leave' }).waitFor();
+    assert.equal(await page.locator('figure.tile').count(), 1);
+  } finally {
+    await context.close();
+  }
+});
