@@ -259,7 +259,13 @@ fn write_outputs(args: &Args, samples: &[(f64, u64, u64, u64)]) {
     if let Some(path) = &args.svg {
         let (w, h, pad) = (640.0, 320.0, 48.0);
         let tmax = samples.last().map_or(1.0, |s| s.0).max(1.0);
-        let ymax = samples.iter().map(|s| s.2.max(s.3)).max().unwrap_or(1).max(1) as f64 / 1024.0;
+        let ymax = samples
+            .iter()
+            .map(|s| s.2.max(s.3))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+            / 1024.0;
         let x = |t: f64| pad + (w - 2.0 * pad) * t / tmax;
         let y = |kib: u64| h - pad - (h - 2.0 * pad) * (kib as f64 / 1024.0) / ymax;
         let line = |pick: fn(&(f64, u64, u64, u64)) -> u64| {
@@ -305,7 +311,11 @@ async fn main() {
     if args.cmd == "idle" {
         tokio::time::sleep(Duration::from_secs(args.secs)).await;
         let (rss, hwm) = rss_kib(args.pid).expect("server pid readable");
-        println!("idle: VmRSS {rss} KiB ({:.2} MiB), VmHWM {hwm} KiB ({:.2} MiB)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
+        println!(
+            "idle: VmRSS {rss} KiB ({:.2} MiB), VmHWM {hwm} KiB ({:.2} MiB)",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
         return;
     }
     if args.cmd != "scale" {
@@ -366,15 +376,36 @@ async fn main() {
     sampler.abort();
     let elapsed = epoch.elapsed().as_secs_f64();
     let errors = stats.errors.lock().expect("not poisoned").clone();
-    println!("participants: {} in rooms of {} ({} connected), ramp {:.2} s", args.participants, args.room_size, stats.connected.load(Ordering::Relaxed), ramp.as_secs_f64());
+    println!(
+        "participants: {} in rooms of {} ({} connected), ramp {:.2} s",
+        args.participants,
+        args.room_size,
+        stats.connected.load(Ordering::Relaxed),
+        ramp.as_secs_f64()
+    );
     println!("{}", summary("join latency", &stats.join_us));
     println!("{}", summary("relay latency", &stats.relay_us));
-    println!("signals sent {} received {} ({:.0} msg/s over {elapsed:.1} s)", stats.sent.load(Ordering::Relaxed), stats.received.load(Ordering::Relaxed), stats.received.load(Ordering::Relaxed) as f64 / elapsed);
+    println!(
+        "signals sent {} received {} ({:.0} msg/s over {elapsed:.1} s)",
+        stats.sent.load(Ordering::Relaxed),
+        stats.received.load(Ordering::Relaxed),
+        stats.received.load(Ordering::Relaxed) as f64 / elapsed
+    );
     if let Some((rss, hwm)) = connected_rss {
-        println!("server after workload: VmRSS {:.2} MiB, VmHWM {:.2} MiB, {:.1} KiB per participant", rss as f64 / 1024.0, hwm as f64 / 1024.0, rss as f64 / args.participants as f64);
+        println!(
+            "server after workload: VmRSS {:.2} MiB, VmHWM {:.2} MiB, {:.1} KiB per participant",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0,
+            rss as f64 / args.participants as f64
+        );
     }
     if let Some((rss, hwm)) = held_rss {
-        println!("server after {} s hold: VmRSS {:.2} MiB, VmHWM {:.2} MiB", args.hold, rss as f64 / 1024.0, hwm as f64 / 1024.0);
+        println!(
+            "server after {} s hold: VmRSS {:.2} MiB, VmHWM {:.2} MiB",
+            args.hold,
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
     }
     println!("errors: {}", errors.len());
     for e in errors.iter().take(5) {
