@@ -58,14 +58,46 @@ export class PeerLink extends EventTarget {
       this.dispatchEvent(new CustomEvent('state', { detail: { state: pc.connectionState } }));
     };
 
-    for (const kind of ['audio', 'video']) {
-      const track = media.outgoing(kind);
-      if (track) {
-        pc.addTrack(track, media.stream);
-      } else if (initiator) {
+    /** Candidates that could not be added yet (no remote description, or an ignored offer). */
+    this.pendingCandidates = [];
+    // The newcomer offers (docs/PROTOCOL.md): only its side adds tracks now, which fires
+    // negotiationneeded. The other side puts its tracks into the transceivers that offer
+    // creates, before answering, so the common path has no crossing offers at all.
+    this.awaitingOffer = !initiator;
+    if (initiator) {
+      for (const kind of ['audio', 'video']) {
+        const track = media.outgoing(kind);
+        if (track) pc.addTrack(track, media.stream);
         // Receive even with no device of our own; a later track goes into this transceiver.
-        pc.addTransceiver(kind, { direction: 'recvonly' });
+        else pc.addTransceiver(kind, { direction: 'recvonly' });
       }
+    }
+  }
+
+  /** After the first remote offer: our tracks ride in its transceivers, sent in the answer. */
+  async #answerWithLocalTracks() {
+    this.awaitingOffer = false;
+    for (const kind of ['audio', 'video']) {
+      const track = this.media.outgoing(kind);
+      if (!track) continue;
+      const transceiver = this.pc.getTransceivers().find(
+        (t) => !t.stopped && t.receiver.track?.kind === kind && !t.sender.track,
+      );
+      if (transceiver) {
+        await transceiver.sender.replaceTrack(track);
+        transceiver.sender.setStreams?.(this.media.stream);
+        transceiver.direction = 'sendrecv';
+      } else {
+        this.pc.addTrack(track, this.media.stream);
+      }
+    }
+  }
+
+  async #flushCandidates() {
+    const pending = this.pendingCandidates;
+    this.pendingCandidates = [];
+    for (const candidate of pending) {
+      await this.pc.addIceCandidate(candidate).catch(() => {});
     }
   }
 
@@ -82,14 +114,23 @@ export class PeerLink extends EventTarget {
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
+          if (this.awaitingOffer) await this.#answerWithLocalTracks();
           await pc.setLocalDescription();
           this.send({ description: pc.localDescription });
         }
+        await this.#flushCandidates();
       } else if (data.candidate) {
+        if (!pc.remoteDescription) {
+          this.pendingCandidates.push(data.candidate);
+          return;
+        }
         try {
           await pc.addIceCandidate(data.candidate);
         } catch (err) {
-          if (!this.ignoreOffer) throw err;
+          // Candidates sent with an offer we ignored may belong to the answer that follows
+          // (browsers reuse gathered candidates after a rollback): keep them for later.
+          if (this.ignoreOffer) this.pendingCandidates.push(data.candidate);
+          else throw err;
         }
       }
     } catch (err) {
@@ -105,7 +146,8 @@ export class PeerLink extends EventTarget {
    * @param {MediaStreamTrack | null} track
    */
   async attach(kind, track) {
-    if (this.closed) return;
+    // Before the first offer there is nothing to attach to: the answer will carry the track.
+    if (this.closed || this.awaitingOffer) return;
     const transceivers = this.pc.getTransceivers().filter(
       (t) => !t.stopped && t.receiver.track?.kind === kind,
     );

@@ -108,7 +108,9 @@ export const decodingAll = async (expected) => {
   const pcs = window.__pcs.filter((pc) => pc.connectionState !== 'closed');
   if (pcs.length !== expected) return `pcs=${pcs.length}`;
   for (const pc of pcs) {
-    if (pc.connectionState !== 'connected') return pc.connectionState;
+    if (pc.connectionState !== 'connected') {
+      return `${pc.connectionState} sig=${pc.signalingState} ice=${pc.iceConnectionState}/${pc.iceGatheringState} remote=${pc.remoteDescription?.type ?? 'none'} local=${pc.localDescription?.type ?? 'none'}`;
+    }
     const stats = await pc.getStats();
     let frames = 0;
     stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0; });
