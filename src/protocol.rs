@@ -363,6 +363,8 @@ pub enum ServerMsg<'a> {
         locked: bool,
         password: bool,
         chat: Vec<ChatLine>,
+        /// True when this join took over an existing seat (same id, the others kept theirs).
+        resumed: bool,
     },
     RoomUpdated {
         locked: bool,

@@ -253,14 +253,16 @@ pub struct Rooms<H> {
 }
 
 impl<H: Clone> Rooms<H> {
-    pub fn new(limits: RoomLimits) -> Rooms<H> {
+    /// `first_seat` is where seat ids start; the server picks it at random so that ids from
+    /// before a restart are not handed out again to someone else.
+    pub fn new(limits: RoomLimits, first_seat: u64) -> Rooms<H> {
         Rooms {
             rooms: HashMap::new(),
             limits: RoomLimits {
                 peers_per_room: limits.peers_per_room.min(MAX_PEERS_PER_ROOM),
                 ..limits
             },
-            next_seat: 1,
+            next_seat: first_seat.max(1),
             seated: 0,
             away: 0,
         }
@@ -750,7 +752,7 @@ mod tests {
     #[test]
     fn first_join_is_host_and_others_hear_of_newcomers() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         assert!(a.host && a.peers.is_empty());
@@ -765,7 +767,7 @@ mod tests {
     #[test]
     fn the_seventh_join_is_refused() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         for n in 1..=6 {
             join_n(&mut rooms, &r, n, now);
@@ -786,7 +788,7 @@ mod tests {
     #[test]
     fn the_same_identity_takes_its_seat_over_without_a_second_joined() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         join_n(&mut rooms, &r, 2, now);
@@ -821,7 +823,7 @@ mod tests {
     #[test]
     fn a_known_client_without_the_right_token_never_takes_the_seat() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         for wrong in [None, Some(token(42))] {
@@ -845,7 +847,7 @@ mod tests {
     #[test]
     fn signals_stay_inside_the_room() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let (r1, r2) = (room("one"), room("two"));
         let a = join_n(&mut rooms, &r1, 1, now);
         let b = join_n(&mut rooms, &r1, 2, now);
@@ -858,7 +860,7 @@ mod tests {
     #[test]
     fn leaving_host_passes_host_to_the_longest_present() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         let b = join_n(&mut rooms, &r, 2, now);
@@ -872,7 +874,7 @@ mod tests {
     #[test]
     fn a_lost_socket_holds_its_seat_for_the_grace_period() {
         let t0 = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, t0);
         join_n(&mut rooms, &r, 2, t0);
@@ -906,7 +908,7 @@ mod tests {
     #[test]
     fn empty_rooms_expire_after_the_ttl_and_occupied_rooms_never() {
         let t0 = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let (quiet, busy) = (room("quiet"), room("busy"));
         let a = join_n(&mut rooms, &quiet, 1, t0);
         rooms.leave(&quiet, a.you, ConnId(1), t0);
@@ -924,7 +926,7 @@ mod tests {
     #[test]
     fn at_the_room_cap_an_idle_empty_room_makes_way_and_busy_ones_refuse() {
         let t0 = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let a = join_n(&mut rooms, &room("a"), 1, t0);
         rooms.leave(&room("a"), a.you, ConnId(1), t0);
         join_n(&mut rooms, &room("b"), 2, t0);
@@ -956,7 +958,7 @@ mod tests {
     #[test]
     fn updates_reach_the_others_only() {
         let now = Instant::now();
-        let mut rooms = Rooms::new(limits());
+        let mut rooms = Rooms::new(limits(), 1);
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         join_n(&mut rooms, &r, 2, now);

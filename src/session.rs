@@ -478,6 +478,7 @@ async fn join_room(
                 locked: admitted.room.locked,
                 password: admitted.room.password,
                 chat: admitted.chat,
+                resumed: admitted.resumed,
             });
             if let Some(old) = admitted.replaced {
                 old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());

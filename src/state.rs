@@ -29,12 +29,20 @@ pub struct State {
 impl State {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> State {
         let limits = &config.limits;
-        let rooms = Rooms::new(RoomLimits {
-            peers_per_room: limits.peers_per_room as usize,
-            max_rooms: limits.max_rooms() as usize,
-            ttl: Duration::from_secs(limits.room_ttl_secs),
-            grace: Duration::from_secs(limits.seat_grace_secs),
-        });
+        let mut seed = [0u8; 4];
+        getrandom::fill(&mut seed).expect("the OS random source is available");
+        // Seat ids start at a random point below 2^31 (still exact in a JS number), so that a
+        // restarted server does not give a returning client someone else's old id.
+        let first_seat = u64::from(u32::from_le_bytes(seed) >> 1) + 1;
+        let rooms = Rooms::new(
+            RoomLimits {
+                peers_per_room: limits.peers_per_room as usize,
+                max_rooms: limits.max_rooms() as usize,
+                ttl: Duration::from_secs(limits.room_ttl_secs),
+                grace: Duration::from_secs(limits.seat_grace_secs),
+            },
+            first_seat,
+        );
         let ice_servers = RawValue::from_string(config.ice_servers.clone())
             .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("[] is JSON"));
         State {

@@ -83,6 +83,8 @@ async fn a_rejoin_with_the_token_takes_the_seat_over_quietly() {
     assert_eq!(again["you"], first["you"], "same seat, same id");
     assert_eq!(again["token"], first["token"]);
     assert_eq!(again["host"], true, "host rights kept");
+    assert_eq!(again["resumed"], true);
+    assert_eq!(first["resumed"], false);
     assert_eq!(again["peers"].as_array().unwrap().len(), 1);
 
     // The old tab is told and closed.

@@ -275,10 +275,11 @@ class Meeting {
     applySendPolicy(sendPolicy(links.length), media.track('video'), senders);
   }
 
-  onJoined({ you, token, host, peers, ice_servers: iceServers, resumed, locked, password, chat }) {
+  onJoined({ you, token, host, peers, ice_servers: iceServers, resumed, reconnected, locked, password, chat }) {
     try { session?.setItem(tokenKey(room), token); } catch { /* private mode */ }
-    if (this.selfId && this.selfId !== you) {
-      // The server forgot us (it restarted): every link was keyed by ids that are gone.
+    if (!resumed) {
+      // A new seat (first join, or the server forgot us after a restart): whatever links this
+      // page still has belong to seats that are gone; the others start afresh too.
       for (const id of this.mesh.ids()) this.removePeer(id);
       this.peers.clear();
     }
@@ -293,6 +294,7 @@ class Meeting {
     this.setHost(host);
     this.setRoomInfo({ locked, password });
     if (!resumed || !wasJoined) {
+      // Chat history comes with every new seat; a resumed seat already has it on screen.
       this.chat.clear();
       for (const line of chat ?? []) this.chat.add(line, line.from === you);
     }
@@ -302,7 +304,7 @@ class Meeting {
     }
     for (const peer of peers) {
       this.setPeer(peer);
-      // On a resume the links that exist are kept: the others kept theirs too.
+      // On a resumed seat the links that exist are kept: the others kept theirs too.
       if (!(resumed && this.mesh.get(peer.id))) this.mesh.reset(peer.id, true);
     }
     // Tell the others what changed while we were away (screen, hand).
@@ -310,7 +312,7 @@ class Meeting {
     renderDevices();
     this.renderAlone();
     this.adaptVideo();
-    if (resumed) this.toast(t('reconnected'));
+    if (reconnected) this.toast(t('reconnected'));
   }
 
   setPeer(peer) {

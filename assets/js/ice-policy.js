@@ -11,7 +11,14 @@ export class IceRestartPolicy {
    *           setTimer?: typeof setTimeout, clearTimer?: typeof clearTimeout, now?: () => number }} options
    *   `responsible`: whether this side drives restarts (the impolite side of perfect negotiation).
    */
-  constructor({ restart, responsible, setTimer = setTimeout, clearTimer = clearTimeout, now = Date.now }) {
+  constructor({
+    restart,
+    responsible,
+    // Wrapped: browsers throw "Illegal invocation" when setTimeout is called as a method of another object.
+    setTimer = (fn, ms) => setTimeout(fn, ms),
+    clearTimer = (id) => clearTimeout(id),
+    now = () => Date.now(),
+  }) {
     this.restart = restart;
     this.responsible = responsible;
     this.setTimer = setTimer;

@@ -10,7 +10,9 @@ import { backoffDelay, shouldReconnect } from './backoff.js';
 
 /**
  * Events (dispatched as CustomEvent with `detail`):
- * - `joined` {you, token, host, peers, ice_servers, locked, password, chat, resumed}
+ * - `joined` {you, token, host, peers, ice_servers, locked, password, chat, resumed, reconnected}
+ *   (`resumed`: the server gave this socket its old seat back; `reconnected`: this page had
+ *   joined before on an earlier socket)
  * - `message` any other server message
  * - `state` {state: 'connecting' | 'open' | 'reconnecting' | 'ended', code?, reason?}
  * - `error` {code, message} from the server
@@ -77,12 +79,12 @@ export class Signaling extends EventTarget {
       }
       if (!msg || typeof msg.type !== 'string') return;
       if (msg.type === 'joined') {
-        const resumed = this.hasJoined;
+        const reconnected = this.hasJoined;
         this.hasJoined = true;
         this.attempt = 0;
         this.token = msg.token;
         this.#emit('state', { state: 'open' });
-        this.#emit('joined', { ...msg, resumed });
+        this.#emit('joined', { ...msg, resumed: Boolean(msg.resumed), reconnected });
       } else if (msg.type === 'error') {
         this.#emit('error', msg);
       } else {
