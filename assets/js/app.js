@@ -10,6 +10,7 @@ import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { Signaling } from './protocol.js';
 import { classifyQuality } from './quality.js';
+import { roomFromPath } from './room-name.js';
 import { ChatPanel, prepareChat } from './ui/chat.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { Grid } from './ui/tiles.js';
@@ -20,7 +21,9 @@ document.documentElement.lang = lang;
 applyStrings(document, t);
 
 const $ = (id) => document.getElementById(id);
-const room = decodeURIComponent(location.pathname.split('/')[2] ?? '').toLowerCase();
+// The server serves this page only for valid names; anything else goes back to the start page.
+const room = roomFromPath(location.pathname) ?? '';
+if (!room) location.replace('/');
 document.title = `${room} · VideoMeet`;
 $('join-title').textContent = t('joinTitle', { room });
 
@@ -38,7 +41,6 @@ let meeting = null;
 let cameraIds = [];
 
 $('name').value = prefs.name;
-$('auto-start').checked = prefs.autoStart;
 // Attached only once there is a track: an empty stream would hold the page's load event forever.
 media.addEventListener('outgoing', () => {
   if ($('preview').srcObject !== media.stream) $('preview').srcObject = media.stream;
@@ -59,10 +61,8 @@ $('pick-speaker').addEventListener('change', () => {
   savePrefs(store, prefs);
   meeting?.grid.setSink(prefs.speakerDevice);
 });
-$('auto-start').addEventListener('change', () => {
-  prefs.autoStart = $('auto-start').checked;
-  savePrefs(store, prefs);
-});
+// A remembered camera is not started on load (no device access before a click): this click shows it.
+$('preview-start').addEventListener('click', () => applyMedia('video', true).then(renderDevices));
 
 // The lobby's level meter: shows the microphone is heard before joining.
 const lobbyLevel = new Level(media.stream ?? new MediaStream());
@@ -142,7 +142,11 @@ function renderDevices() {
       button.setAttribute('aria-pressed', String(on));
     }
   }
+  // Remembered "camera on" but not started yet: say it starts on Join, and offer a preview.
+  const pending = want.video && !media.isOn('video') && !meeting?.joined;
   $('preview-off').hidden = media.isOn('video');
+  $('preview-off-text').textContent = t(pending ? 'previewLater' : 'previewOff');
+  $('preview-start').hidden = !pending;
   if (meeting?.joined) meeting.renderSelf();
 }
 
@@ -150,7 +154,7 @@ $('join-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const name = $('name').value.trim();
   if (!name) {
-    showError('join-error', t('yourName'));
+    showError('join-error', t('nameNeeded'));
     $('name').focus();
     return;
   }
@@ -169,11 +173,6 @@ $('join-form').addEventListener('submit', async (event) => {
 
 $('rejoin').addEventListener('click', () => location.reload());
 window.addEventListener('online', () => meeting?.signaling.reconnectNow());
-
-// "Start my camera and microphone automatically": the user chose it before, so honour it.
-if (prefs.autoStart) {
-  for (const kind of ['audio', 'video']) if (want[kind]) applyMedia(kind, true);
-}
 
 class Meeting {
   constructor(name) {
@@ -410,7 +409,9 @@ class Meeting {
       $('password-field').hidden = false;
       $('password').focus();
     } else if (code === 'server_busy') {
-      this.banner(t('errServerBusy'));
+      // The socket reconnects with backoff by itself; say why it takes a while.
+      if (this.joined) this.banner(t('errServerBusy'));
+      else showError('join-error', t('errServerBusy'));
     } else if (code === 'not_host') {
       this.setHost(false);
     } else if (keys[code]) {
@@ -421,10 +422,19 @@ class Meeting {
     }
   }
 
-  onState({ state }) {
+  onState({ state, code }) {
     if (state === 'reconnecting' && this.joined) this.banner(t('reconnectingBanner'));
-    if (state === 'open') this.banner(null);
+    // Still in the lobby: the first join has not got through yet (server down or busy).
+    if (state === 'reconnecting' && !this.joined && code !== 4003) showError('join-error', t('cannotReach'));
+    if (state === 'open') {
+      this.banner(null);
+      showError('join-error', null);
+    }
     if (state === 'ended' && this.joined && !this.endedWithReason) this.end(t('leftTitle'));
+    // Closed for good before a seat was given, with no error message to explain it.
+    if (state === 'ended' && !this.joined && $('join').disabled) {
+      this.backToLobby(t('errGeneric', { message: String(code ?? '') }));
+    }
   }
 
   /** Every 250 ms: who is speaking. */

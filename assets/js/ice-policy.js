@@ -2,6 +2,8 @@
 // once on `failed`, at most one restart in flight. Pure (timers are injected) so node tests it.
 
 export const DISCONNECTED_GRACE_MS = 3000;
+/** A connection that has not connected this long after it was made, or after a restart, gets one. */
+export const STUCK_MS = 12000;
 /** A restart that has not brought the connection back by then may be tried again. */
 export const RESTART_TIMEOUT_MS = 10000;
 
@@ -25,19 +27,34 @@ export class IceRestartPolicy {
     this.clearTimer = clearTimer;
     this.now = now;
     this.timer = null;
+    this.stuckTimer = null;
     this.inFlightSince = null;
     this.restarts = 0;
+    this.#watchStuck();
+  }
+
+  /** Setting up can stall under load (a lost candidate, a slow DTLS handshake): restart then. */
+  #watchStuck() {
+    if (!this.responsible || this.stuckTimer) return;
+    this.stuckTimer = this.setTimer(() => {
+      this.stuckTimer = null;
+      this.inFlightSince = null;
+      this.#fire();
+      this.#watchStuck();
+    }, STUCK_MS);
   }
 
   /** Feed every `connectionState` (or `iceConnectionState`) change here. */
   onState(state) {
     if (state === 'connected' || state === 'completed') {
       this.#cancel();
+      this.#cancelStuck();
       this.inFlightSince = null;
       return;
     }
     if (state === 'closed') {
       this.#cancel();
+      this.#cancelStuck();
       return;
     }
     if (!this.responsible) return;
@@ -57,6 +74,8 @@ export class IceRestartPolicy {
     this.inFlightSince = this.now();
     this.restarts += 1;
     this.restart();
+    // If this restart does not bring it back either, try again later.
+    this.#watchStuck();
   }
 
   #cancel() {
@@ -64,7 +83,13 @@ export class IceRestartPolicy {
     this.timer = null;
   }
 
+  #cancelStuck() {
+    if (this.stuckTimer) this.clearTimer(this.stuckTimer);
+    this.stuckTimer = null;
+  }
+
   dispose() {
     this.#cancel();
+    this.#cancelStuck();
   }
 }

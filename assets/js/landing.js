@@ -1,19 +1,27 @@
-// The start page: create a room (the server names it from its CSPRNG at /new) or type one.
+// The start page: create a room with a fresh random name, or go to one by name.
 
 import { pickLanguage, translator } from './i18n.js';
+import { normalizeRoomName, randomRoomName } from './room-name.js';
 import { applyStrings } from './ui/dom.js';
 
-const t = translator(pickLanguage(navigator.languages));
+const lang = pickLanguage(navigator.languages);
+const t = translator(lang);
+document.documentElement.lang = lang;
 applyStrings(document, t);
 
 const form = document.getElementById('join-room');
 const input = document.getElementById('room-name');
 const error = document.getElementById('room-error');
 
+document.getElementById('create-room').addEventListener('submit', (event) => {
+  event.preventDefault();
+  location.assign(`/r/${randomRoomName((bytes) => crypto.getRandomValues(bytes))}`);
+});
+
 form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const name = input.value.trim().toLowerCase();
-  if (!/^[a-z0-9-]{1,64}$/.test(name)) {
+  const name = normalizeRoomName(input.value);
+  if (!name) {
     error.textContent = t('badRoomName');
     error.hidden = false;
     input.setAttribute('aria-invalid', 'true');

@@ -1,7 +1,11 @@
 // One RTCPeerConnection per remote participant, never two, negotiated with the perfect-negotiation
 // pattern (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example): the side with the smaller
-// id is polite and yields when offers cross. Local tracks are attached once; toggles never touch
-// the senders, and a new camera goes in with replaceTrack (no renegotiation).
+// id is polite and yields when offers cross.
+//
+// Every connection has exactly one audio and one video transceiver, both `sendrecv` from the first
+// offer on, whether or not this side has a track yet (an empty sender sends nothing). So turning
+// a device on for the first time, flipping the camera or sharing the screen is a replaceTrack on
+// an existing sender, never a renegotiation; and a participant with no devices still receives.
 
 import { IceRestartPolicy } from './ice-policy.js';
 
@@ -60,36 +64,29 @@ export class PeerLink extends EventTarget {
 
     /** Candidates that could not be added yet (no remote description, or an ignored offer). */
     this.pendingCandidates = [];
-    // The newcomer offers (docs/PROTOCOL.md): only its side adds tracks now, which fires
+    // The newcomer offers (docs/PROTOCOL.md): only its side adds transceivers now, which fires
     // negotiationneeded. The other side puts its tracks into the transceivers that offer
     // creates, before answering, so the common path has no crossing offers at all.
     this.awaitingOffer = !initiator;
     if (initiator) {
       for (const kind of ['audio', 'video']) {
-        const track = media.outgoing(kind);
-        if (track) pc.addTrack(track, media.stream);
-        // Receive even with no device of our own; a later track goes into this transceiver.
-        else pc.addTransceiver(kind, { direction: 'recvonly' });
+        pc.addTransceiver(media.outgoing(kind) ?? kind, { direction: 'sendrecv' });
       }
     }
   }
 
-  /** After the first remote offer: our tracks ride in its transceivers, sent in the answer. */
-  async #answerWithLocalTracks() {
+  /**
+   * Before answering an offer: the transceivers it created arrive `recvonly`; make them send too,
+   * with our track if there is one (none yet is fine: attach() fills it in later, no offer needed).
+   */
+  async #adoptOfferedTransceivers() {
     this.awaitingOffer = false;
-    for (const kind of ['audio', 'video']) {
+    for (const transceiver of this.pc.getTransceivers()) {
+      if (transceiver.stopped || transceiver.direction !== 'recvonly') continue;
+      const kind = transceiver.receiver.track.kind;
       const track = this.media.outgoing(kind);
-      if (!track) continue;
-      const transceiver = this.pc.getTransceivers().find(
-        (t) => !t.stopped && t.receiver.track?.kind === kind && !t.sender.track,
-      );
-      if (transceiver) {
-        await transceiver.sender.replaceTrack(track);
-        transceiver.sender.setStreams?.(this.media.stream);
-        transceiver.direction = 'sendrecv';
-      } else {
-        this.pc.addTrack(track, this.media.stream);
-      }
+      if (track && !transceiver.sender.track) await transceiver.sender.replaceTrack(track);
+      transceiver.direction = 'sendrecv';
     }
   }
 
@@ -114,7 +111,7 @@ export class PeerLink extends EventTarget {
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
-          if (this.awaitingOffer) await this.#answerWithLocalTracks();
+          await this.#adoptOfferedTransceivers();
           await pc.setLocalDescription();
           this.send({ description: pc.localDescription });
         }
@@ -139,32 +136,24 @@ export class PeerLink extends EventTarget {
   }
 
   /**
-   * Puts a local track (or none) on this connection for `kind`: into the sender that already
-   * sends that kind (replaceTrack: no renegotiation, the case for toggles, camera flips and
-   * screen sharing), else into an idle receive-only transceiver, else as a new track.
+   * Puts a local track (or none) on the sender of `kind` with replaceTrack: no renegotiation, for
+   * a first camera, a camera flip or a screen share alike.
    * @param {'audio' | 'video'} kind
    * @param {MediaStreamTrack | null} track
    */
   async attach(kind, track) {
-    // Before the first offer there is nothing to attach to: the answer will carry the track.
+    // Before the first offer there is no sender yet: the answer will carry the track.
     if (this.closed || this.awaitingOffer) return;
+    // Normally one per kind; two only after offers crossed at the very start, and then both carry it.
     const transceivers = this.pc.getTransceivers().filter(
       (t) => !t.stopped && t.receiver.track?.kind === kind,
     );
-    const sending = transceivers.find((t) => t.direction === 'sendrecv' || t.direction === 'sendonly');
-    if (sending) {
-      await sending.sender.replaceTrack(track);
-      return;
+    for (const transceiver of transceivers) {
+      await transceiver.sender.replaceTrack(track);
+      // Only if it was left receive-only (not by this client): one renegotiation.
+      if (track && transceiver.direction === 'recvonly') transceiver.direction = 'sendrecv';
     }
-    if (!track) return;
-    const idle = transceivers[0];
-    if (idle) {
-      await idle.sender.replaceTrack(track);
-      idle.sender.setStreams?.(this.media.stream);
-      idle.direction = idle.direction === 'inactive' ? 'sendonly' : 'sendrecv';
-      return;
-    }
-    this.pc.addTrack(track, this.media.stream);
+    if (transceivers.length === 0 && track) this.pc.addTransceiver(track, { direction: 'sendrecv' });
   }
 
   /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */

@@ -1,12 +1,14 @@
 // The lobby's remembered choices, in localStorage. Pure apart from the storage it is handed.
+// Remembered "on" choices are applied when the user clicks Join (or asks for a preview): the
+// page never asks for a camera or microphone on load (the old app's bug 2).
 
 const KEY = 'videomeet.prefs.v1';
 
-/** @typedef {{ name: string, audio: boolean, video: boolean, autoStart: boolean, audioDevice: string, videoDevice: string, speakerDevice: string }} Prefs */
+/** @typedef {{ name: string, audio: boolean, video: boolean, audioDevice: string, videoDevice: string, speakerDevice: string }} Prefs */
 
 /** Nothing on: what a first visit, or a store that cannot be read, gets. @type {Prefs} */
 export const DEFAULT_PREFS = Object.freeze({
-  name: '', audio: false, video: false, autoStart: false,
+  name: '', audio: false, video: false,
   audioDevice: '', videoDevice: '', speakerDevice: '',
 });
 

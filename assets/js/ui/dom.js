@@ -1,9 +1,12 @@
 // Small DOM helpers shared by the pages. User text only ever goes in through textContent.
 
-/** Fills every `[data-i18n]` element's text from the translator. */
+/** Fills every `[data-i18n]` element's text, and every `[data-i18n-label]`'s aria-label, from the translator. */
 export function applyStrings(root, t) {
   for (const el of root.querySelectorAll('[data-i18n]')) {
     el.textContent = t(el.dataset.i18n);
+  }
+  for (const el of root.querySelectorAll('[data-i18n-label]')) {
+    el.setAttribute('aria-label', t(el.dataset.i18nLabel));
   }
 }
 

@@ -82,6 +82,22 @@ function instrument() {
   }
 }
 
+/**
+ * Asks the fake camera for small video, as the E2E notes advise for many participants on 2 cores:
+ * the product's own constraints are kept, only the size and rate are lowered.
+ */
+export function smallVideo() {
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints) => {
+    if (constraints?.video) {
+      const base = typeof constraints.video === 'object' ? constraints.video : {};
+      constraints = { ...constraints, video: { ...base, width: { ideal: 320 }, height: { ideal: 240 }, frameRate: { ideal: 15, max: 15 } } };
+    }
+    return gum(constraints);
+  };
+}
+
 /** A participant: its own browser context (cookies, storage) and page. */
 export async function participant(browser, options = {}) {
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1000, height: 700 }, ...options.context });

@@ -1,7 +1,7 @@
 // Six people in one room, all connected and decoding each other; the seventh is told it is full.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, participant, waitFor, decodingAll, joinWithMedia } from './harness.mjs';
+import { startServer, launch, participant, waitFor, decodingAll, joinWithMedia, smallVideo } from './harness.mjs';
 
 let server;
 let browser;
@@ -13,6 +13,7 @@ test('six participants meet in a full mesh and a seventh is turned away', async 
   try {
     for (let i = 0; i < 6; i++) {
       const p = await participant(browser, { viewport: { width: 640, height: 480 } });
+      await p.context.addInitScript(smallVideo);
       await joinWithMedia(p.page, server.url, 'six', `P${i}`);
       people.push(p);
     }

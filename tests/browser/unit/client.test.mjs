@@ -35,7 +35,7 @@ test('prefs: a corrupt or hostile store falls back field by field', () => {
 
 test('prefs: round trip, and a store that throws is not fatal', () => {
   const storage = memoryStorage();
-  const prefs = { ...DEFAULT_PREFS, name: 'Ada', audio: true, autoStart: true };
+  const prefs = { ...DEFAULT_PREFS, name: 'Ada', audio: true, videoDevice: 'cam-2' };
   assert.equal(savePrefs(storage, prefs), true);
   assert.deepEqual(loadPrefs(storage), prefs);
   const broken = { getItem() { throw new Error('denied'); }, setItem() { throw new Error('full'); } };
@@ -170,4 +170,23 @@ test('bandwidth: per-peer bitrate and capture shrink as the mesh grows', () => {
   // Six people: five copies up, within a 3 Mbit/s home uplink.
   assert.ok(totalUpload(5) <= 1_600_000, `${totalUpload(5)}`);
   assert.ok(totalUpload(2) <= 1_300_000);
+});
+
+import { STUCK_MS } from '../../../assets/js/ice-policy.js';
+
+test('ICE restart: a connection that never connects is restarted, then watched again', () => {
+  const clock = fakeClock();
+  let restarts = 0;
+  const policy = new IceRestartPolicy({ restart: () => restarts++, responsible: true, ...clock });
+  policy.onState('connecting');
+  clock.advance(STUCK_MS - 1);
+  assert.equal(restarts, 0);
+  clock.advance(1);
+  assert.equal(restarts, 1);
+  clock.advance(STUCK_MS);
+  assert.equal(restarts, 2, 'still stuck: tried again');
+  policy.onState('connected');
+  clock.advance(STUCK_MS * 3);
+  assert.equal(restarts, 2, 'connected: the watch ends');
+  policy.dispose();
 });
