@@ -12,7 +12,7 @@ import { Signaling } from './protocol.js';
 import { classifyQuality } from './quality.js';
 import { roomFromPath } from './room-name.js';
 import { ChatPanel, prepareChat } from './ui/chat.js';
-import { announce, applyStrings } from './ui/dom.js';
+import { announce, applyStrings, setLabel } from './ui/dom.js';
 import { Grid } from './ui/tiles.js';
 
 const lang = pickLanguage(navigator.languages);
@@ -26,6 +26,9 @@ const room = roomFromPath(location.pathname) ?? '';
 if (!room) location.replace('/');
 document.title = `${room} · VideoMeet`;
 $('join-title').textContent = t('joinTitle', { room });
+$('room-label').textContent = room;
+for (const button of document.querySelectorAll('.ctl')) setLabel(button, button.querySelector('.label').textContent);
+$('leave').title = t('leave');
 
 const store = safeStorage(() => localStorage);
 const session = safeStorage(() => sessionStorage);
@@ -41,6 +44,10 @@ let meeting = null;
 let cameraIds = [];
 
 $('name').value = prefs.name;
+$('name').addEventListener('change', () => {
+  prefs.name = $('name').value.trim().slice(0, 64);
+  savePrefs(store, prefs);
+});
 // Attached only once there is a track: an empty stream would hold the page's load event forever.
 media.addEventListener('outgoing', () => {
   if ($('preview').srcObject !== media.stream) $('preview').srcObject = media.stream;
@@ -138,8 +145,9 @@ function renderDevices() {
     const on = meeting?.joined ? media.isOn(kind) : want[kind];
     for (const id of buttons) {
       const button = $(id);
-      button.textContent = t(kind === 'audio' ? (on ? 'micOff' : 'micOn') : (on ? 'cameraOff' : 'cameraOn'));
-      button.setAttribute('aria-pressed', String(on));
+      // The name says what a press does; data-on only styles it.
+      setLabel(button, t(kind === 'audio' ? (on ? 'micOff' : 'micOn') : (on ? 'cameraOff' : 'cameraOn')));
+      button.dataset.on = String(on);
     }
   }
   // Remembered "camera on" but not started yet: say it starts on Join, and offer a preview.
@@ -334,7 +342,6 @@ class Meeting {
   setRoomInfo({ locked, password }) {
     this.roomInfo = { locked: Boolean(locked), password: Boolean(password) };
     $('lock').textContent = t(this.roomInfo.locked ? 'unlockRoom' : 'lockRoom');
-    $('lock').setAttribute('aria-pressed', String(this.roomInfo.locked));
     $('room-state').textContent = t('roomState', {
       lock: t(this.roomInfo.locked ? 'roomLocked' : 'roomUnlocked'),
       password: t(this.roomInfo.password ? 'roomHasPassword' : 'roomNoPassword'),
@@ -467,15 +474,14 @@ class Meeting {
         if (err?.name !== 'NotAllowedError') this.toast(t('screenFailed', { message: err?.message ?? '' }));
       }
     }
-    $('screen').textContent = t(media.sharing ? 'stopShare' : 'shareScreen');
-    $('screen').setAttribute('aria-pressed', String(media.sharing));
+    this.renderScreen();
   }
 
   toggleHand() {
     this.hand = !this.hand;
     this.signaling.update({ hand: this.hand });
-    $('hand').textContent = t(this.hand ? 'lowerHand' : 'raiseHand');
-    $('hand').setAttribute('aria-pressed', String(this.hand));
+    setLabel($('hand'), t(this.hand ? 'lowerHand' : 'raiseHand'));
+    $('hand').dataset.on = String(this.hand);
     this.renderSelf();
   }
 
@@ -535,8 +541,12 @@ class Meeting {
       host: this.host,
       self: true,
     });
-    $('screen').textContent = t(media.sharing ? 'stopShare' : 'shareScreen');
-    $('screen').setAttribute('aria-pressed', String(media.sharing));
+    this.renderScreen();
+  }
+
+  renderScreen() {
+    setLabel($('screen'), t(media.sharing ? 'stopShare' : 'shareScreen'));
+    $('screen').dataset.on = String(media.sharing);
   }
 
   renderAlone() {

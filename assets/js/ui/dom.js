@@ -26,3 +26,27 @@ export function announce(text) {
   // A fresh node per message, so repeated messages are read again.
   region.append(el('span', '', text));
 }
+
+/**
+ * Sets a button's accessible name and visible label. Icon-only controls (`.ctl`) keep the name in
+ * a visually hidden `.label` and show it as a tooltip too.
+ * @param {HTMLElement} button
+ * @param {string} text
+ */
+export function setLabel(button, text) {
+  const label = button.querySelector('.label') ?? button;
+  label.textContent = text;
+  if (button.classList.contains('ctl')) button.title = text;
+}
+
+/** An icon from the page's sprite (`<symbol id="i-…">`), hidden from screen readers. */
+export function icon(id) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'icon');
+  svg.setAttribute('aria-hidden', 'true');
+  const use = document.createElementNS(ns, 'use');
+  use.setAttribute('href', `#${id}`);
+  svg.append(use);
+  return svg;
+}

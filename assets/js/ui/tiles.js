@@ -1,6 +1,32 @@
 // The meeting grid: one tile per participant, with video, name and state badges.
 
-import { el } from './dom.js';
+import { el, icon } from './dom.js';
+
+/** Tile shapes the layout may choose between, as width / height. */
+const WIDEST = 16 / 9;
+
+/**
+ * The biggest tile size that fits `count` tiles in a `width` x `height` area, trying every column
+ * count. Tiles stay between 16:9 and 4:3 (3:4 in a portrait area), so videos are not stretched
+ * into strips. Pure.
+ * @returns {{ width: number, height: number, cols: number }}
+ */
+export function fitTiles(count, width, height, gap = 8) {
+  const narrowest = width >= height ? 4 / 3 : 3 / 4;
+  let best = { width: 0, height: 0, cols: 1 };
+  for (let cols = 1; cols <= Math.max(1, count); cols++) {
+    const rows = Math.ceil(count / cols);
+    const cellW = (width - gap * (cols - 1)) / cols;
+    const cellH = (height - gap * (rows - 1)) / rows;
+    if (cellW <= 0 || cellH <= 0) continue;
+    let w = cellW;
+    let h = cellH;
+    if (w / h > WIDEST) w = h * WIDEST;
+    else if (w / h < narrowest) h = w / narrowest;
+    if (w * h > best.width * best.height) best = { width: Math.floor(w), height: Math.floor(h), cols };
+  }
+  return best;
+}
 
 export class Grid {
   /** @param {HTMLElement} root @param {(key: string, vars?: object) => string} t */
@@ -11,6 +37,9 @@ export class Grid {
     this.tiles = new Map();
     this.speaker = null;
     this.sinkId = '';
+    // Sizes the tiles whenever the area changes (window, chat panel, phone rotation).
+    this.resize = typeof ResizeObserver === 'function' ? new ResizeObserver(() => this.#layout()) : null;
+    this.resize?.observe(root);
   }
 
   /**
@@ -66,14 +95,16 @@ export class Grid {
     entry.tile.classList.toggle('no-video', !state.video && !state.screen);
     entry.tile.classList.toggle('sharing', Boolean(state.screen));
     entry.tile.classList.toggle('hand', Boolean(state.hand));
+    entry.tile.classList.toggle('away', Boolean(state.away));
     entry.tile.setAttribute('aria-label', label);
     const badges = [];
-    if (state.host) badges.push(badge(t('hostBadge'), 'host'));
-    if (state.hand) badges.push(badge(`✋ ${t('handBadge')}`, 'hand'));
-    if (state.screen) badges.push(badge(t('sharingBadge'), 'screen'));
-    if (!state.audio) badges.push(badge(t('muted'), 'off'));
-    if (!state.video && !state.screen) badges.push(badge(t('cameraIsOff'), 'off'));
     if (state.away) badges.push(badge(t('peerAway'), 'away'));
+    if (state.host) badges.push(badge(t('hostBadge'), 'host'));
+    if (state.hand) badges.push(badge(t('handBadge'), 'hand', 'i-hand'));
+    if (state.screen) badges.push(badge(t('sharingBadge'), 'screen', 'i-screen'));
+    // Microphone and camera off are icons (the name is there for screen readers and as a tooltip).
+    if (!state.audio) badges.push(badge(t('muted'), 'off icon-badge', 'i-mic-off'));
+    if (!state.video && !state.screen) badges.push(badge(t('cameraIsOff'), 'off icon-badge', 'i-cam-off'));
     entry.badges.replaceChildren(...badges);
   }
 
@@ -145,10 +176,25 @@ export class Grid {
   }
 
   #layout() {
-    this.root.dataset.count = String(Math.max(1, this.tiles.size));
+    const count = Math.max(1, this.tiles.size);
+    this.root.dataset.count = String(count);
+    const style = getComputedStyle(this.root);
+    const width = this.root.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const height = this.root.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    if (!(width > 0 && height > 0)) return;
+    const gap = parseFloat(style.columnGap) || 0;
+    const fit = fitTiles(count, width, height, gap);
+    this.root.style.setProperty('--tile-w', `${fit.width}px`);
+    this.root.style.setProperty('--tile-h', `${fit.height}px`);
   }
 }
 
-function badge(text, kind) {
-  return el('span', `badge ${kind}`, text);
+/** A state badge; with an icon, its text is for screen readers and the tooltip only. */
+function badge(text, kind, iconId) {
+  if (!iconId) return el('span', `badge ${kind}`, text);
+  const node = el('span', `badge ${kind}`);
+  node.title = text;
+  const words = el('span', kind.includes('icon-badge') ? 'sr-only' : 'badge-text', text);
+  node.append(icon(iconId), words);
+  return node;
 }

@@ -190,7 +190,7 @@ test('a second tab with the same identity takes the seat and leaves one tile', a
     await tab2.getByRole('button', { name: 'Turn camera off' }).waitFor();
     await tab2.getByRole('button', { name: 'Join', exact: true }).click();
     await tab2.getByRole('button', { name: 'Leave' }).waitFor();
-    await ada.page.getByText('You joined this meeting from another tab').waitFor();
+    await ada.page.getByText('You joined from another tab').waitFor();
     await waitFor(bo.page, decodingAll, 1, { what: 'Bo decoding the second tab' });
     assert.equal(await bo.page.locator('figure.tile').count(), 2, 'Bo sees himself and one Ada');
     assert.equal(await bo.page.locator('figure.tile', { hasText: 'Ada' }).count(), 1);

@@ -136,11 +136,11 @@ export const decodingAll = async (expected) => {
 };
 
 /** Fills the lobby and joins with camera and microphone on. */
-export async function joinWithMedia(page, url, room, name) {
+export async function joinWithMedia(page, url, room, name, { audio = true } = {}) {
   await page.goto(`${url}/r/${room}`);
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Turn camera on' }).click();
-  await page.getByRole('button', { name: 'Turn microphone on' }).click();
+  if (audio) await page.getByRole('button', { name: 'Turn microphone on' }).click();
   await page.getByRole('button', { name: 'Turn camera off' }).waitFor();
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.getByRole('button', { name: 'Leave' }).waitFor();
