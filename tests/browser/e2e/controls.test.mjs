@@ -133,6 +133,36 @@ test('screen share reaches the peer and stopping returns to the camera', async (
     await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor({ state: 'detached' });
     const back = await ada.page.evaluate(senderState);
     assert.equal(back.video.id, before.video.id, 'the camera is back on the sender');
+
+    // Stopping from the browser's own "Stop sharing" bar ends the track without our button.
+    await ada.page.getByRole('button', { name: 'Share screen' }).click();
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor();
+    await ada.page.evaluate(() => {
+      const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+      pc.getSenders().find((s) => s.track?.kind === 'video').track.dispatchEvent(new Event('ended'));
+    });
+    await ada.page.getByRole('button', { name: 'Share screen' }).waitFor();
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor({ state: 'detached' });
+    const after = await ada.page.evaluate(senderState);
+    assert.equal(after.video.id, before.video.id, 'the camera is back after the browser stopped the share');
+    assert.equal(after.offers, before.offers, 'still no renegotiation');
+  } finally {
+    await close();
+  }
+});
+
+test('the active speaker is highlighted for the others and not once their microphone is off', async () => {
+  const { ada, bo, close } = await pair('speaker');
+  try {
+    // Chromium's fake microphone beeps; Bo hears Ada's beeps through Web Audio.
+    const adaTile = bo.page.locator('figure.tile', { hasText: 'Ada' });
+    await bo.page.locator('figure.tile.speaking', { hasText: 'Ada' }).waitFor({ timeout: 15000 });
+    await ada.page.getByRole('button', { name: 'Turn microphone off' }).click();
+    await adaTile.locator('.badge', { hasText: 'Microphone off' }).waitFor();
+    // A muted track sends silence: the highlight leaves within a few ticks and stays off.
+    await bo.page.waitForFunction(() => ![...document.querySelectorAll('figure.tile.speaking')].some((t) => t.textContent.includes('Ada')), null, { timeout: 5000 });
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(await bo.page.locator('figure.tile.speaking', { hasText: 'Ada' }).count(), 0);
   } finally {
     await close();
   }
