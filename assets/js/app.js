@@ -1,7 +1,7 @@
 // The room page: lobby, then the meeting. Wires the signaling, the peer links, the local media and
 // the DOM together; each of those knows nothing of the others.
 
-import { Level, pickSpeaker } from './audio-level.js';
+import { EnergyLevel, Level, pickSpeaker } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { canPickSpeaker, fillPicker, listDevices } from './devices.js';
 import { pickLanguage, translator } from './i18n.js';
@@ -193,7 +193,7 @@ class Meeting {
     this.roomInfo = { locked: false, password: false };
     /** @type {Map<string, import('./protocol.js').Peer>} */
     this.peers = new Map();
-    /** @type {Map<string, Level>} */
+    /** @type {Map<string, EnergyLevel>} */
     this.levels = new Map();
     this.iceServers = [];
     this.grid = new Grid($('grid'), t);
@@ -271,7 +271,7 @@ class Meeting {
       if (e.detail.state === 'connected') this.adaptVideo();
     });
     this.grid.setStream(id, link.remoteStream);
-    this.levels.set(id, new Level(link.remoteStream));
+    this.levels.set(id, new EnergyLevel());
     return link;
   }
 
@@ -400,7 +400,6 @@ class Meeting {
     this.mesh.drop(id);
     this.grid.remove(id);
     this.peers.delete(id);
-    this.levels.get(id)?.dispose();
     this.levels.delete(id);
     this.renderAlone();
     this.adaptVideo();
@@ -445,11 +444,19 @@ class Meeting {
   }
 
   /** Every 250 ms: who is speaking. */
-  tick() {
-    if (!this.joined) return;
-    const levels = new Map();
-    for (const [id, level] of this.levels) levels.set(id, level.read());
-    this.grid.setSpeaker(pickSpeaker(levels, this.grid.speaker));
+  async tick() {
+    if (!this.joined || this.ticking) return;
+    this.ticking = true;
+    try {
+      const levels = new Map();
+      await Promise.all([...this.mesh.links].map(async ([id, link]) => {
+        const sample = await link.audioEnergy().catch(() => null);
+        levels.set(id, this.levels.get(id)?.update(sample) ?? 0);
+      }));
+      this.grid.setSpeaker(pickSpeaker(levels, this.grid.speaker));
+    } finally {
+      this.ticking = false;
+    }
   }
 
   async sampleQuality() {

@@ -1,4 +1,4 @@
-// Microphone levels with Web Audio: the lobby's level meter and the active-speaker highlight.
+// Loudness: the lobby's microphone meter (Web Audio) and the active-speaker highlight (receiver stats).
 
 let shared = null;
 
@@ -10,6 +10,24 @@ function context() {
   }
   if (shared.state === 'suspended') shared.resume().catch(() => {});
   return shared;
+}
+
+const WINDOW = 16384;
+const BLOCK = 512;
+
+/**
+ * The RMS of the loudest ~10 ms block in `samples`: a burst of speech counts in full instead of
+ * being averaged away by the silence around it.
+ * @param {Float32Array} samples
+ */
+export function loudestBlock(samples) {
+  let loudest = 0;
+  for (let start = 0; start + BLOCK <= samples.length; start += BLOCK) {
+    let sum = 0;
+    for (let i = start; i < start + BLOCK; i++) sum += samples[i] * samples[i];
+    loudest = Math.max(loudest, sum / BLOCK);
+  }
+  return Math.sqrt(loudest);
 }
 
 /** Reads the loudness (0..1) of one stream's audio. */
@@ -30,9 +48,7 @@ export class Level {
     if (track !== this.track) this.#connect(track);
     if (!this.analyser) return 0;
     this.analyser.getFloatTimeDomainData(this.buffer);
-    let sum = 0;
-    for (const v of this.buffer) sum += v * v;
-    return Math.min(1, Math.sqrt(sum / this.buffer.length) * 4);
+    return Math.min(1, loudestBlock(this.buffer) * 4);
   }
 
   #connect(track) {
@@ -42,7 +58,9 @@ export class Level {
     this.track = track;
     this.source = ctx.createMediaStreamSource(new MediaStream([track]));
     this.analyser = ctx.createAnalyser();
-    this.analyser.fftSize = 512;
+    // The last ~340 ms (at 48 kHz): longer than the 250 ms between reads, so a short word or
+    // syllable between two reads is not missed.
+    this.analyser.fftSize = WINDOW;
     this.buffer = new Float32Array(this.analyser.fftSize);
     this.source.connect(this.analyser);
   }
@@ -52,6 +70,29 @@ export class Level {
     this.source = null;
     this.analyser = null;
     this.track = null;
+  }
+}
+
+/**
+ * A remote participant's loudness from the receiver's `totalAudioEnergy` counter: the RMS over
+ * the whole time since the last sample, so no word between two samples is missed. It needs no
+ * Web Audio graph per peer (cheaper, and Chromium feeds remote WebRTC audio to Web Audio
+ * unreliably).
+ */
+export class EnergyLevel {
+  constructor() {
+    this.last = null;
+  }
+
+  /** @param {{ energy: number, duration: number } | null} sample  @returns {number} 0..1 */
+  update(sample) {
+    const previous = this.last;
+    this.last = sample;
+    if (!sample || !previous) return 0;
+    const seconds = sample.duration - previous.duration;
+    const energy = sample.energy - previous.energy;
+    if (!(seconds > 0) || !(energy >= 0)) return 0;
+    return Math.min(1, Math.sqrt(energy / seconds) * 4);
   }
 }
 

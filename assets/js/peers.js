@@ -157,6 +157,17 @@ export class PeerLink extends EventTarget {
   }
 
   /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */
+  /** The counters of the audio this peer sends us, for the active-speaker highlight. */
+  async audioEnergy() {
+    const receiver = this.pc.getReceivers().find((r) => r.track?.kind === 'audio');
+    if (this.closed || !receiver) return null;
+    let sample = null;
+    (await receiver.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp') sample = { energy: s.totalAudioEnergy ?? 0, duration: s.totalSamplesDuration ?? 0 };
+    });
+    return sample;
+  }
+
   async quality() {
     if (this.closed) return null;
     const stats = await this.pc.getStats();

@@ -190,3 +190,29 @@ test('ICE restart: a connection that never connects is restarted, then watched a
   assert.equal(restarts, 2, 'connected: the watch ends');
   policy.dispose();
 });
+
+test('active speaker: the loudest over the threshold, held briefly so the highlight does not flicker', async () => {
+  const { pickSpeaker, loudestBlock } = await import('../../../assets/js/audio-level.js');
+  assert.equal(pickSpeaker(new Map([['a', 0.01], ['b', 0.02]]), null), null, 'quiet room: nobody');
+  assert.equal(pickSpeaker(new Map([['a', 0.3], ['b', 0.5]]), null), 'b');
+  assert.equal(pickSpeaker(new Map([['a', 0.05], ['b', 0.01]]), 'a'), 'a', 'a pause keeps the speaker');
+  assert.equal(pickSpeaker(new Map([['a', 0.01], ['b', 0.01]]), 'a'), null, 'silence ends it');
+  // A 10 ms burst in a third of a second of silence counts in full.
+  const samples = new Float32Array(16384);
+  for (let i = 8192; i < 8192 + 512; i++) samples[i] = i % 2 ? 0.5 : -0.5;
+  assert.ok(Math.abs(loudestBlock(samples) - 0.5) < 1e-6);
+  assert.equal(loudestBlock(new Float32Array(16384)), 0);
+});
+
+test('active speaker: remote loudness is the RMS since the last sample, from the energy counters', async () => {
+  const { EnergyLevel } = await import('../../../assets/js/audio-level.js');
+  const level = new EnergyLevel();
+  assert.equal(level.update({ energy: 0, duration: 0 }), 0, 'the first sample has nothing to compare');
+  // 0.25 s at RMS 0.1: energy grows by 0.1^2 * 0.25.
+  assert.ok(Math.abs(level.update({ energy: 0.0025, duration: 0.25 }) - 0.4) < 1e-9);
+  assert.equal(level.update({ energy: 0.0025, duration: 0.5 }), 0, 'silence');
+  assert.equal(level.update({ energy: 0.0025, duration: 0.5 }), 0, 'no time passed: no division by zero');
+  assert.equal(level.update(null), 0, 'no audio receiver');
+  assert.equal(level.update({ energy: 9, duration: 9 }), 0, 'after a gap, start over');
+  assert.equal(level.update({ energy: 10, duration: 9.25 }), 1, 'capped at 1');
+});
