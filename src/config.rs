@@ -4,10 +4,12 @@
 //! Precedence, lowest first: shipped defaults, the config file, environment, flags.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::limits::Limits;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone)]
@@ -16,6 +18,16 @@ pub struct Config {
     pub limits: Limits,
     /// An `RTCIceServer` list as JSON, handed to clients in `joined`.
     pub ice_servers: String,
+    /// Where HTTPS is served; `None` with `--tls-listen off`.
+    pub tls_listen: Option<SocketAddr>,
+    /// Whether the operator asked for `tls_listen` (then failing to bind it is fatal; the
+    /// default port being taken only turns HTTPS off with a warning).
+    pub tls_listen_explicit: bool,
+    /// The operator's certificate chain and key (PEM); without them a self-signed one is made.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Holds the certificate and the room store; `None` with `--state-dir off` (nothing kept).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -24,6 +36,11 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("default address parses"),
             limits: Limits::shipped(),
             ice_servers: "[]".into(),
+            tls_listen: None,
+            tls_listen_explicit: false,
+            tls_cert: None,
+            tls_key: None,
+            state_dir: None,
         }
     }
 }
@@ -45,6 +62,17 @@ Usage: videomeet [OPTIONS]
 Options:
   --listen HOST:PORT     where to serve HTTP and WebSockets [env VIDEOMEET_LISTEN]
                          (default 0.0.0.0:8080; port 0 picks a free port)
+  --tls-listen HOST:PORT where to serve HTTPS, or `off` [env VIDEOMEET_TLS_LISTEN]
+                         (default 0.0.0.0:8443; if that port is taken HTTPS is
+                         skipped with a warning, an explicit address must bind)
+  --tls-cert FILE        certificate chain (PEM), e.g. certbot's fullchain.pem
+                         [env VIDEOMEET_TLS_CERT]; reloaded on SIGHUP
+  --tls-key FILE         its private key (PEM) [env VIDEOMEET_TLS_KEY]
+                         (without both: a self-signed certificate for this host's
+                         names and addresses, made once and kept in the state dir)
+  --state-dir DIR        the certificate and the room store, or `off`
+                         [env VIDEOMEET_STATE_DIR] (default $STATE_DIRECTORY,
+                         else $XDG_STATE_HOME/videomeet, else ~/.local/state/videomeet)
   --config FILE          a budget file in memlimit.toml's format; its keys override
                          the shipped defaults [env VIDEOMEET_CONFIG]
   --set SECTION.KEY=N    override one budget key, e.g. --set caps.peers_per_room=4
@@ -77,6 +105,10 @@ pub fn parse(
     let mut listen = env("VIDEOMEET_LISTEN");
     let mut config_file = env("VIDEOMEET_CONFIG");
     let mut ice_servers = env("VIDEOMEET_ICE_SERVERS");
+    let mut tls_listen = env("VIDEOMEET_TLS_LISTEN");
+    let mut tls_cert = env("VIDEOMEET_TLS_CERT");
+    let mut tls_key = env("VIDEOMEET_TLS_KEY");
+    let mut state_dir = env("VIDEOMEET_STATE_DIR");
     let mut sets: Vec<(String, String)> = Vec::new();
 
     let mut args = args.into_iter();
@@ -97,6 +129,10 @@ pub fn parse(
             "--listen" => listen = Some(value("--listen")?),
             "--config" => config_file = Some(value("--config")?),
             "--ice-servers" => ice_servers = Some(value("--ice-servers")?),
+            "--tls-listen" => tls_listen = Some(value("--tls-listen")?),
+            "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
+            "--tls-key" => tls_key = Some(value("--tls-key")?),
+            "--state-dir" => state_dir = Some(value("--state-dir")?),
             "--set" => {
                 let pair = value("--set")?;
                 let (key, val) = pair
@@ -137,6 +173,27 @@ pub fn parse(
             .parse()
             .map_err(|_| format!("--listen wants HOST:PORT such as 0.0.0.0:8080, not `{addr}`"))?;
     }
+    config.tls_listen_explicit = tls_listen.is_some();
+    config.tls_listen = match tls_listen.as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            format!("--tls-listen wants HOST:PORT such as 0.0.0.0:8443, or off, not `{addr}`")
+        })?),
+        None => Some(DEFAULT_TLS_LISTEN.parse().expect("default address parses")),
+    };
+    match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => {
+            config.tls_cert = Some(cert.into());
+            config.tls_key = Some(key.into());
+        }
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together: give both or neither".into()),
+    }
+    config.state_dir = match state_dir.as_deref() {
+        Some("off") => None,
+        Some(dir) if !dir.is_empty() => Some(dir.into()),
+        _ => default_state_dir(&env),
+    };
     if let Some(json) = ice_servers {
         let value: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| format!("--ice-servers is not JSON: {e}"))?;
@@ -146,6 +203,19 @@ pub fn parse(
         config.ice_servers = value.to_string();
     }
     Ok(Command::Serve(Box::new(config)))
+}
+
+/// systemd's `StateDirectory=` first, then the XDG state home, then `~/.local/state`.
+fn default_state_dir(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let set = |key: &str| env(key).filter(|v| !v.is_empty());
+    if let Some(dir) = set("STATE_DIRECTORY") {
+        // systemd may list several, separated by colons; ours is the first.
+        return dir.split(':').next().map(PathBuf::from);
+    }
+    if let Some(dir) = set("XDG_STATE_HOME") {
+        return Some(PathBuf::from(dir).join("videomeet"));
+    }
+    set("HOME").map(|home| PathBuf::from(home).join(".local/state/videomeet"))
 }
 
 #[cfg(test)]
@@ -176,6 +246,35 @@ mod tests {
         let c = config(run(&[], &[]));
         assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
         assert_eq!(c.limits, Limits::shipped());
+        assert_eq!(c.tls_listen.unwrap().to_string(), "0.0.0.0:8443");
+        assert!(!c.tls_listen_explicit);
+    }
+
+    #[test]
+    fn state_dir_follows_systemd_then_xdg_then_home() {
+        let dir = |env: &[(&str, &str)]| config(run(&[], env)).state_dir;
+        assert_eq!(dir(&[]), None, "no HOME: nothing kept");
+        assert_eq!(
+            dir(&[("HOME", "/home/pi")]),
+            Some("/home/pi/.local/state/videomeet".into())
+        );
+        assert_eq!(
+            dir(&[("HOME", "/home/pi"), ("XDG_STATE_HOME", "/x")]),
+            Some("/x/videomeet".into())
+        );
+        assert_eq!(
+            dir(&[
+                ("STATE_DIRECTORY", "/var/lib/videomeet:/other"),
+                ("HOME", "/h")
+            ]),
+            Some("/var/lib/videomeet".into())
+        );
+        let c = config(run(
+            &["--state-dir", "off", "--tls-listen", "off"],
+            &[("HOME", "/h")],
+        ));
+        assert_eq!(c.state_dir, None);
+        assert_eq!(c.tls_listen, None);
     }
 
     #[test]
@@ -219,6 +318,12 @@ mod tests {
             .unwrap_err()
             .contains("needs a value"));
         assert!(run(&["--ice-servers", "{}"], &[]).is_err());
+        assert!(run(&["--tls-cert", "c.pem"], &[])
+            .unwrap_err()
+            .contains("go together"));
+        assert!(run(&["--tls-listen", "8443"], &[])
+            .unwrap_err()
+            .contains("or off"));
         assert!(matches!(run(&["--help"], &[]), Ok(Command::Help)));
         assert!(matches!(run(&["-V"], &[]), Ok(Command::Version)));
     }

@@ -15,6 +15,8 @@ pub mod protocol;
 pub mod rooms;
 pub mod session;
 pub mod state;
+pub mod state_dir;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,17 +34,42 @@ use state::State;
 /// How long shutdown waits for sockets to say goodbye before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Serves HTTP and WebSockets on `listener` until `shutdown` completes, then closes every
-/// socket with 1001 (going away) so clients reconnect to the next instance, and returns.
+/// The sockets to serve on: plain HTTP, HTTPS, or both.
+#[derive(Default)]
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    pub https: Option<(TcpListener, Arc<tls::Tls>)>,
+}
+
+/// Serves plain HTTP and WebSockets on `listener`; see [`serve_on`].
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let local = listener.local_addr()?;
-    log::info!("listening on http://{local}");
-    if local.ip().is_unspecified() {
-        log::info!("open http://localhost:{}/ in a browser", local.port());
+    let listeners = Listeners {
+        http: Some(listener),
+        https: None,
+    };
+    serve_on(listeners, config, shutdown).await
+}
+
+/// Serves HTTP and HTTPS (pages and WebSockets alike) until `shutdown` completes, then closes
+/// every socket with 1001 (going away) so clients reconnect to the next instance, and returns.
+pub async fn serve_on(
+    listeners: Listeners,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    if let Some(http) = &listeners.http {
+        let local = http.local_addr()?;
+        log::info!("listening on http://{local}");
+        if local.ip().is_unspecified() {
+            log::info!("open http://localhost:{}/ in a browser", local.port());
+        }
+    }
+    if let Some((https, tls)) = &listeners.https {
+        log_https(https.local_addr()?, tls);
     }
     log::info!("{}", config.limits.summary());
 
@@ -52,10 +79,14 @@ pub async fn serve(
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::spawn(sweep_loop(state.clone(), done_tx.clone()));
 
+    let (http, https) = (listeners.http, listeners.https);
     tokio::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (accepted, tls) = tokio::select! {
+            accepted = accept(http.as_ref()) => (accepted, None),
+            accepted = accept(https.as_ref().map(|(l, _)| l)) => {
+                (accepted, https.as_ref().map(|(_, tls)| tls.acceptor()))
+            }
             () = &mut shutdown => break,
         };
         let stream = match accepted {
@@ -68,22 +99,78 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, state.clone(), done_tx.clone()));
+        let (state, done) = (state.clone(), done_tx.clone());
+        match tls {
+            None => {
+                tokio::spawn(serve_connection(stream, state, done));
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    // A client that starts a handshake and stalls gets as long as one that
+                    // stalls in its headers.
+                    let limit = Duration::from_secs(state.limits().header_timeout_secs);
+                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, state, done).await,
+                        Ok(Err(e)) => {
+                            metrics::bump(&state.metrics.tls_handshakes_failed);
+                            log::debug!("TLS handshake failed: {e}");
+                        }
+                        Err(_) => {
+                            metrics::bump(&state.metrics.tls_handshakes_failed);
+                            log::debug!("TLS handshake timed out");
+                        }
+                    }
+                });
+            }
+        }
     }
 
     log::info!("shutting down: closing sockets with 1001");
-    drop(listener);
+    drop((http, https));
     let _ = stop_tx.send(true);
     drop(done_tx);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await;
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    state: Arc<State>,
-    _done: mpsc::Sender<()>,
-) {
+/// The next connection on `listener`, or never when there is none.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Says where HTTPS is and how to recognise the certificate a browser will show.
+fn log_https(local: std::net::SocketAddr, tls: &tls::Tls) {
+    log::info!("listening on https://{local}");
+    let port = local.port();
+    if local.ip().is_unspecified() {
+        for name in tls.names() {
+            let host = match name.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(v6)) if v6.is_loopback() => continue,
+                Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+                Ok(ip) if ip.is_loopback() => continue,
+                _ => name,
+            };
+            log::info!("  https://{host}:{port}/");
+        }
+    }
+    let kind = match tls.source() {
+        tls::Source::Files { cert, .. } => format!("from {}", cert.display()),
+        tls::Source::SelfSigned { .. } => {
+            "self-signed: browsers ask once; check the fingerprint matches".to_string()
+        }
+    };
+    log::info!("certificate {kind}: SHA-256 {}", tls.fingerprint());
+}
+
+async fn serve_connection<S>(stream: S, state: Arc<State>, _done: mpsc::Sender<()>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let limits = state.limits();
     let mut builder = http1::Builder::new();
     builder

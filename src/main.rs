@@ -2,8 +2,14 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
 use videomeet::budget::CountingAlloc;
-use videomeet::config::{self, Command};
+use videomeet::config::{self, Command, Config};
+use videomeet::state_dir;
+use videomeet::tls::{Source, Tls};
+use videomeet::Listeners;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -14,7 +20,7 @@ fn main() -> ExitCode {
         |key| std::env::var(key).ok(),
         |path| std::fs::read_to_string(path),
     );
-    let config = match command {
+    let mut config = match command {
         Ok(Command::Serve(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", config::usage());
@@ -43,14 +49,28 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let http = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(listener) => listener,
             Err(e) => {
                 eprintln!("videomeet: cannot listen on {}: {e}", config.listen);
                 return ExitCode::FAILURE;
             }
         };
-        match videomeet::serve(listener, config, stop_signal()).await {
+        let https = match https(&mut config).await {
+            Ok(https) => https,
+            Err(message) => {
+                eprintln!("videomeet: {message}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some((_, tls)) = &https {
+            tokio::spawn(reload_on_hangup(tls.clone()));
+        }
+        let listeners = Listeners {
+            http: Some(http),
+            https,
+        };
+        match videomeet::serve_on(listeners, config, stop_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("videomeet: {e}");
@@ -58,6 +78,49 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// Opens the state directory, binds the HTTPS port and loads the certificate. A taken default
+/// port only turns HTTPS off (so a second instance for testing still starts); an explicit
+/// `--tls-listen` that cannot bind, or a certificate that cannot load, is an error.
+async fn https(config: &mut Config) -> Result<Option<(TcpListener, Arc<Tls>)>, String> {
+    config.state_dir = config.state_dir.as_deref().and_then(state_dir::open);
+    let Some(addr) = config.tls_listen else {
+        return Ok(None);
+    };
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) if !config.tls_listen_explicit => {
+            log::warn!("HTTPS is off: cannot listen on {addr} ({e}); set --tls-listen");
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("cannot listen on {addr} for HTTPS: {e}")),
+    };
+    let source = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Source::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => Source::SelfSigned {
+            dir: config.state_dir.clone(),
+        },
+    };
+    let tls = Tls::load(source)?;
+    Ok(Some((listener, Arc::new(tls))))
+}
+
+/// SIGHUP reads the certificate files again; meetings in progress are not touched.
+async fn reload_on_hangup(tls: Arc<Tls>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(fingerprint) => log::info!("reloaded the certificate: SHA-256 {fingerprint}"),
+            Err(e) => log::error!("kept the old certificate: {e}"),
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).

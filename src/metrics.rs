@@ -21,6 +21,7 @@ pub struct Metrics {
     pub refused_removed: AtomicU64,
     pub refused_upgrade_busy: AtomicU64,
     pub bad_requests: AtomicU64,
+    pub tls_handshakes_failed: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -91,6 +92,12 @@ impl Metrics {
             "counter",
             "Messages answered with bad_request.",
             get(&self.bad_requests),
+        );
+        line(
+            "tls_handshakes_failed_total",
+            "counter",
+            "HTTPS connections that failed or stalled in the TLS handshake.",
+            get(&self.tls_handshakes_failed),
         );
         line(
             "slow_clients_dropped_total",
