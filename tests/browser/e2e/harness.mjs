@@ -2,6 +2,8 @@
 // camera and microphone. Observes the page without test hooks: an init script wraps
 // RTCPeerConnection and getUserMedia before the page's own code runs.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -9,22 +11,30 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.VIDEOMEET_BIN ?? path.resolve(here, '../../../target/debug/videomeet');
 
-/** Starts the server; resolves with { url, proc, stop(), logs }. */
+/**
+ * Starts the server with plain HTTP on `listen` and HTTPS (self-signed) on a free port, its
+ * state in a fresh directory unless `args` names one; resolves with
+ * { url, httpsUrl, stateDir, proc, stop(), logs }.
+ */
 export async function startServer(args = [], listen = '127.0.0.1:0') {
-  const proc = spawn(BIN, ['--listen', listen, ...args], {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'videomeet-e2e-'));
+  const proc = spawn(BIN, ['--listen', listen, '--tls-listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
     env: { ...process.env, RUST_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs = [];
-  const url = await new Promise((resolve, reject) => {
+  const { url, httpsUrl } = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('')}`)), 15000);
     const onData = (chunk) => {
       logs.push(chunk.toString());
-      const match = /listening on (http:\/\/[0-9.:]+)/.exec(logs.join(''));
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
+      const text = logs.join('');
+      // The budget line comes after both "listening on" lines.
+      if (!/ budget \d+ MiB/.test(text)) return;
+      clearTimeout(timer);
+      resolve({
+        url: /listening on (http:\/\/[0-9.:]+)/.exec(text)?.[1],
+        httpsUrl: /listening on (https:\/\/[0-9.:]+)/.exec(text)?.[1],
+      });
     };
     proc.stdout.on('data', onData);
     proc.stderr.on('data', onData);
@@ -32,6 +42,8 @@ export async function startServer(args = [], listen = '127.0.0.1:0') {
   });
   return {
     url,
+    httpsUrl,
+    stateDir,
     proc,
     logs,
     async stop() {

@@ -1,0 +1,301 @@
+//! HTTPS through the real binary: the self-signed certificate is made once and reused across
+//! restarts, the operator's files are reloaded on SIGHUP without dropping connections, and a
+//! stalled handshake is cut off.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The binary with HTTPS on a free port; reads its log until both addresses are known.
+struct Running {
+    child: Child,
+    http: SocketAddr,
+    https: SocketAddr,
+    fingerprint: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(state: &Path, extra: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_videomeet"))
+            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let (mut http, mut https, mut fingerprint) = (None, None, None);
+        while http.is_none() || https.is_none() || fingerprint.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("server log so far: {:?}", log.lock().unwrap()));
+            if let Some(a) = line.split("listening on http://").nth(1) {
+                http = a.trim().parse().ok();
+            }
+            if let Some(a) = line.split("listening on https://").nth(1) {
+                https = a.trim().parse().ok();
+            }
+            if let Some(f) = line.split("SHA-256 ").nth(1) {
+                fingerprint = Some(f.trim().to_string());
+            }
+        }
+        Running {
+            child,
+            http: http.unwrap(),
+            https: https.unwrap(),
+            fingerprint: fingerprint.unwrap(),
+            log,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn stop(mut self) {
+        self.signal("-TERM");
+        let _ = self.child.wait();
+    }
+}
+
+/// Accepts any certificate and remembers it, so the test can compare fingerprints.
+#[derive(Debug, Default)]
+struct Capture(Mutex<Option<Vec<u8>>>);
+
+impl ServerCertVerifier for Capture {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(end_entity.to_vec());
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Opens a TLS connection; returns the stream and the fingerprint of the certificate shown.
+async fn connect(
+    addr: SocketAddr,
+) -> (
+    tokio_rustls::client::TlsStream<TcpStream>,
+    String,
+    Option<Vec<u8>>,
+) {
+    let capture = Arc::new(Capture::default());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let stream = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    let der = capture.0.lock().unwrap().clone().unwrap();
+    let alpn = stream.get_ref().1.alpn_protocol().map(|p| p.to_vec());
+    (stream, videomeet::tls::fingerprint(&der), alpn)
+}
+
+async fn get(stream: &mut tokio_rustls::client::TlsStream<TcpStream>, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = Vec::new();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= len || n == 0 {
+                let status = head[9..12].parse().unwrap();
+                return (status, body.to_string());
+            }
+        }
+        assert!(n > 0, "connection closed mid-response");
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("videomeet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test]
+async fn self_signed_certificate_is_served_and_kept_across_restarts() {
+    let state = temp_dir("tls-restart");
+    let first = Running::start(&state, &[]);
+    let (mut tls, shown, alpn) = connect(first.https).await;
+    assert_eq!(
+        shown, first.fingerprint,
+        "the log names the certificate served"
+    );
+    assert_eq!(
+        alpn.as_deref(),
+        Some(&b"http/1.1"[..]),
+        "never h2, which we do not speak"
+    );
+    let (status, body) = get(&mut tls, "/healthz").await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, body) = get(&mut tls, "/r/family").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.to_ascii_lowercase().contains("<!doctype html"),
+        "the room page"
+    );
+    assert_ne!(first.http.port(), first.https.port());
+    first.stop();
+
+    let second = Running::start(&state, &[]);
+    assert_eq!(
+        second.fingerprint, shown,
+        "a restart reuses the certificate the browser accepted"
+    );
+    let (_tls, again, _) = connect(second.https).await;
+    assert_eq!(again, shown);
+    second.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// Writes a fresh self-signed pair for `name` into `dir`, as certbot would renew one.
+fn write_pair(dir: &Path, name: &str) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("fullchain.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("privkey.pem"), key.serialize_pem()).unwrap();
+    videomeet::tls::fingerprint(cert.der())
+}
+
+#[tokio::test]
+async fn operator_certificate_reloads_on_sighup_without_dropping_connections() {
+    let state = temp_dir("tls-files");
+    std::fs::create_dir_all(&state).unwrap();
+    let old = write_pair(&state, "meet.example.org");
+    let cert = state.join("fullchain.pem");
+    let key = state.join("privkey.pem");
+    let server = Running::start(
+        &state,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(server.fingerprint, old);
+    let (mut before, shown, _) = connect(server.https).await;
+    assert_eq!(shown, old);
+
+    let new = write_pair(&state, "meet.example.org");
+    server.signal("-HUP");
+    let mut now = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = connect(server.https).await.1;
+        if now == new {
+            break;
+        }
+    }
+    assert_eq!(now, new, "new connections get the renewed certificate");
+    let (status, _) = get(&mut before, "/healthz").await;
+    assert_eq!(
+        status, 200,
+        "a connection made before the reload still works"
+    );
+
+    // A broken file keeps the working certificate and says why.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    server.signal("-HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(connect(server.https).await.1, new);
+    let said = server.log.lock().unwrap().join("\n");
+    assert!(said.contains("kept the old certificate"), "{said}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_is_cut_off() {
+    let state = temp_dir("tls-stall");
+    let server = Running::start(&state, &["--set", "timers.header_timeout_secs=1"]);
+    let mut tcp = TcpStream::connect(server.https).await.unwrap();
+    // Half a ClientHello record header, then nothing.
+    tcp.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "closed after the timeout"
+    );
+    server.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
