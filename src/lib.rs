@@ -16,6 +16,7 @@ pub mod rooms;
 pub mod session;
 pub mod state;
 pub mod state_dir;
+pub mod store;
 pub mod tls;
 
 use std::future::Future;
@@ -78,6 +79,10 @@ pub async fn serve_on(
     // Every task holds a clone of `done_tx`; when all are gone, `done_rx` yields None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::spawn(sweep_loop(state.clone(), done_tx.clone()));
+    if let Some(dir) = state.config.state_dir.clone() {
+        store::load(&state, &dir);
+        tokio::spawn(store::writer(state.clone(), dir, done_tx.clone()));
+    }
 
     let (http, https) = (listeners.http, listeners.https);
     tokio::pin!(shutdown);

@@ -35,6 +35,33 @@ impl PasswordHash {
         }
     }
 
+    /// The form kept in the room store: `pbkdf2-sha1$ITERATIONS$SALT$HASH`, hex.
+    pub fn to_stored(&self) -> String {
+        format!(
+            "pbkdf2-sha1${ITERATIONS}${}${}",
+            hex(&self.salt),
+            hex(&self.hash)
+        )
+    }
+
+    /// Reads [`PasswordHash::to_stored`]'s form; `None` for anything else (including another
+    /// iteration count, which would silently never match).
+    pub fn from_stored(text: &str) -> Option<PasswordHash> {
+        let mut parts = text.split('$');
+        if parts.next()? != "pbkdf2-sha1" || parts.next()? != ITERATIONS.to_string() {
+            return None;
+        }
+        let salt = unhex(parts.next()?)?;
+        let hash = unhex(parts.next()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(PasswordHash {
+            salt: salt.try_into().ok()?,
+            hash: hash.try_into().ok()?,
+        })
+    }
+
     /// True if `password` is the one hashed; the comparison takes the same time wherever the
     /// hashes differ.
     pub fn verify(&self, password: &str) -> bool {
@@ -45,6 +72,20 @@ impl PasswordHash {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 const BLOCK: usize = 64;
@@ -113,8 +154,24 @@ pub fn pbkdf2_sha1(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 20] {
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    #[test]
+    fn stored_form_round_trips_and_rejects_anything_else() {
+        let hash = PasswordHash::new("open sesame");
+        let stored = hash.to_stored();
+        assert!(stored.starts_with("pbkdf2-sha1$60000$"), "{stored}");
+        let back = PasswordHash::from_stored(&stored).unwrap();
+        assert_eq!(back, hash);
+        assert!(back.verify("open sesame"));
+        for bad in [
+            "",
+            "plain",
+            &stored.replace("60000", "1000"),
+            &stored[..stored.len() - 2],
+            &format!("{stored}$x"),
+            &stored.replace("pbkdf2-sha1", "md5"),
+        ] {
+            assert!(PasswordHash::from_stored(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

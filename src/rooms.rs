@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 
 use crate::password::PasswordHash;
 use crate::protocol::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
+use crate::store::{SavedRoom, SavedSeat};
 
 /// Bytes of chat text a room keeps for late joiners; the oldest lines go first.
 pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;
@@ -250,6 +251,9 @@ pub struct Rooms<H> {
     next_seat: u64,
     seated: usize,
     away: usize,
+    /// Bumped by every change a restart should keep (seats, host, password, lock, removals,
+    /// rooms gone); the store writes when it moved.
+    changes: u64,
 }
 
 impl<H: Clone> Rooms<H> {
@@ -265,7 +269,112 @@ impl<H: Clone> Rooms<H> {
             next_seat: first_seat.max(1),
             seated: 0,
             away: 0,
+            changes: 0,
         }
+    }
+
+    /// A number that moves whenever something worth keeping across a restart changed.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// What a restart keeps: every room with its password hash, lock, removed identities and
+    /// seats (identity, token, name, host), and how long it has been idle.
+    pub fn save(&self, now: Instant) -> Vec<SavedRoom> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| SavedRoom {
+                name: name.clone(),
+                idle_secs: now.saturating_duration_since(room.last_activity).as_secs(),
+                password: room.password.as_ref().map(PasswordHash::to_stored),
+                locked: room.locked,
+                removed: room.removed.iter().cloned().collect(),
+                seats: room
+                    .seats
+                    .iter()
+                    .map(|seat| SavedSeat {
+                        id: seat.id.0,
+                        client: seat.client.clone(),
+                        token: seat.token.to_hex().to_string(),
+                        name: seat.name.clone(),
+                        host: seat.host,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Brings back saved rooms after a restart, `extra_idle` being how long the server was
+    /// down. Seats come back as away for the grace period, so their owners resume them (host
+    /// rights included) with their tokens; empty rooms past the TTL are dropped. Returns how
+    /// many rooms and seats came back.
+    pub fn restore(
+        &mut self,
+        saved: Vec<SavedRoom>,
+        extra_idle: Duration,
+        now: Instant,
+    ) -> (usize, usize) {
+        let (mut rooms, mut seats) = (0, 0);
+        for saved in saved {
+            if self.rooms.len() >= self.limits.max_rooms || self.rooms.contains_key(&saved.name) {
+                continue;
+            }
+            let idle = Duration::from_secs(saved.idle_secs) + extra_idle;
+            if saved.seats.is_empty() && idle >= self.limits.ttl {
+                continue;
+            }
+            let mut room = Room::new(now.checked_sub(idle).unwrap_or(now));
+            room.password = saved
+                .password
+                .as_deref()
+                .and_then(PasswordHash::from_stored);
+            if saved.password.is_some() && room.password.is_none() {
+                // Never reopen a protected room without its password: lock it instead.
+                log::warn!(
+                    "room {}: stored password unreadable, room locked",
+                    saved.name
+                );
+                room.locked = true;
+            }
+            room.locked |= saved.locked;
+            room.removed = saved
+                .removed
+                .into_iter()
+                .rev()
+                .take(MAX_REMOVED)
+                .rev()
+                .collect();
+            for seat in saved.seats.into_iter().take(self.limits.peers_per_room) {
+                let Some(token) = Token::from_hex(&seat.token) else {
+                    continue;
+                };
+                self.next_seat = self.next_seat.max(seat.id + 1);
+                let restored = Seat {
+                    id: SeatId(seat.id),
+                    client: seat.client,
+                    token,
+                    name: seat.name,
+                    audio: false,
+                    video: false,
+                    screen: false,
+                    hand: false,
+                    host: seat.host,
+                    conn: None,
+                    away_until: Some(now + self.limits.grace),
+                };
+                if room.seats.push(restored).is_ok() {
+                    self.seated += 1;
+                    self.away += 1;
+                    seats += 1;
+                }
+            }
+            if !room.seats.is_empty() && !room.seats.iter().any(|s| s.host) {
+                room.seats[0].host = true;
+            }
+            self.rooms.insert(saved.name, room);
+            rooms += 1;
+        }
+        (rooms, seats)
     }
 
     /// Rooms held (occupied or waiting out their TTL).
@@ -313,6 +422,7 @@ impl<H: Clone> Rooms<H> {
             .get_mut(room_name)
             .expect("inserted above if missing");
         room.last_activity = now;
+        self.changes += 1;
 
         // One identity, one seat: the same client with its token takes its seat back.
         let claimed = join.token.as_ref().and_then(|token| {
@@ -420,7 +530,10 @@ impl<H: Clone> Rooms<H> {
             .min_by_key(|(_, room)| room.last_activity)
             .map(|(name, _)| name.clone());
         match idle {
-            Some(name) => self.rooms.remove(&name).is_some(),
+            Some(name) => {
+                self.changes += 1;
+                self.rooms.remove(&name).is_some()
+            }
             None => false,
         }
     }
@@ -442,6 +555,7 @@ impl<H: Clone> Rooms<H> {
             return notices;
         }
         room.last_activity = now;
+        self.changes += 1;
         if room.remove_seat(seat, &mut notices) {
             self.seated -= 1;
         }
@@ -553,6 +667,7 @@ impl<H: Clone> Rooms<H> {
         room.host_seat(seat_id, conn)?;
         room.password = password;
         room.last_activity = now;
+        self.changes += 1;
         Ok(vec![Notice {
             to: room.handles(),
             event: Event::RoomUpdated(room.info()),
@@ -572,6 +687,7 @@ impl<H: Clone> Rooms<H> {
         room.host_seat(seat_id, conn)?;
         room.locked = locked;
         room.last_activity = now;
+        self.changes += 1;
         Ok(vec![Notice {
             to: room.handles(),
             event: Event::RoomUpdated(room.info()),
@@ -608,6 +724,7 @@ impl<H: Clone> Rooms<H> {
         }
         room.removed.push_back(victim.client.clone());
         room.last_activity = now;
+        self.changes += 1;
         if room.remove_seat(target, &mut notices) {
             self.seated -= 1;
             if was_away {
@@ -655,6 +772,7 @@ impl<H: Clone> Rooms<H> {
                 if room.remove_seat(seat, &mut notices) {
                     self.seated -= 1;
                     self.away -= 1;
+                    self.changes += 1;
                 }
             }
         }
@@ -669,7 +787,11 @@ impl<H: Clone> Rooms<H> {
         self.rooms.retain(|_, room| {
             !room.seats.is_empty() || now.saturating_duration_since(room.last_activity) < ttl
         });
-        before - self.rooms.len()
+        let gone = before - self.rooms.len();
+        if gone > 0 {
+            self.changes += 1;
+        }
+        gone
     }
 
     /// Every connected socket, for shutdown.
@@ -719,6 +841,102 @@ mod tests {
 
     fn token(n: u8) -> Token {
         Token([n; 16])
+    }
+
+    #[test]
+    fn a_restart_keeps_rooms_seats_host_password_lock_and_removals() {
+        let t0 = Instant::now();
+        let mut before: Rooms<H> = Rooms::new(limits(), 1000);
+        let r = room("family");
+        let host = join_n(&mut before, &r, 1, t0);
+        let guest = join_n(&mut before, &r, 2, t0);
+        let third = join_n(&mut before, &r, 3, t0);
+        let hash = PasswordHash::new("pw");
+        before
+            .set_password(&r, host.you, ConnId(1), Some(hash.clone()), t0)
+            .unwrap();
+        before
+            .remove(&r, host.you, ConnId(1), third.you, t0)
+            .unwrap();
+        let empty = room("old");
+        let _ = join_n(&mut before, &empty, 4, t0);
+        let _ = before.leave(&empty, SeatId(1003), ConnId(4), t0);
+        let changes = before.changes();
+        assert!(changes > 0);
+
+        // Saved as JSON, as the store does, and brought back 10 s later in a new process whose
+        // seat ids start lower than the old ones.
+        let saved = before.save(t0 + Duration::from_secs(20));
+        let json = serde_json::to_string(&saved).unwrap();
+        let saved: Vec<SavedRoom> = serde_json::from_str(&json).unwrap();
+        let t1 = t0 + Duration::from_secs(100);
+        let mut after: Rooms<H> = Rooms::new(limits(), 5);
+        assert_eq!(
+            after.restore(saved.clone(), Duration::from_secs(10), t1),
+            (2, 2)
+        );
+        assert_eq!(after.seat_count(), 2);
+
+        // The host resumes with its token: same seat, still host.
+        let back = after
+            .join(
+                &r,
+                &join_req("Ada", "client0001", Some(host.token), true),
+                conn(11),
+                token(99),
+                None,
+                t1,
+                true,
+            )
+            .unwrap();
+        assert_eq!((back.you, back.host, back.resumed), (host.you, true, true));
+        assert_eq!(back.peers.len(), 1, "the guest's seat waits, shown as away");
+        assert!(back.peers[0].away);
+        // A newcomer without the password is refused; the removed identity stays out.
+        let refused = after.join(
+            &r,
+            &join_req("Eve", "client0077", None, false),
+            conn(12),
+            token(12),
+            None,
+            t1,
+            true,
+        );
+        assert_eq!(refused.err(), Some(Refusal::BadPassword));
+        let refused = after.join(
+            &r,
+            &join_req("Cy", "client0003", None, false),
+            conn(13),
+            token(13),
+            Some(&hash),
+            t1,
+            true,
+        );
+        assert_eq!(refused.err(), Some(Refusal::Removed));
+        // New seats never reuse a restored id.
+        let newcomer = after
+            .join(
+                &r,
+                &join_req("Bo", "client0088", None, false),
+                conn(14),
+                token(14),
+                Some(&hash),
+                t1,
+                true,
+            )
+            .unwrap();
+        assert!(newcomer.you.0 > guest.you.0.max(host.you.0));
+        // A guest who never comes back is freed after the grace period.
+        let notices = after.sweep_away(t1 + Duration::from_secs(31));
+        assert_eq!(notices.len(), 1);
+        assert_eq!(after.seat_count(), 2);
+
+        // An empty room past its TTL is not brought back.
+        let mut late: Rooms<H> = Rooms::new(limits(), 5);
+        assert_eq!(
+            late.restore(saved, Duration::from_secs(7 * 3600), t1),
+            (1, 2)
+        );
     }
 
     fn join_n(rooms: &mut Rooms<H>, r: &RoomName, n: u32, now: Instant) -> Admitted<H> {

@@ -2,10 +2,10 @@
 //! restarts, the operator's files are reloaded on SIGHUP without dropping connections, and a
 //! stalled handshake is cut off.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,75 +15,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The binary with HTTPS on a free port; reads its log until both addresses are known.
-struct Running {
-    child: Child,
-    http: SocketAddr,
-    https: SocketAddr,
-    fingerprint: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    fn start(state: &Path, extra: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_videomeet"))
-            .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
-            .arg("--state-dir")
-            .arg(state)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let (mut http, mut https, mut fingerprint) = (None, None, None);
-        while http.is_none() || https.is_none() || fingerprint.is_none() {
-            let line = rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("server log so far: {:?}", log.lock().unwrap()));
-            if let Some(a) = line.split("listening on http://").nth(1) {
-                http = a.trim().parse().ok();
-            }
-            if let Some(a) = line.split("listening on https://").nth(1) {
-                https = a.trim().parse().ok();
-            }
-            if let Some(f) = line.split("SHA-256 ").nth(1) {
-                fingerprint = Some(f.trim().to_string());
-            }
-        }
-        Running {
-            child,
-            http: http.unwrap(),
-            https: https.unwrap(),
-            fingerprint: fingerprint.unwrap(),
-            log,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    fn stop(mut self) {
-        self.signal("-TERM");
-        let _ = self.child.wait();
-    }
-}
+use common::binary::Running;
 
 /// Accepts any certificate and remembers it, so the test can compare fingerprints.
 #[derive(Debug, Default)]
@@ -182,9 +114,7 @@ async fn get(stream: &mut tokio_rustls::client::TlsStream<TcpStream>, path: &str
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("videomeet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::binary::temp_dir(name)
 }
 
 #[tokio::test]

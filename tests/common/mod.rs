@@ -1,6 +1,8 @@
 //! A real server on a loopback port and real WebSocket clients, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -165,6 +167,15 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 /// A protocol client over a real WebSocket.
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Client { ws }
+    }
 }
 
 /// What `recv` saw instead of a text message.

@@ -1,5 +1,7 @@
 // Calls that survive the signaling server going away: kill -9 and restart it, and both clients
 // find their way back into the room and decode each other again without a reload.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, participant, waitFor, decodingAll, joinWithMedia } from './harness.mjs';
@@ -17,13 +19,20 @@ test('after the server is killed and restarted, both clients are back within 10 
   await joinWithMedia(bo.page, server.url, 'phoenix', 'Bo');
   await waitFor(ada.page, decodingAll, 1, { what: 'decoding before' });
 
+  // The room store has both seats (it is written within a second of a change).
+  const store = path.join(server.stateDir, 'rooms.json');
+  for (let i = 0; i < 50 && !(existsSync(store) && readFileSync(store, 'utf8').includes('"Bo"')); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pcsBefore = await ada.page.evaluate(() => window.__pcs.length);
+
   const listen = server.url.replace('http://', '');
   server.proc.kill('SIGKILL');
   await new Promise((r) => server.proc.once('exit', r));
   // While it is gone the page says so; the call itself keeps going peer to peer.
   await ada.page.getByText('Connection to the server lost').waitFor();
   const restartedAt = Date.now();
-  server = await startServer([], listen);
+  server = await startServer(['--state-dir', server.stateDir], listen);
 
   for (const p of [ada, bo]) {
     await waitFor(p.page, async () => {
@@ -42,6 +51,9 @@ test('after the server is killed and restarted, both clients are back within 10 
   assert.ok(seconds <= 10, `${seconds} s`);
   assert.equal(await ada.page.locator('figure.tile').count(), 2, 'no duplicate tile');
   assert.equal(await bo.page.locator('figure.tile').count(), 2, 'no duplicate tile');
+  // Same seats from the room store: Ada is still host, and the call was never rebuilt.
+  await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Host' }).waitFor();
+  assert.equal(await ada.page.evaluate(() => window.__pcs.length), pcsBefore, 'the working connection was kept');
   await ada.context.close();
   await bo.context.close();
 });

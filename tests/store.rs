@@ -1,0 +1,129 @@
+//! Nothing lost on restart: the real binary, killed with SIGKILL, comes back with its rooms,
+//! passwords, hosts and seats, and its store is never torn.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use common::binary::{temp_dir, Running};
+use common::{client_id, Client};
+
+async fn wait_for_store(dir: &std::path::Path, needle: &str) {
+    for _ in 0..50 {
+        if let Ok(text) = std::fs::read_to_string(dir.join("rooms.json")) {
+            if text.contains(needle) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store never mentioned {needle}");
+}
+
+#[tokio::test]
+async fn after_kill_9_rooms_keep_their_password_and_host_and_tokens_resume_seats() {
+    let state = temp_dir("store-kill");
+    let server = Running::start(&state, &[]);
+    let mut host = Client::connect(&server.ws_url("family")).await;
+    let joined = host.join("Ada", &client_id("Ada"), None).await;
+    let (host_id, host_token) = (joined["you"].clone(), joined["token"].clone());
+    assert_eq!(joined["host"], true);
+    host.send(json!({"type":"set-password","password":"open sesame"}))
+        .await;
+    assert_eq!(host.recv().await["type"], "room-updated");
+    let mut guest = Client::connect(&server.ws_url("family")).await;
+    guest
+        .send(json!({"type":"join","name":"Bo","client":client_id("Bo"),"password":"open sesame","audio":true,"video":true}))
+        .await;
+    let guest_joined = guest.recv().await;
+    assert_eq!(guest_joined["type"], "joined");
+    wait_for_store(&state, "\"Bo\"").await;
+    server.kill();
+
+    let server = Running::start(&state, &[]);
+    let said = server.log.lock().unwrap().join("\n");
+    assert!(said.contains("restored 1 rooms and 2 seats"), "{said}");
+
+    // The host comes back with its token: same seat, still host, Bo shown as reconnecting.
+    let mut host = Client::connect(&server.ws_url("family")).await;
+    let token = host_token.as_str().unwrap();
+    let back = host.join("Ada", &client_id("Ada"), Some(token)).await;
+    assert_eq!(back["you"], host_id);
+    assert_eq!(back["host"], true);
+    assert_eq!(back["resumed"], true);
+    assert_eq!(back["password"], true);
+    let peers = back["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(
+        (peers[0]["name"].as_str(), peers[0]["away"].as_bool()),
+        (Some("Bo"), Some(true))
+    );
+
+    // A stranger still needs the password.
+    let mut stranger = Client::connect(&server.ws_url("family")).await;
+    stranger
+        .send(
+            json!({"type":"join","name":"Eve","client":client_id("Eve"),"audio":true,"video":true}),
+        )
+        .await;
+    let refused = stranger.recv().await;
+    assert_eq!(refused["code"], "bad_password", "{refused}");
+
+    // Bo resumes too, and the host hears it as a rejoin, not a stranger.
+    let mut guest = Client::connect(&server.ws_url("family")).await;
+    let bo_back = guest
+        .join("Bo", &client_id("Bo"), guest_joined["token"].as_str())
+        .await;
+    assert_eq!(bo_back["you"], guest_joined["you"]);
+    assert_eq!(bo_back["host"], false);
+    let heard: Value = host.recv().await;
+    assert_eq!(heard["type"], "peer-rejoined", "{heard}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test]
+async fn kill_9_at_any_moment_never_leaves_a_torn_or_empty_store() {
+    let state = temp_dir("store-torn");
+    let mut seed = 0x9e37_79b9_u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let mut rooms_seen = 0;
+    for round in 0..6 {
+        let server = Running::start(&state, &[]);
+        let said = server.log.lock().unwrap().join("\n");
+        assert!(!said.contains("not a room store"), "round {round}: {said}");
+        let url = server.ws_url(&format!("churn-{round}"));
+        // Churn: people join and leave while the kill comes at a random moment.
+        let churn = tokio::spawn(async move {
+            for i in 0.. {
+                let mut c = Client::connect(&url).await;
+                c.join("p", &client_id(&format!("p{i}")), None).await;
+                if i % 2 == 0 {
+                    c.send(json!({"type":"leave"})).await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(1100 + u64::from(next() % 900))).await;
+        server.kill();
+        churn.abort();
+        let text = std::fs::read_to_string(state.join("rooms.json")).expect("a store exists");
+        let parsed: Value = serde_json::from_str(&text).expect("the store parses whole");
+        assert_eq!(parsed["version"], 1);
+        let rooms = parsed["rooms"].as_array().unwrap().len();
+        assert!(
+            rooms >= rooms_seen,
+            "rooms from earlier rounds are still there"
+        );
+        rooms_seen = rooms;
+    }
+    assert!(rooms_seen >= 5, "each round's room was kept: {rooms_seen}");
+    let _ = std::fs::remove_dir_all(&state);
+}
