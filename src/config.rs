@@ -3,7 +3,7 @@
 //!
 //! Precedence, lowest first: shipped defaults, the config file, environment, flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::limits::Limits;
@@ -28,6 +28,53 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Holds the certificate and the room store; `None` with `--state-dir off` (nothing kept).
     pub state_dir: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are believed (address, prefix).
+    pub trusted_proxies: Vec<(IpAddr, u8)>,
+    /// Page origins, besides the server's own, whose WebSockets are accepted
+    /// (`https://meet.example.org`), lower-cased.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Parses `10.0.0.0/8`, `192.168.1.5` or `fd00::/8` into (network address, prefix length).
+pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let ip: IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address or a network like 10.0.0.0/8"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) => l
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?,
+        None => max,
+    };
+    Ok((ip, len))
+}
+
+/// Whether `ip` is inside one of `nets`.
+pub fn in_networks(ip: IpAddr, nets: &[(IpAddr, u8)]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    nets.iter().any(|&(net, len)| match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    })
 }
 
 impl Default for Config {
@@ -41,6 +88,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             state_dir: None,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -73,6 +122,11 @@ Options:
   --state-dir DIR        the certificate and the room store, or `off`
                          [env VIDEOMEET_STATE_DIR] (default $STATE_DIRECTORY,
                          else $XDG_STATE_HOME/videomeet, else ~/.local/state/videomeet)
+  --trusted-proxies LIST reverse proxies (addresses or networks, comma-separated) whose
+                         X-Forwarded-For/-Host/-Proto headers are believed
+                         [env VIDEOMEET_TRUSTED_PROXIES] (default: none)
+  --allowed-origins LIST other page origins allowed to open WebSockets, comma-separated,
+                         e.g. https://meet.example.org [env VIDEOMEET_ALLOWED_ORIGINS]
   --config FILE          a budget file in memlimit.toml's format; its keys override
                          the shipped defaults [env VIDEOMEET_CONFIG]
   --set SECTION.KEY=N    override one budget key, e.g. --set caps.peers_per_room=4
@@ -109,6 +163,8 @@ pub fn parse(
     let mut tls_cert = env("VIDEOMEET_TLS_CERT");
     let mut tls_key = env("VIDEOMEET_TLS_KEY");
     let mut state_dir = env("VIDEOMEET_STATE_DIR");
+    let mut trusted = env("VIDEOMEET_TRUSTED_PROXIES");
+    let mut origins = env("VIDEOMEET_ALLOWED_ORIGINS");
     let mut sets: Vec<(String, String)> = Vec::new();
 
     let mut args = args.into_iter();
@@ -133,6 +189,8 @@ pub fn parse(
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
             "--state-dir" => state_dir = Some(value("--state-dir")?),
+            "--trusted-proxies" => trusted = Some(value("--trusted-proxies")?),
+            "--allowed-origins" => origins = Some(value("--allowed-origins")?),
             "--set" => {
                 let pair = value("--set")?;
                 let (key, val) = pair
@@ -194,6 +252,26 @@ pub fn parse(
         Some(dir) if !dir.is_empty() => Some(dir.into()),
         _ => default_state_dir(&env),
     };
+    let list = |text: Option<String>| -> Vec<String> {
+        text.unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    config.trusted_proxies = list(trusted)
+        .iter()
+        .map(|net| parse_cidr(net).map_err(|e| format!("--trusted-proxies: {e}")))
+        .collect::<Result<_, _>>()?;
+    for origin in list(origins) {
+        let lower = origin.trim_end_matches('/').to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(format!(
+                "--allowed-origins wants origins like https://meet.example.org, not `{origin}`"
+            ));
+        }
+        config.allowed_origins.push(lower);
+    }
     if let Some(json) = ice_servers {
         let value: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| format!("--ice-servers is not JSON: {e}"))?;
@@ -248,6 +326,35 @@ mod tests {
         assert_eq!(c.limits, Limits::shipped());
         assert_eq!(c.tls_listen.unwrap().to_string(), "0.0.0.0:8443");
         assert!(!c.tls_listen_explicit);
+    }
+
+    #[test]
+    fn networks_and_origins() {
+        let c = config(run(
+            &[
+                "--trusted-proxies",
+                "127.0.0.1, 10.0.0.0/8,fd00::/8",
+                "--allowed-origins",
+                "https://Meet.Example.org/",
+            ],
+            &[],
+        ));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_networks(ip("10.1.2.3"), &c.trusted_proxies));
+        assert!(in_networks(ip("::ffff:127.0.0.1"), &c.trusted_proxies));
+        assert!(in_networks(ip("fd12::1"), &c.trusted_proxies));
+        assert!(!in_networks(ip("127.0.0.2"), &c.trusted_proxies));
+        assert!(!in_networks(ip("11.0.0.1"), &c.trusted_proxies));
+        assert!(in_networks(
+            ip("1.2.3.4"),
+            &[parse_cidr("0.0.0.0/0").unwrap()]
+        ));
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://meet.example.org".to_string()]
+        );
+        assert!(run(&["--trusted-proxies", "10.0.0.0/33"], &[]).is_err());
+        assert!(run(&["--allowed-origins", "meet.example.org"], &[]).is_err());
     }
 
     #[test]

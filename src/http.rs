@@ -2,8 +2,9 @@
 //! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::session`]).
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -15,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::assets::{self, Asset};
+use crate::config::in_networks;
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
 use crate::rooms::parse_room_name;
@@ -39,10 +41,12 @@ const PERMISSIONS: &str = "camera=(self), microphone=(self), display-capture=(se
 pub async fn handle(
     mut req: Request<hyper::body::Incoming>,
     state: Arc<State>,
+    peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     let response = if let Some(room) = path.strip_prefix("/ws/") {
-        upgrade(&mut req, room, &state)
+        let client = Client::of(peer, req.headers(), &state.config.trusted_proxies);
+        upgrade(&mut req, room, &state, &client)
     } else if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -236,20 +240,73 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
 
 /// A browser page may open a socket only to the host it came from; a foreign or `null`
 /// Origin is refused before the upgrade. Non-browser clients send no Origin.
-fn origin_allowed(headers: &HeaderMap) -> bool {
+/// Who is asking: the TCP peer, or behind a trusted proxy the client it forwards for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub ip: IpAddr,
+    /// The host the browser used, as the proxy forwarded it (trusted proxies only).
+    pub forwarded_host: Option<String>,
+}
+
+impl Client {
+    pub fn of(peer: SocketAddr, headers: &HeaderMap, trusted: &[(IpAddr, u8)]) -> Client {
+        let direct = Client {
+            ip: peer.ip(),
+            forwarded_host: None,
+        };
+        if !in_networks(peer.ip(), trusted) {
+            return direct;
+        }
+        // X-Forwarded-For lists every hop, the nearest last; a client can write anything at
+        // the start of it, so walk from the end past our own proxies.
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        let ip = hops
+            .iter()
+            .rev()
+            .find(|ip| !in_networks(**ip, trusted))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer.ip());
+        let forwarded_host = headers
+            .get("x-forwarded-host")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_string());
+        Client { ip, forwarded_host }
+    }
+}
+
+/// A WebSocket may come only from this server's own pages (the Origin's host is the Host the
+/// browser asked, or the host a trusted proxy says it asked) or from a configured origin. A
+/// missing Origin is a non-browser client, which no browser page can impersonate.
+fn origin_allowed(headers: &HeaderMap, client: &Client, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
     };
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let authority = origin
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if allowed.contains(&origin) {
+        return true;
+    }
+    let Some(authority) = origin
         .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    [host, client.forwarded_host.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|h| authority.eq_ignore_ascii_case(h))
 }
 
 /// `GET /ws/{room}`: checks the handshake and the budget, answers 101 and starts a session.
@@ -257,6 +314,7 @@ fn upgrade(
     req: &mut Request<hyper::body::Incoming>,
     room: &str,
     state: &Arc<State>,
+    client: &Client,
 ) -> Response<Body> {
     let Some(room) = parse_room_name(room) else {
         return not_found("Room names are 1 to 64 letters, digits and dashes.");
@@ -275,7 +333,7 @@ fn upgrade(
             "This address takes WebSocket connections (version 13) only.\n",
         );
     };
-    if !origin_allowed(headers) {
+    if !origin_allowed(headers, client, &state.config.allowed_origins) {
         return text(
             StatusCode::FORBIDDEN,
             "WebSockets are accepted from this server's own pages only.\n",
@@ -291,8 +349,19 @@ fn upgrade(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     };
+    let Ok(slot) = state.guard.open_socket(client.ip, Instant::now()) else {
+        bump(&state.metrics.upgrades_refused_per_ip);
+        let mut r = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many connections from your address; close some tabs or try again soon.\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        return r;
+    };
 
     let on_upgrade = hyper::upgrade::on(req);
+    let ip = client.ip;
     let state = state.clone();
     let max = state.limits().max_message_bytes as usize;
     // One home for the frame cap: both the frame and the whole message are held to it here,
@@ -314,7 +383,7 @@ fn upgrade(
                     Duration::from_secs(state.limits().message_secs),
                 );
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                session::run(ws, charge, room, state, permit).await;
+                session::run(ws, charge, room, state, (permit, slot), ip).await;
             }
             Err(e) => log::debug!("upgrade failed: {e}"),
         }
@@ -384,24 +453,58 @@ mod tests {
         ));
     }
 
+    fn direct() -> Client {
+        Client {
+            ip: "10.0.0.1".parse().unwrap(),
+            forwarded_host: None,
+        }
+    }
+
     #[test]
     fn only_same_host_origins_may_open_sockets() {
-        assert!(origin_allowed(&headers(&[("host", "h:8080")])));
-        assert!(origin_allowed(&headers(&[
-            ("host", "h:8080"),
-            ("origin", "http://h:8080")
-        ])));
-        assert!(origin_allowed(&headers(&[
-            ("host", "h:8443"),
-            ("origin", "https://h:8443")
-        ])));
-        assert!(!origin_allowed(&headers(&[
-            ("host", "h:8080"),
-            ("origin", "http://evil:8080")
-        ])));
-        assert!(!origin_allowed(&headers(&[
-            ("host", "h:8080"),
-            ("origin", "null")
-        ])));
+        let ok = |h: &[(&'static str, &'static str)]| origin_allowed(&headers(h), &direct(), &[]);
+        assert!(ok(&[("host", "h:8080")]));
+        assert!(ok(&[("host", "h:8080"), ("origin", "http://h:8080")]));
+        assert!(ok(&[("host", "h:8443"), ("origin", "https://H:8443")]));
+        assert!(!ok(&[("host", "h:8080"), ("origin", "http://evil:8080")]));
+        assert!(!ok(&[("host", "h:8080"), ("origin", "null")]));
+        assert!(!ok(&[("host", "h:8080"), ("origin", "http://h:8080.evil")]));
+        // A configured origin, and the host a trusted proxy forwarded.
+        let allowed = ["https://meet.example.org".to_string()];
+        let h = headers(&[
+            ("host", "backend:8080"),
+            ("origin", "https://meet.example.org"),
+        ]);
+        assert!(origin_allowed(&h, &direct(), &allowed));
+        assert!(!origin_allowed(&h, &direct(), &[]));
+        let proxied = Client {
+            forwarded_host: Some("meet.example.org".into()),
+            ..direct()
+        };
+        assert!(origin_allowed(&h, &proxied, &[]));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let trusted = [crate::config::parse_cidr("10.0.0.0/8").unwrap()];
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
+            ("x-forwarded-host", "meet.example.org"),
+        ]);
+        let via_proxy = Client::of("10.0.0.1:5000".parse().unwrap(), &h, &trusted);
+        assert_eq!(
+            via_proxy.ip,
+            "203.0.113.7".parse::<IpAddr>().unwrap(),
+            "the hop before our proxies, not what the client wrote first"
+        );
+        assert_eq!(
+            via_proxy.forwarded_host.as_deref(),
+            Some("meet.example.org")
+        );
+        let spoofed = Client::of("198.51.100.9:5000".parse().unwrap(), &h, &trusted);
+        assert_eq!(spoofed.ip, "198.51.100.9".parse::<IpAddr>().unwrap());
+        assert_eq!(spoofed.forwarded_host, None);
+        let no_header = Client::of("10.0.0.1:5000".parse().unwrap(), &headers(&[]), &trusted);
+        assert_eq!(no_header.ip, "10.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

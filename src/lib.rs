@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod budget;
 pub mod config;
+pub mod guard;
 pub mod http;
 pub mod inflight;
 pub mod limits;
@@ -94,8 +95,8 @@ pub async fn serve_on(
             }
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _addr)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 log::warn!("accept failed: {e}");
@@ -103,11 +104,18 @@ pub async fn serve_on(
                 continue;
             }
         };
+        // A trusted proxy carries many clients; they are counted by the address it forwards.
+        let proxied = config::in_networks(peer.ip(), &state.config.trusted_proxies);
+        if !proxied && state.guard.connection(peer.ip(), Instant::now()).is_err() {
+            metrics::bump(&state.metrics.connections_refused);
+            log::debug!("{peer}: too many connections, closed");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let (state, done) = (state.clone(), done_tx.clone());
         match tls {
             None => {
-                tokio::spawn(serve_connection(stream, state, done));
+                tokio::spawn(serve_connection(stream, peer, state, done));
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
@@ -115,7 +123,7 @@ pub async fn serve_on(
                     // stalls in its headers.
                     let limit = Duration::from_secs(state.limits().header_timeout_secs);
                     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, state, done).await,
+                        Ok(Ok(stream)) => serve_connection(stream, peer, state, done).await,
                         Ok(Err(e)) => {
                             metrics::bump(&state.metrics.tls_handshakes_failed);
                             log::debug!("TLS handshake failed: {e}");
@@ -172,8 +180,12 @@ fn log_https(local: std::net::SocketAddr, tls: &tls::Tls) {
     log::info!("certificate {kind}: SHA-256 {}", tls.fingerprint());
 }
 
-async fn serve_connection<S>(stream: S, state: Arc<State>, _done: mpsc::Sender<()>)
-where
+async fn serve_connection<S>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    state: Arc<State>,
+    _done: mpsc::Sender<()>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let limits = state.limits();
@@ -185,7 +197,7 @@ where
         .max_buf_size(16 * 1024)
         .keep_alive(true);
     let svc_state = state.clone();
-    let service = service_fn(move |req| http::handle(req, svc_state.clone()));
+    let service = service_fn(move |req| http::handle(req, svc_state.clone(), peer));
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
@@ -218,6 +230,8 @@ async fn sweep_loop(state: Arc<State>, _done: mpsc::Sender<()>) {
         session::deliver_notices(rooms.sweep_away(now));
         if now.duration_since(last_rooms_sweep) >= sweep_every {
             last_rooms_sweep = now;
+            let tracked = state.guard.sweep(now);
+            log::debug!("{tracked} client addresses tracked");
             let gone = rooms.sweep_expired(now);
             if gone > 0 {
                 log::info!("swept {gone} expired rooms, {} remain", rooms.room_count());

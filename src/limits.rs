@@ -30,6 +30,16 @@ pub struct Limits {
     pub join_timeout_secs: u64,
     pub header_timeout_secs: u64,
     pub message_secs: u64,
+    pub ip_sockets: u64,
+    pub ip_connections_burst: u64,
+    pub ip_connections_per_min: u64,
+    pub ip_joins_burst: u64,
+    pub ip_joins_per_min: u64,
+    pub password_attempts_burst: u64,
+    pub password_attempts_per_min: u64,
+    pub socket_messages_burst: u64,
+    pub socket_messages_per_sec: u64,
+    pub tracked_addresses: u64,
 }
 
 /// A line of a budget file that could not be used, with its 1-based line number (0: whole file).
@@ -86,11 +96,21 @@ impl Limits {
             join_timeout_secs: 0,
             header_timeout_secs: 0,
             message_secs: 0,
+            ip_sockets: 0,
+            ip_connections_burst: 0,
+            ip_connections_per_min: 0,
+            ip_joins_burst: 0,
+            ip_joins_per_min: 0,
+            password_attempts_burst: 0,
+            password_attempts_per_min: 0,
+            socket_messages_burst: 0,
+            socket_messages_per_sec: 0,
+            tracked_addresses: 0,
         }
     }
 
     /// All keys as `section.key`, in file order, for `--help` and the start-up log.
-    pub const KEYS: [&'static str; 19] = [
+    pub const KEYS: [&'static str; 29] = [
         "budget.total_mib",
         "budget.reserve_mib",
         "arenas.sockets_mib",
@@ -110,6 +130,16 @@ impl Limits {
         "timers.join_timeout_secs",
         "timers.header_timeout_secs",
         "timers.message_secs",
+        "rates.ip_sockets",
+        "rates.ip_connections_burst",
+        "rates.ip_connections_per_min",
+        "rates.ip_joins_burst",
+        "rates.ip_joins_per_min",
+        "rates.password_attempts_burst",
+        "rates.password_attempts_per_min",
+        "rates.socket_messages_burst",
+        "rates.socket_messages_per_sec",
+        "rates.tracked_addresses",
     ];
 
     fn slot(&mut self, key: &str) -> Option<&mut u64> {
@@ -133,6 +163,16 @@ impl Limits {
             "timers.join_timeout_secs" => &mut self.join_timeout_secs,
             "timers.header_timeout_secs" => &mut self.header_timeout_secs,
             "timers.message_secs" => &mut self.message_secs,
+            "rates.ip_sockets" => &mut self.ip_sockets,
+            "rates.ip_connections_burst" => &mut self.ip_connections_burst,
+            "rates.ip_connections_per_min" => &mut self.ip_connections_per_min,
+            "rates.ip_joins_burst" => &mut self.ip_joins_burst,
+            "rates.ip_joins_per_min" => &mut self.ip_joins_per_min,
+            "rates.password_attempts_burst" => &mut self.password_attempts_burst,
+            "rates.password_attempts_per_min" => &mut self.password_attempts_per_min,
+            "rates.socket_messages_burst" => &mut self.socket_messages_burst,
+            "rates.socket_messages_per_sec" => &mut self.socket_messages_per_sec,
+            "rates.tracked_addresses" => &mut self.tracked_addresses,
             _ => return None,
         })
     }

@@ -22,6 +22,10 @@ pub struct Metrics {
     pub refused_upgrade_busy: AtomicU64,
     pub bad_requests: AtomicU64,
     pub tls_handshakes_failed: AtomicU64,
+    pub refused_rate_limited: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub upgrades_refused_per_ip: AtomicU64,
+    pub messages_dropped_rate: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -94,6 +98,24 @@ impl Metrics {
             get(&self.bad_requests),
         );
         line(
+            "connections_refused_total",
+            "counter",
+            "TCP connections closed at once: too many too fast from one address.",
+            get(&self.connections_refused),
+        );
+        line(
+            "upgrades_refused_per_address_total",
+            "counter",
+            "WebSocket upgrades refused with 429: too many open from one address.",
+            get(&self.upgrades_refused_per_ip),
+        );
+        line(
+            "messages_dropped_rate_total",
+            "counter",
+            "Messages dropped because their socket sent past its rate.",
+            get(&self.messages_dropped_rate),
+        );
+        line(
             "tls_handshakes_failed_total",
             "counter",
             "HTTPS connections that failed or stalled in the TLS handshake.",
@@ -139,6 +161,7 @@ impl Metrics {
             ("server_busy", &self.refused_server_busy),
             ("locked", &self.refused_locked),
             ("removed", &self.refused_removed),
+            ("rate_limited", &self.refused_rate_limited),
             ("upgrade_busy", &self.refused_upgrade_busy),
         ] {
             let _ = writeln!(

@@ -414,6 +414,8 @@ pub enum ErrorCode {
     Locked,
     Removed,
     NotHost,
+    RateLimited,
+    SlowDown,
 }
 
 impl ErrorCode {
@@ -428,13 +430,16 @@ impl ErrorCode {
             ErrorCode::Locked => "locked",
             ErrorCode::Removed => "removed",
             ErrorCode::NotHost => "not_host",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SlowDown => "slow_down",
         }
     }
 
     /// The close code that follows this error, if the socket is closed for it.
     pub fn close_code(self) -> Option<u16> {
         match self {
-            ErrorCode::BadRequest | ErrorCode::NotHost => None,
+            ErrorCode::BadRequest | ErrorCode::NotHost | ErrorCode::SlowDown => None,
+            ErrorCode::RateLimited => Some(close::RATE_LIMITED),
             ErrorCode::Locked => Some(close::LOCKED),
             ErrorCode::Removed => Some(close::REMOVED),
             ErrorCode::Replaced => Some(close::REPLACED),
@@ -457,6 +462,10 @@ impl ErrorCode {
             ErrorCode::Locked => "The host has locked this room.",
             ErrorCode::Removed => "The host removed you from this meeting.",
             ErrorCode::NotHost => "Only the host can do that.",
+            ErrorCode::RateLimited => {
+                "Too many attempts from your network; wait a minute and try again."
+            }
+            ErrorCode::SlowDown => "Messages are coming too fast; some were dropped.",
         }
     }
 }
@@ -473,6 +482,7 @@ pub mod close {
     pub const SERVER_BUSY: u16 = 4003;
     pub const REMOVED: u16 = 4004;
     pub const LOCKED: u16 = 4005;
+    pub const RATE_LIMITED: u16 = 4006;
 }
 
 #[cfg(test)]

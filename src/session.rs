@@ -5,6 +5,7 @@
 //! the room lock and a non-blocking push onto the peer's [`Outbox`]; a full outbox drops *that*
 //! peer (it may resume), never stalls the sender.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::budget::Budget;
+use crate::guard::{MessageRate, SocketSlot};
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
 use crate::password::PasswordHash;
@@ -171,9 +173,12 @@ pub async fn run(
     charge: Arc<Charge>,
     room: RoomName,
     state: Arc<State>,
-    permit: SocketPermit,
+    permit: (SocketPermit, SocketSlot),
+    ip: IpAddr,
 ) {
     let limits = state.limits().clone();
+    let mut rate = MessageRate::new(&limits, Instant::now());
+    let mut warned_at: Option<Instant> = None;
     let (outbox, rx) = Outbox::new(
         state.budget.clone(),
         (limits.outbound_per_socket_kib * 1024) as usize,
@@ -233,6 +238,17 @@ pub async fn run(
                 continue;
             }
         };
+        // A flood is dropped here, before parsing or the room lock; the sender hears why, at
+        // most once a second. Other sockets never notice.
+        let now = Instant::now();
+        if !rate.allow(now) {
+            bump(&state.metrics.messages_dropped_rate);
+            if warned_at.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+                warned_at = Some(now);
+                outbox.error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+            }
+            continue;
+        }
         let parsed = ClientMsg::parse(&text);
         match (&seated, parsed) {
             (_, Err(why)) => {
@@ -244,7 +260,7 @@ pub async fn run(
                 }
             }
             (None, Ok(ClientMsg::Join(join))) => {
-                match join_room(&state, &room, &join, conn, &outbox).await {
+                match join_room(&state, &room, &join, conn, &outbox, ip).await {
                     Some(s) => {
                         seated = Some(s);
                         deadline = tokio::time::Instant::now() + silence;
@@ -437,15 +453,26 @@ async fn join_room(
     join: &Join,
     conn: ConnId,
     outbox: &Outbox,
+    ip: IpAddr,
 ) -> Option<Seated> {
+    if state.guard.join(ip, Instant::now()).is_err() {
+        return refuse_rate_limited(state, room, join, outbox, "joins");
+    }
     // Check the password against the room's hash outside the lock: the hash is slow on purpose.
+    // Wrong guesses are counted per address and room; past the limit nothing is hashed.
     let stored = state.rooms().password_of(room);
     let proven = match (stored, join.password.as_deref()) {
         (Some(hash), Some(given)) if !given.is_empty() => {
+            if !state.guard.password_allowed(ip, room, Instant::now()) {
+                return refuse_rate_limited(state, room, join, outbox, "wrong passwords");
+            }
             let (check, given) = (hash.clone(), given.to_string());
             let ok = tokio::task::spawn_blocking(move || check.verify(&given))
                 .await
                 .unwrap_or(false);
+            if !ok {
+                state.guard.password_failed(ip, room, Instant::now());
+            }
             ok.then_some(hash)
         }
         _ => None,
@@ -534,6 +561,22 @@ async fn join_room(
             None
         }
     }
+}
+
+fn refuse_rate_limited(
+    state: &State,
+    room: &RoomName,
+    join: &Join,
+    outbox: &Outbox,
+    what: &str,
+) -> Option<Seated> {
+    bump(&state.metrics.refused_rate_limited);
+    log::info!(
+        "room {room}: {} refused: too many {what} from one address",
+        join.name
+    );
+    outbox.error(ErrorCode::RateLimited, ErrorCode::RateLimited.message());
+    None
 }
 
 /// Drains the outbound queue into the socket, and pings. Ends on a close frame, when the queue

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::budget::Budget;
 use crate::config::Config;
+use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::metrics::{Gauges, Metrics};
 use crate::rooms::{ConnId, RoomLimits, Rooms};
@@ -18,6 +19,8 @@ pub struct State {
     pub config: Config,
     rooms: Mutex<Rooms<Outbox>>,
     pub budget: Arc<Budget>,
+    /// Per-address limits (connections, sockets, joins, passwords).
+    pub guard: Arc<Guard>,
     pub metrics: Metrics,
     /// `config.ice_servers`, checked once, sent verbatim in every `joined`.
     pub ice_servers: Box<RawValue>,
@@ -47,6 +50,7 @@ impl State {
             .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("[] is JSON"));
         State {
             budget: Arc::new(Budget::new(limits)),
+            guard: Arc::new(Guard::new(limits)),
             rooms: Mutex::new(rooms),
             metrics: Metrics::default(),
             ice_servers,

@@ -414,10 +414,11 @@ class Meeting {
       this.backToLobby(t('errBadPassword'));
       $('password-field').hidden = false;
       $('password').focus();
-    } else if (code === 'server_busy') {
+    } else if (code === 'server_busy' || code === 'rate_limited') {
       // The socket reconnects with backoff by itself; say why it takes a while.
-      if (this.joined) this.banner(t('errServerBusy'));
-      else showError('join-error', t('errServerBusy'));
+      const why = t(code === 'server_busy' ? 'errServerBusy' : 'errRateLimited');
+      if (this.joined) this.banner(why);
+      else showError('join-error', why);
     } else if (code === 'not_host') {
       this.setHost(false);
     } else if (keys[code]) {
@@ -431,7 +432,7 @@ class Meeting {
   onState({ state, code }) {
     if (state === 'reconnecting' && this.joined) this.banner(t('reconnectingBanner'));
     // Still in the lobby: the first join has not got through yet (server down or busy).
-    if (state === 'reconnecting' && !this.joined && code !== 4003) showError('join-error', t('cannotReach'));
+    if (state === 'reconnecting' && !this.joined && code !== 4003 && code !== 4006) showError('join-error', t('cannotReach'));
     if (state === 'open') {
       this.banner(null);
       showError('join-error', null);

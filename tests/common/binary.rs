@@ -85,6 +85,18 @@ impl Running {
         let _ = self.child.wait();
     }
 
+    /// Waits (up to 5 s) for a log line containing `needle`; returns the whole log so far.
+    pub fn wait_log(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let log = self.log.lock().unwrap().join("\n");
+            if log.contains(needle) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("never logged {needle:?}: {:?}", self.log.lock().unwrap());
+    }
+
     pub fn ws_url(&self, room: &str) -> String {
         format!("ws://{}/ws/{room}", self.http)
     }

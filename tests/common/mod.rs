@@ -28,7 +28,11 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
     pub async fn start(sets: &[(&str, &str)]) -> Server {
-        let mut config = Config::default();
+        Server::start_with(Config::default(), sets).await
+    }
+
+    /// Like [`Server::start`] with a hand-made config (trusted proxies, origins, ...).
+    pub async fn start_with(mut config: Config, sets: &[(&str, &str)]) -> Server {
         for (key, value) in sets {
             config
                 .limits
@@ -269,10 +273,15 @@ impl Client {
 impl Server {
     /// A WebSocket handshake done by hand, leaving the raw TCP stream for hand-made frames.
     pub async fn raw_ws(&self, room: &str) -> TcpStream {
+        self.raw_ws_with(room, "").await
+    }
+
+    /// [`Server::raw_ws`] with extra request header lines (each ending in `\r\n`).
+    pub async fn raw_ws_with(&self, room: &str, extra: &str) -> TcpStream {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
         let request = format!(
             "GET /ws/{room} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n",
             self.addr
         );
         stream.write_all(request.as_bytes()).await.unwrap();

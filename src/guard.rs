@@ -1,0 +1,415 @@
+//! Per-address limits, so that one host (or one flood) cannot take what belongs to everyone:
+//! new connections, open WebSockets, joins and wrong room passwords, each counted per client
+//! address. An IPv6 client is counted by its /64, since one home or one VPS gets a whole /64.
+//!
+//! Every limit is a token bucket (a burst, then a steady rate) from `[rates]` in
+//! `memlimit.toml`. The map of addresses is bounded (`rates.tracked_addresses`); idle entries are
+//! swept, and when it is full a new address is refused rather than the map growing.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::limits::Limits;
+use crate::rooms::RoomName;
+
+/// A client address as counted: IPv4 as is (also when mapped into IPv6), IPv6 by its /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddrKey(IpAddr);
+
+impl AddrKey {
+    pub fn of(ip: IpAddr) -> AddrKey {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddrKey(IpAddr::V4(v4)),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    AddrKey(IpAddr::V6(Ipv6Addr::from(bits)))
+                }
+            },
+            v4 => AddrKey(v4),
+        }
+    }
+}
+
+/// A token bucket: `burst` at once, refilled at `per_sec`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub burst: f64,
+    pub per_sec: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket {
+            tokens: rate.burst,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, rate: Rate, now: Instant) {
+        let secs = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + secs * rate.per_sec).min(rate.burst);
+        self.at = now;
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn has(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens >= 1.0
+    }
+
+    fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens >= rate.burst
+    }
+}
+
+/// A message bucket for one socket; it lives in the session, not in the shared map.
+#[derive(Debug)]
+pub struct MessageRate {
+    rate: Rate,
+    bucket: Bucket,
+}
+
+impl MessageRate {
+    pub fn new(limits: &Limits, now: Instant) -> MessageRate {
+        let rate = Rate {
+            burst: limits.socket_messages_burst as f64,
+            per_sec: limits.socket_messages_per_sec as f64,
+        };
+        MessageRate {
+            rate,
+            bucket: Bucket::full(rate, now),
+        }
+    }
+
+    /// True if one more message may go now.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        self.bucket.take(self.rate, now)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    sockets: u32,
+    connections: Bucket,
+    joins: Bucket,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    sockets: u32,
+    connections: Rate,
+    joins: Rate,
+    passwords: Rate,
+    tracked: usize,
+}
+
+/// Why an address was refused, for the metrics and the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many at once or too fast from this address.
+    Address,
+    /// The table of addresses is full (a flood from many addresses).
+    Table,
+}
+
+pub struct Guard {
+    rates: Rates,
+    addresses: Mutex<HashMap<AddrKey, Entry>>,
+    passwords: Mutex<HashMap<(AddrKey, RoomName), Bucket>>,
+}
+
+fn per_min(burst: u64, per_min: u64) -> Rate {
+    Rate {
+        burst: burst as f64,
+        per_sec: per_min as f64 / 60.0,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Guard {
+    pub fn new(limits: &Limits) -> Guard {
+        Guard {
+            rates: Rates {
+                sockets: limits.ip_sockets as u32,
+                connections: per_min(limits.ip_connections_burst, limits.ip_connections_per_min),
+                joins: per_min(limits.ip_joins_burst, limits.ip_joins_per_min),
+                passwords: per_min(
+                    limits.password_attempts_burst,
+                    limits.password_attempts_per_min,
+                ),
+                tracked: limits.tracked_addresses as usize,
+            },
+            addresses: Mutex::new(HashMap::new()),
+            passwords: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_entry<T>(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        f: impl FnOnce(&mut Entry, &Rates) -> Result<T, Refused>,
+    ) -> Result<T, Refused> {
+        let mut map = lock(&self.addresses);
+        let key = AddrKey::of(ip);
+        if !map.contains_key(&key) {
+            if map.len() >= self.rates.tracked {
+                return Err(Refused::Table);
+            }
+            map.insert(
+                key,
+                Entry {
+                    sockets: 0,
+                    connections: Bucket::full(self.rates.connections, now),
+                    joins: Bucket::full(self.rates.joins, now),
+                },
+            );
+        }
+        let entry = map.get_mut(&key).expect("inserted above");
+        f(entry, &self.rates)
+    }
+
+    /// A new TCP connection from `ip`.
+    pub fn connection(&self, ip: IpAddr, now: Instant) -> Result<(), Refused> {
+        self.with_entry(ip, now, |e, r| {
+            e.connections
+                .take(r.connections, now)
+                .then_some(())
+                .ok_or(Refused::Address)
+        })
+    }
+
+    /// A WebSocket from `ip`; the slot is given back when dropped.
+    pub fn open_socket(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<SocketSlot, Refused> {
+        self.with_entry(ip, now, |e, r| {
+            if e.sockets >= r.sockets {
+                return Err(Refused::Address);
+            }
+            e.sockets += 1;
+            Ok(())
+        })?;
+        Ok(SocketSlot {
+            guard: self.clone(),
+            key: AddrKey::of(ip),
+        })
+    }
+
+    /// A join from `ip`.
+    pub fn join(&self, ip: IpAddr, now: Instant) -> Result<(), Refused> {
+        self.with_entry(ip, now, |e, r| {
+            e.joins
+                .take(r.joins, now)
+                .then_some(())
+                .ok_or(Refused::Address)
+        })
+    }
+
+    /// Whether `ip` may try a password for `room` now (checked before the slow hash runs).
+    pub fn password_allowed(&self, ip: IpAddr, room: &RoomName, now: Instant) -> bool {
+        let mut map = lock(&self.passwords);
+        match map.get_mut(&(AddrKey::of(ip), room.clone())) {
+            Some(bucket) => bucket.has(self.rates.passwords, now),
+            None => map.len() < self.rates.tracked,
+        }
+    }
+
+    /// A wrong password from `ip` for `room`: one attempt spent.
+    pub fn password_failed(&self, ip: IpAddr, room: &RoomName, now: Instant) {
+        let mut map = lock(&self.passwords);
+        let key = (AddrKey::of(ip), room.clone());
+        if !map.contains_key(&key) && map.len() >= self.rates.tracked {
+            return;
+        }
+        let rate = self.rates.passwords;
+        let bucket = map.entry(key).or_insert_with(|| Bucket::full(rate, now));
+        bucket.take(rate, now);
+    }
+
+    /// Forgets addresses with nothing open and nothing spent. Returns how many are tracked.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let rates = self.rates;
+        let mut map = lock(&self.addresses);
+        map.retain(|_, e| {
+            e.sockets > 0
+                || !e.connections.is_full(rates.connections, now)
+                || !e.joins.is_full(rates.joins, now)
+        });
+        lock(&self.passwords).retain(|_, b| !b.is_full(rates.passwords, now));
+        map.len()
+    }
+
+    /// Open WebSockets counted for `ip`'s address.
+    pub fn sockets_of(&self, ip: IpAddr) -> u32 {
+        lock(&self.addresses)
+            .get(&AddrKey::of(ip))
+            .map_or(0, |e| e.sockets)
+    }
+}
+
+/// One WebSocket's place in its address's count.
+pub struct SocketSlot {
+    guard: Arc<Guard>,
+    key: AddrKey,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if let Some(e) = lock(&self.guard.addresses).get_mut(&self.key) {
+            e.sockets = e.sockets.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn limits() -> Limits {
+        let mut l = Limits::shipped();
+        l.ip_sockets = 2;
+        l.ip_connections_burst = 3;
+        l.ip_connections_per_min = 60;
+        l.ip_joins_burst = 2;
+        l.ip_joins_per_min = 6;
+        l.password_attempts_burst = 5;
+        l.password_attempts_per_min = 5;
+        l.tracked_addresses = 4;
+        l
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_counts_by_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(
+            AddrKey::of(ip("2001:db8:1:2::5")),
+            AddrKey::of(ip("2001:db8:1:2:ffff::1"))
+        );
+        assert_ne!(
+            AddrKey::of(ip("2001:db8:1:2::5")),
+            AddrKey::of(ip("2001:db8:1:3::5"))
+        );
+        assert_eq!(
+            AddrKey::of(ip("::ffff:10.0.0.1")),
+            AddrKey::of(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn connections_burst_then_steady() {
+        let g = Guard::new(&limits());
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(g.connection(ip("10.0.0.1"), t), Ok(()));
+        }
+        assert_eq!(g.connection(ip("10.0.0.1"), t), Err(Refused::Address));
+        assert_eq!(
+            g.connection(ip("10.0.0.2"), t),
+            Ok(()),
+            "others are not affected"
+        );
+        assert_eq!(
+            g.connection(ip("10.0.0.1"), t + Duration::from_secs(1)),
+            Ok(()),
+            "one a second"
+        );
+        assert!(g
+            .connection(ip("10.0.0.1"), t + Duration::from_secs(1))
+            .is_err());
+    }
+
+    #[test]
+    fn sockets_are_given_back() {
+        let g = Arc::new(Guard::new(&limits()));
+        let t = Instant::now();
+        let a = g.open_socket(ip("10.0.0.1"), t).unwrap();
+        let _b = g.open_socket(ip("10.0.0.1"), t).unwrap();
+        assert!(g.open_socket(ip("10.0.0.1"), t).is_err());
+        drop(a);
+        assert_eq!(g.sockets_of(ip("10.0.0.1")), 1);
+        assert!(g.open_socket(ip("10.0.0.1"), t).is_ok());
+    }
+
+    #[test]
+    fn joins_per_minute() {
+        let g = Guard::new(&limits());
+        let t = Instant::now();
+        assert!(g.join(ip("10.0.0.1"), t).is_ok());
+        assert!(g.join(ip("10.0.0.1"), t).is_ok());
+        assert!(g.join(ip("10.0.0.1"), t).is_err());
+        assert!(g.join(ip("10.0.0.1"), t + Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn five_wrong_passwords_then_one_every_twelve_seconds_per_room() {
+        let g = Guard::new(&limits());
+        let t = Instant::now();
+        let room = RoomName::try_from("family").unwrap();
+        let other = RoomName::try_from("other").unwrap();
+        for _ in 0..5 {
+            assert!(g.password_allowed(ip("10.0.0.1"), &room, t));
+            g.password_failed(ip("10.0.0.1"), &room, t);
+        }
+        assert!(!g.password_allowed(ip("10.0.0.1"), &room, t));
+        assert!(g.password_allowed(ip("10.0.0.1"), &other, t), "per room");
+        assert!(g.password_allowed(ip("10.0.0.2"), &room, t), "per address");
+        assert!(!g.password_allowed(ip("10.0.0.1"), &room, t + Duration::from_secs(11)));
+        assert!(g.password_allowed(ip("10.0.0.1"), &room, t + Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_swept() {
+        let g = Arc::new(Guard::new(&limits()));
+        let t = Instant::now();
+        let held = g.open_socket(ip("10.0.0.1"), t).unwrap();
+        for i in 2..=4 {
+            assert!(g.connection(ip(&format!("10.0.0.{i}")), t).is_ok());
+        }
+        assert_eq!(g.connection(ip("10.0.0.5"), t), Err(Refused::Table));
+        // A minute later the idle ones are forgotten; the one with an open socket stays.
+        assert_eq!(g.sweep(t + Duration::from_secs(60)), 1);
+        assert!(g
+            .connection(ip("10.0.0.5"), t + Duration::from_secs(60))
+            .is_ok());
+        drop(held);
+    }
+
+    #[test]
+    fn message_rate_burst_then_steady() {
+        let mut l = limits();
+        l.socket_messages_burst = 3;
+        l.socket_messages_per_sec = 2;
+        let t = Instant::now();
+        let mut m = MessageRate::new(&l, t);
+        assert!(m.allow(t) && m.allow(t) && m.allow(t));
+        assert!(!m.allow(t));
+        assert!(m.allow(t + Duration::from_millis(500)));
+        assert!(!m.allow(t + Duration::from_millis(500)));
+    }
+}
