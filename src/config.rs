@@ -10,6 +10,8 @@ use crate::limits::Limits;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
+/// A day: long enough for any meeting, short enough that a leaked credential dies soon.
+pub const DEFAULT_TURN_TTL: u64 = 86_400;
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct Config {
     /// Page origins, besides the server's own, whose WebSockets are accepted
     /// (`https://meet.example.org`), lower-cased.
     pub allowed_origins: Vec<String>,
+    /// TURN URLs and the shared secret for per-join credentials (coturn's REST scheme).
+    pub turn: crate::turn::TurnConfig,
 }
 
 /// Parses `10.0.0.0/8`, `192.168.1.5` or `fd00::/8` into (network address, prefix length).
@@ -90,6 +94,10 @@ impl Default for Config {
             state_dir: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            turn: crate::turn::TurnConfig {
+                ttl_secs: DEFAULT_TURN_TTL,
+                ..Default::default()
+            },
         }
     }
 }
@@ -127,6 +135,15 @@ Options:
                          [env VIDEOMEET_TRUSTED_PROXIES] (default: none)
   --allowed-origins LIST other page origins allowed to open WebSockets, comma-separated,
                          e.g. https://meet.example.org [env VIDEOMEET_ALLOWED_ORIGINS]
+  --turn-urls LIST       TURN servers for browsers behind strict NATs, comma-separated,
+                         e.g. turn:turn.example.org:3478,turns:turn.example.org:5349
+                         [env VIDEOMEET_TURN_URLS]
+  --turn-secret-file F   the secret shared with the TURN server (coturn's
+                         static-auth-secret); each join gets its own time-limited
+                         username and password from it [env VIDEOMEET_TURN_SECRET
+                         holds the secret itself; a flag would show it in `ps`]
+  --turn-ttl SECS        how long those credentials last (default 86400)
+                         [env VIDEOMEET_TURN_TTL]
   --config FILE          a budget file in memlimit.toml's format; its keys override
                          the shipped defaults [env VIDEOMEET_CONFIG]
   --set SECTION.KEY=N    override one budget key, e.g. --set caps.peers_per_room=4
@@ -165,6 +182,10 @@ pub fn parse(
     let mut state_dir = env("VIDEOMEET_STATE_DIR");
     let mut trusted = env("VIDEOMEET_TRUSTED_PROXIES");
     let mut origins = env("VIDEOMEET_ALLOWED_ORIGINS");
+    let mut turn_urls = env("VIDEOMEET_TURN_URLS");
+    let mut turn_secret = env("VIDEOMEET_TURN_SECRET");
+    let mut turn_secret_file: Option<String> = None;
+    let mut turn_ttl = env("VIDEOMEET_TURN_TTL");
     let mut sets: Vec<(String, String)> = Vec::new();
 
     let mut args = args.into_iter();
@@ -191,6 +212,9 @@ pub fn parse(
             "--state-dir" => state_dir = Some(value("--state-dir")?),
             "--trusted-proxies" => trusted = Some(value("--trusted-proxies")?),
             "--allowed-origins" => origins = Some(value("--allowed-origins")?),
+            "--turn-urls" => turn_urls = Some(value("--turn-urls")?),
+            "--turn-secret-file" => turn_secret_file = Some(value("--turn-secret-file")?),
+            "--turn-ttl" => turn_ttl = Some(value("--turn-ttl")?),
             "--set" => {
                 let pair = value("--set")?;
                 let (key, val) = pair
@@ -271,6 +295,34 @@ pub fn parse(
             ));
         }
         config.allowed_origins.push(lower);
+    }
+    config.turn.urls = list(turn_urls);
+    for url in &config.turn.urls {
+        if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+            return Err(format!(
+                "--turn-urls wants turn: or turns: URLs, not `{url}` (STUN goes in --ice-servers)"
+            ));
+        }
+    }
+    if let Some(path) = turn_secret_file {
+        let text =
+            read_file(&path).map_err(|e| format!("cannot read --turn-secret-file {path}: {e}"))?;
+        turn_secret = Some(text.trim().to_string());
+    }
+    config.turn.secret = turn_secret.unwrap_or_default();
+    if let Some(ttl) = turn_ttl {
+        config.turn.ttl_secs = ttl
+            .trim()
+            .parse()
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| format!("--turn-ttl wants seconds, not `{ttl}`"))?;
+    }
+    if config.turn.urls.is_empty() != config.turn.secret.is_empty() {
+        return Err(
+            "TURN needs both --turn-urls and a secret (VIDEOMEET_TURN_SECRET or --turn-secret-file)"
+                .into(),
+        );
     }
     if let Some(json) = ice_servers {
         let value: serde_json::Value =
@@ -355,6 +407,38 @@ mod tests {
         );
         assert!(run(&["--trusted-proxies", "10.0.0.0/33"], &[]).is_err());
         assert!(run(&["--allowed-origins", "meet.example.org"], &[]).is_err());
+    }
+
+    #[test]
+    fn turn_needs_urls_and_a_secret() {
+        let c = config(run(
+            &[
+                "--turn-urls",
+                "turn:t.example:3478, turns:t.example:5349",
+                "--turn-ttl",
+                "600",
+            ],
+            &[("VIDEOMEET_TURN_SECRET", "shh")],
+        ));
+        assert!(c.turn.enabled());
+        assert_eq!(c.turn.urls.len(), 2);
+        assert_eq!(c.turn.ttl_secs, 600);
+        assert!(run(&["--turn-urls", "turn:t.example"], &[])
+            .unwrap_err()
+            .contains("secret"));
+        assert!(run(
+            &["--turn-urls", "stun:t.example"],
+            &[("VIDEOMEET_TURN_SECRET", "x")]
+        )
+        .unwrap_err()
+        .contains("turn:"));
+        // The test file reader hands back a budget file; any text is a secret here.
+        let c = config(run(
+            &["--turn-urls", "turn:t", "--turn-secret-file", "f"],
+            &[],
+        ));
+        assert!(c.turn.enabled());
+        assert!(!config(run(&[], &[])).turn.enabled());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod state;
 pub mod state_dir;
 pub mod store;
 pub mod tls;
+pub mod turn;
 
 use std::future::Future;
 use std::sync::Arc;

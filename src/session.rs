@@ -495,13 +495,14 @@ async fn join_room(
     match result {
         Ok(admitted) => {
             bump(&state.metrics.joins);
+            let ice_servers = state.ice_servers_for(admitted.you);
             outbox.push_msg(&ServerMsg::Joined {
                 you: admitted.you,
                 token: admitted.token.to_hex(),
                 host: admitted.host,
                 room,
                 peers: admitted.peers,
-                ice_servers: &state.ice_servers,
+                ice_servers: &ice_servers,
                 locked: admitted.room.locked,
                 password: admitted.room.password,
                 chat: admitted.chat,

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::guard::Guard;
 use crate::limits::Limits;
 use crate::metrics::{Gauges, Metrics};
+use crate::protocol::SeatId;
 use crate::rooms::{ConnId, RoomLimits, Rooms};
 use crate::session::Outbox;
 
@@ -58,6 +59,22 @@ impl State {
             next_conn: AtomicU64::new(1),
             config,
         }
+    }
+
+    /// The `ice_servers` for a `joined`: the configured list, plus a TURN credential made for
+    /// this seat when TURN is configured.
+    pub fn ice_servers_for(&self, seat: SeatId) -> std::borrow::Cow<'_, RawValue> {
+        if !self.config.turn.enabled() {
+            return std::borrow::Cow::Borrowed(&self.ice_servers);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        std::borrow::Cow::Owned(self.config.turn.ice_servers(
+            &self.ice_servers,
+            &seat.to_string(),
+            now,
+        ))
     }
 
     pub fn limits(&self) -> &Limits {

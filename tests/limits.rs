@@ -47,8 +47,10 @@ async fn one_address_gets_a_few_sockets_and_a_429_past_them() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_address_counts_alone() {
-    let mut config = Config::default();
-    config.trusted_proxies = vec![videomeet::config::parse_cidr("127.0.0.1").unwrap()];
+    let config = Config {
+        trusted_proxies: vec![videomeet::config::parse_cidr("127.0.0.1").unwrap()],
+        ..Config::default()
+    };
     let server = Server::start_with(config, &[("rates.ip_sockets", "1")]).await;
     // Two people behind the proxy, one socket each: both get in.
     let _a = server

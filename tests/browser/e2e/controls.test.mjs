@@ -110,6 +110,12 @@ function fakeScreen() {
   };
 }
 
+/** True once the open connection's video sender carries the track with id `id`. */
+const cameraOnSender = (id) => {
+  const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+  return pc.getSenders().some((s) => s.track?.kind === 'video' && s.track.id === id);
+};
+
 test('screen share reaches the peer and stopping returns to the camera', async () => {
   const { ada, bo, close } = await pair('screen', fakeScreen);
   try {
@@ -131,8 +137,8 @@ test('screen share reaches the peer and stopping returns to the camera', async (
     assert.ok((await frames()) > f0, 'screen frames keep arriving');
     await ada.page.getByRole('button', { name: 'Stop sharing' }).click();
     await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor({ state: 'detached' });
-    const back = await ada.page.evaluate(senderState);
-    assert.equal(back.video.id, before.video.id, 'the camera is back on the sender');
+    // replaceTrack is asynchronous; the badge can leave Bo's screen before it resolves.
+    await waitFor(ada.page, cameraOnSender, before.video.id, { what: 'the camera back on the sender' });
 
     // Stopping from the browser's own "Stop sharing" bar ends the track without our button.
     await ada.page.getByRole('button', { name: 'Share screen' }).click();
@@ -143,8 +149,8 @@ test('screen share reaches the peer and stopping returns to the camera', async (
     });
     await ada.page.getByRole('button', { name: 'Share screen' }).waitFor();
     await bo.page.locator('figure.tile', { hasText: 'Ada' }).locator('.badge', { hasText: 'Sharing screen' }).waitFor({ state: 'detached' });
+    await waitFor(ada.page, cameraOnSender, before.video.id, { what: 'the camera back after the browser stopped the share' });
     const after = await ada.page.evaluate(senderState);
-    assert.equal(after.video.id, before.video.id, 'the camera is back after the browser stopped the share');
     assert.equal(after.offers, before.offers, 'still no renegotiation');
   } finally {
     await close();
