@@ -188,3 +188,35 @@ async fn new_sends_the_browser_to_a_fresh_random_room() {
     assert_ne!(header(&again, "location").unwrap(), location);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_room_that_exists_answers_exactly_like_one_that_does_not() {
+    let server = Server::start(&[]).await;
+    let (mut host, _) = server.join("secret-meeting", "ada").await;
+    host.send(serde_json::json!({"type":"set-password","password":"pw"}))
+        .await;
+    host.recv().await;
+    let strip = |headers: Vec<(String, String)>| -> Vec<(String, String)> {
+        headers.into_iter().filter(|(k, _)| k != "date").collect()
+    };
+    for extra in ["", "Accept-Encoding: gzip\r\n"] {
+        let (s1, h1, b1) = server.get("/r/secret-meeting", extra).await;
+        let (s2, h2, b2) = server.get("/r/no-such-meeting", extra).await;
+        assert_eq!((s1, strip(h1), b1), (s2, strip(h2), b2), "{extra:?}");
+    }
+    // The socket handshake too: the room is only looked at after `join`.
+    let (status_a, headers_a, _) = server
+        .http(&format!(
+            "GET /ws/secret-meeting HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        ))
+        .await;
+    let (status_b, headers_b, _) = server
+        .http(&format!(
+            "GET /ws/no-such-meeting HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            server.addr
+        ))
+        .await;
+    assert_eq!((status_a, strip(headers_a)), (status_b, strip(headers_b)));
+    server.shutdown().await;
+}
