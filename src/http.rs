@@ -65,7 +65,8 @@ pub async fn handle(
     Ok(response)
 }
 
-fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
+/// Answers a GET for `path` (public for the fuzz targets, like the header checks below).
+pub fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
     match path {
         "/" => asset(assets::find("/index.html"), headers),
         "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -150,7 +151,7 @@ fn asset(found: Option<&'static Asset>, headers: &HeaderMap) -> Response<Body> {
     )
 }
 
-fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -160,7 +161,7 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == etag || tag == "*")
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -285,7 +286,7 @@ impl Client {
 /// A WebSocket may come only from this server's own pages (the Origin's host is the Host the
 /// browser asked, or the host a trusted proxy says it asked) or from a configured origin. A
 /// missing Origin is a non-browser client, which no browser page can impersonate.
-fn origin_allowed(headers: &HeaderMap, client: &Client, allowed: &[String]) -> bool {
+pub fn origin_allowed(headers: &HeaderMap, client: &Client, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
