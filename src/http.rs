@@ -382,7 +382,8 @@ fn upgrade(
                     charge.clone(),
                     READ_CHUNK,
                     Duration::from_secs(state.limits().message_secs),
-                );
+                )
+                .with_max_frame(max as u64);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
                 session::run(ws, charge, room, state, (permit, slot), ip).await;
             }

@@ -8,6 +8,7 @@
 //! the kernel, not in our heap) and resumes as other messages complete. A message that has
 //! begun must also finish within a deadline, so a trickler cannot hold its share forever.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -62,16 +63,62 @@ impl Drop for Charge {
     }
 }
 
+/// Where the byte stream from the client stands, frame by frame (RFC 6455 section 5.2).
+#[derive(Debug)]
+enum Scan {
+    /// At a frame boundary: gathering the header (2 to 14 bytes) before anyone sees it.
+    Header(heapless::Vec<u8, 14>),
+    /// Passing a frame's payload through; this many bytes are left.
+    Stream(u64),
+    /// Gathering a large frame whole before tungstenite sees its header; this many are left.
+    Gather(u64),
+}
+
+/// The total header length once its first two bytes are known.
+fn header_len(first_two: &[u8]) -> usize {
+    let ext = match first_two[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if first_two[1] & 0x80 != 0 { 4 } else { 0 };
+    2 + ext + mask
+}
+
+/// The payload length a complete header declares.
+fn payload_len(header: &[u8]) -> u64 {
+    match header[1] & 0x7f {
+        126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
+        127 => u64::from_be_bytes(header[2..10].try_into().unwrap_or([0xff; 8])),
+        n => u64::from(n),
+    }
+}
+
 /// An I/O stream whose reads are charged to the in-flight arena.
+///
+/// It also keeps large frames from tungstenite until they are whole: tungstenite reserves a
+/// frame's declared length as soon as it parses the header, so a header promising 1 MiB followed
+/// by a trickle would make every trickler hold a 1 MiB allocation that no arena sees (2,000 of
+/// them: 2 GB of heap, and the address space of a 32-bit Pi). Frames longer than one read chunk
+/// are gathered here instead, in chunks charged as they arrive, and handed over complete.
 pub struct ChargedIo<T> {
     inner: T,
     charge: Arc<Charge>,
     /// Largest single read: reading never overshoots the arena by more than this.
     chunk: usize,
+    /// Frames above this are refused by tungstenite anyway; their headers pass at once.
+    max_frame: u64,
     /// Fires when the message now being received has taken too long; armed by its first byte.
     deadline: Option<Pin<Box<Sleep>>>,
     limit: Duration,
     pause: Option<Pin<Box<Sleep>>>,
+    scan: Scan,
+    /// Bytes ready for tungstenite, in arrival order (the front chunk from `offset`).
+    ready: VecDeque<Vec<u8>>,
+    offset: usize,
+    /// A large frame being gathered: its header and the payload so far.
+    gather: Vec<Vec<u8>>,
+    eof: bool,
 }
 
 impl<T> ChargedIo<T> {
@@ -80,10 +127,92 @@ impl<T> ChargedIo<T> {
             inner,
             charge,
             chunk,
+            max_frame: u64::MAX,
             deadline: None,
             limit: deadline,
             pause: None,
+            scan: Scan::Header(heapless::Vec::new()),
+            ready: VecDeque::new(),
+            offset: 0,
+            gather: Vec::new(),
+            eof: false,
         }
+    }
+
+    /// The frame cap given to tungstenite, so over-long headers reach it at once to be refused.
+    pub fn with_max_frame(mut self, max_frame: u64) -> ChargedIo<T> {
+        self.max_frame = max_frame;
+        self
+    }
+
+    /// Sorts freshly read bytes into "ready for tungstenite" and "held back", frame by frame.
+    fn sort(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            match &mut self.scan {
+                Scan::Header(header) => {
+                    let need = if header.len() < 2 {
+                        2
+                    } else {
+                        header_len(header)
+                    };
+                    let take = (need - header.len()).min(data.len());
+                    let _ = header.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if header.len() < 2 || header.len() < header_len(header) {
+                        continue;
+                    }
+                    let len = payload_len(header);
+                    let bytes = header.to_vec();
+                    if len > self.chunk as u64 && len <= self.max_frame {
+                        self.gather.push(bytes);
+                        self.scan = Scan::Gather(len);
+                    } else {
+                        self.ready.push_back(bytes);
+                        self.scan = Scan::Stream(len);
+                    }
+                }
+                Scan::Stream(left) | Scan::Gather(left) => {
+                    let take = (*left).min(data.len() as u64) as usize;
+                    *left -= take as u64;
+                    let done = *left == 0;
+                    let gathering = matches!(self.scan, Scan::Gather(_));
+                    if take > 0 {
+                        let part = data[..take].to_vec();
+                        if gathering {
+                            self.gather.push(part);
+                        } else {
+                            self.ready.push_back(part);
+                        }
+                    }
+                    data = &data[take..];
+                    if done {
+                        if gathering {
+                            self.ready.extend(self.gather.drain(..));
+                        }
+                        self.scan = Scan::Header(heapless::Vec::new());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies ready bytes into `buf`; false if there were none.
+    fn deliver(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        let mut any = false;
+        while buf.remaining() > 0 {
+            let Some(front) = self.ready.front() else {
+                break;
+            };
+            let n = (front.len() - self.offset).min(buf.remaining());
+            buf.put_slice(&front[self.offset..self.offset + n]);
+            self.offset += n;
+            any = true;
+            if self.offset == front.len() {
+                self.ready.pop_front();
+                self.offset = 0;
+            }
+        }
+        any
     }
 }
 
@@ -94,9 +223,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChargedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.charge.held() == 0 {
-            this.deadline = None;
-        } else if let Some(deadline) = this.deadline.as_mut() {
+        loop {
+            if this.deliver(buf) || this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(this.poll_fill(cx))?;
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> ChargedIo<T> {
+    /// Reads one chunk from the socket (charged, paused when the arena is spent, under the
+    /// message deadline) and sorts it.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.charge.held() == 0 {
+            self.deadline = None;
+        } else if let Some(deadline) = self.deadline.as_mut() {
             // Polled here so that the timer wakes this task even while the peer sends nothing.
             if deadline.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(io::Error::new(
@@ -105,54 +247,50 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChargedIo<T> {
                 )));
             }
         }
-        if let Some(pause) = this.pause.as_mut() {
+        if let Some(pause) = self.pause.as_mut() {
             ready!(pause.as_mut().poll(cx));
-            this.pause = None;
+            self.pause = None;
         }
         // The first chunk of each message is covered by the socket's own share of the budget
         // (its read buffer), so small messages - a join, an ICE candidate - never wait on the
         // arena, even while tricklers have spent it.
-        let held = this.charge.held();
-        let free = (this.chunk as u64).saturating_sub(held);
-        let want = if free > 0 {
-            (buf.remaining() as u64).min(free)
-        } else {
-            (buf.remaining() as u64).min(this.chunk as u64)
-        };
+        let held = self.charge.held();
+        let free = (self.chunk as u64).saturating_sub(held);
+        let want = if free > 0 { free } else { self.chunk as u64 };
         let charged = if free > 0 { 0 } else { want };
-        if charged > 0 && !this.charge.budget.in_flight.try_acquire(charged) {
+        if charged > 0 && !self.charge.budget.in_flight.try_acquire(charged) {
             // Spent: leave the bytes in the kernel and look again shortly.
             let mut pause = Box::pin(tokio::time::sleep(RETRY));
             let _ = pause.as_mut().poll(cx);
-            this.pause = Some(pause);
+            self.pause = Some(pause);
             return Poll::Pending;
         }
-        let filled_before = buf.filled().len();
-        let result = {
-            let limit = want as usize;
-            let mut limited = buf.take(limit);
-            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut limited);
-            let got = limited.filled().len();
-            // SAFETY: `limited` wrote `got` initialized bytes at the start of `buf`'s unfilled part.
-            unsafe { buf.assume_init(got) };
-            buf.set_filled(filled_before + got);
-            polled
-        };
-        let got = (buf.filled().len() - filled_before) as u64;
+        let mut space = vec![0u8; want as usize];
+        let mut read = ReadBuf::new(&mut space);
+        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut read);
+        let got = read.filled().len();
         // Keep what was read, give back what was not.
         if charged > 0 {
-            this.charge.budget.in_flight.release(charged - got);
-            this.charge.charged.fetch_add(got, Ordering::AcqRel);
+            self.charge.budget.in_flight.release(charged - got as u64);
+            self.charge.charged.fetch_add(got as u64, Ordering::AcqRel);
         }
-        if got > 0 {
-            this.charge.held.fetch_add(got, Ordering::AcqRel);
-            if this.deadline.is_none() {
-                let mut deadline = Box::pin(tokio::time::sleep(this.limit));
-                let _ = deadline.as_mut().poll(cx);
-                this.deadline = Some(deadline);
+        match polled {
+            Poll::Ready(Ok(())) if got == 0 => {
+                self.eof = true;
+                Poll::Ready(Ok(()))
             }
+            Poll::Ready(Ok(())) => {
+                self.charge.held.fetch_add(got as u64, Ordering::AcqRel);
+                if self.deadline.is_none() {
+                    let mut deadline = Box::pin(tokio::time::sleep(self.limit));
+                    let _ = deadline.as_mut().poll(cx);
+                    self.deadline = Some(deadline);
+                }
+                self.sort(&space[..got]);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
         }
-        result
     }
 }
 
@@ -186,15 +324,24 @@ mod tests {
         Arc::new(budget)
     }
 
+    /// An unmasked text frame header for `len` (< 126) payload bytes.
+    fn header(len: u8) -> [u8; 2] {
+        [0x81, len]
+    }
+
     #[tokio::test]
     async fn reads_are_charged_until_settled_and_pause_when_spent() {
         let budget = tiny_budget(8);
         let (mut tx, rx) = tokio::io::duplex(64);
         let charge = Charge::new(budget.clone());
-        let mut io = ChargedIo::new(rx, charge.clone(), 4, Duration::from_secs(10));
+        // Every frame passes straight through (none is "large" under a 0-byte frame cap).
+        let mut io =
+            ChargedIo::new(rx, charge.clone(), 4, Duration::from_secs(10)).with_max_frame(0);
+        tx.write_all(&header(16)).await.unwrap();
         tx.write_all(b"0123456789abcdef").await.unwrap();
         let mut buf = [0u8; 12];
         io.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf[2..], b"0123456789");
         // The first chunk (4 bytes) rides on the socket's own share; the next 8 are charged.
         assert_eq!(budget.in_flight.used(), 8, "eight bytes held");
         // The arena is spent: the next read waits instead of growing.
@@ -205,7 +352,7 @@ mod tests {
         charge.settle();
         assert_eq!(budget.in_flight.used(), 0);
         io.read_exact(&mut more).await.unwrap();
-        assert_eq!(&more, b"cdef");
+        assert_eq!(&more, b"abcd");
         assert_eq!(
             budget.in_flight.used(),
             0,
@@ -219,12 +366,60 @@ mod tests {
         let (mut tx, rx) = tokio::io::duplex(64);
         let charge = Charge::new(budget.clone());
         let mut io = ChargedIo::new(rx, charge, 1024, Duration::from_millis(100));
+        tx.write_all(&header(5)).await.unwrap();
         tx.write_all(b"a").await.unwrap();
-        let mut one = [0u8; 1];
-        io.read_exact(&mut one).await.unwrap();
+        let mut three = [0u8; 3];
+        io.read_exact(&mut three).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
         tx.write_all(b"b").await.unwrap();
+        let mut one = [0u8; 1];
         let err = io.read_exact(&mut one).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_is_handed_over_only_when_whole() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(256);
+        let charge = Charge::new(budget.clone());
+        let mut io = ChargedIo::new(rx, charge, 4, Duration::from_secs(10)).with_max_frame(100);
+        // A small frame passes at once; a 10-byte one (over the 4-byte chunk) is held back,
+        // header included, while it trickles.
+        tx.write_all(&header(3)).await.unwrap();
+        tx.write_all(b"hi!").await.unwrap();
+        tx.write_all(&header(10)).await.unwrap();
+        tx.write_all(b"01234").await.unwrap();
+        let mut small = [0u8; 5];
+        io.read_exact(&mut small).await.unwrap();
+        assert_eq!(&small, b"\x81\x03hi!");
+        let mut one = [0u8; 1];
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(100), io.read_exact(&mut one)).await;
+        assert!(
+            waiting.is_err(),
+            "not even the header of the large frame yet"
+        );
+        tx.write_all(b"56789").await.unwrap();
+        // A header over the frame cap is not held: tungstenite refuses it on sight.
+        tx.write_all(&[0x81, 126, 0x01, 0x00]).await.unwrap();
+        let mut large = [0u8; 12];
+        io.read_exact(&mut large).await.unwrap();
+        assert_eq!(&large, b"\x81\x0a0123456789");
+        let mut refused = [0u8; 4];
+        io.read_exact(&mut refused).await.unwrap();
+        assert_eq!(refused, [0x81, 126, 0x01, 0x00]);
+    }
+
+    #[test]
+    fn headers_of_every_length_form_parse() {
+        assert_eq!(header_len(&[0x81, 0x05]), 2);
+        assert_eq!(header_len(&[0x81, 0x85]), 6);
+        assert_eq!(header_len(&[0x81, 0xfe]), 8);
+        assert_eq!(header_len(&[0x81, 0xff]), 14);
+        assert_eq!(payload_len(&[0x81, 0x85, 0, 0, 0, 0]), 5);
+        assert_eq!(payload_len(&[0x81, 0xfe, 0x01, 0x00, 0, 0, 0, 0]), 256);
+        let mut long = vec![0x81, 0xff];
+        long.extend_from_slice(&1_000_000u64.to_be_bytes());
+        assert_eq!(payload_len(&long), 1_000_000);
     }
 }
