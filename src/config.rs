@@ -35,6 +35,11 @@ pub struct Config {
     /// Page origins, besides the server's own, whose WebSockets are accepted
     /// (`https://meet.example.org`), lower-cased.
     pub allowed_origins: Vec<String>,
+    /// Apply the per-address capacity limits (connections, sockets, joins) to loopback clients
+    /// too. Off by default: loopback is this machine itself - a local reverse proxy that was not
+    /// listed in `--trusted-proxies` (all its users would share one address's allowance), or
+    /// local tests. Wrong-password limits and the global caps apply to loopback regardless.
+    pub limit_loopback: bool,
     /// TURN URLs and the shared secret for per-join credentials (coturn's REST scheme).
     pub turn: crate::turn::TurnConfig,
 }
@@ -94,6 +99,7 @@ impl Default for Config {
             state_dir: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            limit_loopback: false,
             turn: crate::turn::TurnConfig {
                 ttl_secs: DEFAULT_TURN_TTL,
                 ..Default::default()
@@ -135,6 +141,9 @@ Options:
                          [env VIDEOMEET_TRUSTED_PROXIES] (default: none)
   --allowed-origins LIST other page origins allowed to open WebSockets, comma-separated,
                          e.g. https://meet.example.org [env VIDEOMEET_ALLOWED_ORIGINS]
+  --limit-loopback       apply the per-address connection, socket and join limits to
+                         127.0.0.0/8 and ::1 too (default: those are exempt)
+                         [env VIDEOMEET_LIMIT_LOOPBACK=1]
   --turn-urls LIST       TURN servers for browsers behind strict NATs, comma-separated,
                          e.g. turn:turn.example.org:3478,turns:turn.example.org:5349
                          [env VIDEOMEET_TURN_URLS]
@@ -186,6 +195,8 @@ pub fn parse(
     let mut turn_secret = env("VIDEOMEET_TURN_SECRET");
     let mut turn_secret_file: Option<String> = None;
     let mut turn_ttl = env("VIDEOMEET_TURN_TTL");
+    let mut limit_loopback =
+        env("VIDEOMEET_LIMIT_LOOPBACK").is_some_and(|v| v == "1" || v == "true");
     let mut sets: Vec<(String, String)> = Vec::new();
 
     let mut args = args.into_iter();
@@ -215,6 +226,7 @@ pub fn parse(
             "--turn-urls" => turn_urls = Some(value("--turn-urls")?),
             "--turn-secret-file" => turn_secret_file = Some(value("--turn-secret-file")?),
             "--turn-ttl" => turn_ttl = Some(value("--turn-ttl")?),
+            "--limit-loopback" => limit_loopback = true,
             "--set" => {
                 let pair = value("--set")?;
                 let (key, val) = pair
@@ -296,6 +308,7 @@ pub fn parse(
         }
         config.allowed_origins.push(lower);
     }
+    config.limit_loopback = limit_loopback;
     config.turn.urls = list(turn_urls);
     for url in &config.turn.urls {
         if !(url.starts_with("turn:") || url.starts_with("turns:")) {
@@ -407,6 +420,9 @@ mod tests {
         );
         assert!(run(&["--trusted-proxies", "10.0.0.0/33"], &[]).is_err());
         assert!(run(&["--allowed-origins", "meet.example.org"], &[]).is_err());
+        assert!(!c.limit_loopback, "loopback is exempt unless asked");
+        assert!(config(run(&["--limit-loopback"], &[])).limit_loopback);
+        assert!(config(run(&[], &[("VIDEOMEET_LIMIT_LOOPBACK", "1")])).limit_loopback);
     }
 
     #[test]

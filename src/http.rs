@@ -350,7 +350,12 @@ fn upgrade(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     };
-    let Ok(slot) = state.guard.open_socket(client.ip, Instant::now()) else {
+    let slot = if state.limits_apply_to(client.ip) {
+        state.guard.open_socket(client.ip, Instant::now()).map(Some)
+    } else {
+        Ok(None)
+    };
+    let Ok(slot) = slot else {
         bump(&state.metrics.upgrades_refused_per_ip);
         let mut r = text(
             StatusCode::TOO_MANY_REQUESTS,

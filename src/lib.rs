@@ -107,7 +107,10 @@ pub async fn serve_on(
         };
         // A trusted proxy carries many clients; they are counted by the address it forwards.
         let proxied = config::in_networks(peer.ip(), &state.config.trusted_proxies);
-        if !proxied && state.guard.connection(peer.ip(), Instant::now()).is_err() {
+        if !proxied
+            && state.limits_apply_to(peer.ip())
+            && state.guard.connection(peer.ip(), Instant::now()).is_err()
+        {
             metrics::bump(&state.metrics.connections_refused);
             log::debug!("{peer}: too many connections, closed");
             continue;

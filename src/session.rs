@@ -173,7 +173,7 @@ pub async fn run(
     charge: Arc<Charge>,
     room: RoomName,
     state: Arc<State>,
-    permit: (SocketPermit, SocketSlot),
+    permit: (SocketPermit, Option<SocketSlot>),
     ip: IpAddr,
 ) {
     let limits = state.limits().clone();
@@ -455,7 +455,7 @@ async fn join_room(
     outbox: &Outbox,
     ip: IpAddr,
 ) -> Option<Seated> {
-    if state.guard.join(ip, Instant::now()).is_err() {
+    if state.limits_apply_to(ip) && state.guard.join(ip, Instant::now()).is_err() {
         return refuse_rate_limited(state, room, join, outbox, "joins");
     }
     // Check the password against the room's hash outside the lock: the hash is slow on purpose.

@@ -13,6 +13,14 @@ use tokio::net::TcpStream;
 use common::{client_id, Server, SOON};
 use videomeet::Config;
 
+/// Loopback is exempt from the per-address capacity limits by default; these tests count it.
+fn counted() -> Config {
+    Config {
+        limit_loopback: true,
+        ..Config::default()
+    }
+}
+
 fn upgrade_request(server: &Server, room: &str, extra: &str) -> String {
     format!(
         "GET /ws/{room} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
@@ -23,7 +31,7 @@ fn upgrade_request(server: &Server, room: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn one_address_gets_a_few_sockets_and_a_429_past_them() {
-    let server = Server::start(&[("rates.ip_sockets", "3")]).await;
+    let server = Server::start_with(counted(), &[("rates.ip_sockets", "3")]).await;
     let mut open = Vec::new();
     for i in 0..3 {
         open.push(server.join("room", &format!("p{i}")).await.0);
@@ -73,10 +81,13 @@ async fn behind_a_trusted_proxy_each_forwarded_address_counts_alone() {
 
 #[tokio::test]
 async fn a_connection_flood_is_cut_off_while_others_connect() {
-    let server = Server::start(&[
-        ("rates.ip_connections_burst", "5"),
-        ("rates.ip_connections_per_min", "1"),
-    ])
+    let server = Server::start_with(
+        counted(),
+        &[
+            ("rates.ip_connections_burst", "5"),
+            ("rates.ip_connections_per_min", "1"),
+        ],
+    )
     .await;
     for _ in 0..5 {
         let (status, _, _) = server.get("/healthz", "").await;
@@ -95,10 +106,13 @@ async fn a_connection_flood_is_cut_off_while_others_connect() {
 
 #[tokio::test]
 async fn joins_past_the_rate_are_refused_with_rate_limited() {
-    let server = Server::start(&[
-        ("rates.ip_joins_burst", "2"),
-        ("rates.ip_joins_per_min", "1"),
-    ])
+    let server = Server::start_with(
+        counted(),
+        &[
+            ("rates.ip_joins_burst", "2"),
+            ("rates.ip_joins_per_min", "1"),
+        ],
+    )
     .await;
     let (_a, _) = server.join("room", "a").await;
     let (_b, _) = server.join("room", "b").await;
@@ -189,5 +203,37 @@ async fn a_flooding_socket_is_throttled_and_its_room_keeps_talking() {
         (h["you"].clone(), json!("hello"))
     );
     assert!(server.metric("videomeet_messages_dropped_rate_total").await >= 170.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn loopback_is_exempt_from_capacity_limits_by_default_but_not_from_password_limits() {
+    let server = Server::start(&[
+        ("rates.ip_sockets", "2"),
+        ("rates.ip_joins_burst", "2"),
+        ("rates.ip_joins_per_min", "1"),
+        ("rates.ip_connections_burst", "2"),
+        ("rates.ip_connections_per_min", "1"),
+    ])
+    .await;
+    // A local reverse proxy nobody listed as trusted: all its users look like 127.0.0.1.
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(server.join("local", &format!("p{i}")).await.0);
+    }
+    let (mut host, _) = server.join("locked-local", "host").await;
+    host.send(json!({"type":"set-password","password":"pw"}))
+        .await;
+    host.recv().await;
+    for _ in 0..5 {
+        let mut c = server.client("locked-local").await;
+        c.send(json!({"type":"join","name":"eve","client":client_id("eve"),"password":"no","audio":false,"video":false}))
+            .await;
+        assert_eq!(c.recv().await["code"], "bad_password");
+    }
+    let mut c = server.client("locked-local").await;
+    c.send(json!({"type":"join","name":"eve","client":client_id("eve"),"password":"no","audio":false,"video":false}))
+        .await;
+    assert_eq!(c.recv().await["code"], "rate_limited");
     server.shutdown().await;
 }
