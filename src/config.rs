@@ -69,10 +69,7 @@ pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
 
 /// Whether `ip` is inside one of `nets`.
 pub fn in_networks(ip: IpAddr, nets: &[(IpAddr, u8)]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = ip.to_canonical();
     nets.iter().any(|&(net, len)| match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);

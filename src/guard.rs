@@ -20,14 +20,11 @@ pub struct AddrKey(IpAddr);
 
 impl AddrKey {
     pub fn of(ip: IpAddr) -> AddrKey {
-        match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddrKey(IpAddr::V4(v4)),
-                None => {
-                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                    AddrKey(IpAddr::V6(Ipv6Addr::from(bits)))
-                }
-            },
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                AddrKey(IpAddr::V6(Ipv6Addr::from(bits)))
+            }
             v4 => AddrKey(v4),
         }
     }

@@ -56,7 +56,8 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let https = match https(&mut config).await {
+        config.state_dir = config.state_dir.as_deref().and_then(state_dir::open);
+        let https = match https(&config).await {
             Ok(https) => https,
             Err(message) => {
                 eprintln!("videomeet: {message}");
@@ -80,11 +81,10 @@ fn main() -> ExitCode {
     })
 }
 
-/// Opens the state directory, binds the HTTPS port and loads the certificate. A taken default
-/// port only turns HTTPS off (so a second instance for testing still starts); an explicit
-/// `--tls-listen` that cannot bind, or a certificate that cannot load, is an error.
-async fn https(config: &mut Config) -> Result<Option<(TcpListener, Arc<Tls>)>, String> {
-    config.state_dir = config.state_dir.as_deref().and_then(state_dir::open);
+/// Binds the HTTPS port and loads the certificate. A taken default port only turns HTTPS off
+/// (so a second instance for testing still starts); an explicit `--tls-listen` that cannot
+/// bind, or a certificate that cannot load, is an error.
+async fn https(config: &Config) -> Result<Option<(TcpListener, Arc<Tls>)>, String> {
     let Some(addr) = config.tls_listen else {
         return Ok(None);
     };

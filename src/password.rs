@@ -7,6 +7,8 @@
 
 use sha1::{Digest, Sha1};
 
+use crate::protocol::unhex;
+
 /// Iterations of PBKDF2: slow enough to make guessing costly, fast enough that the right
 /// password is not felt (it runs off the async threads).
 pub const ITERATIONS: u32 = 60_000;
@@ -76,16 +78,6 @@ impl PasswordHash {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 const BLOCK: usize = 64;

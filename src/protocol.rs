@@ -52,6 +52,17 @@ impl SeatId {
     }
 }
 
+/// Bytes from hex digits (two per byte); `None` for an odd length or anything not hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 /// A seat token: 128 bits from the OS CSPRNG, shown as 32 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Token(pub [u8; 16]);
@@ -66,15 +77,7 @@ impl Token {
     }
 
     pub fn from_hex(text: &str) -> Option<Token> {
-        if text.len() != 32 {
-            return None;
-        }
-        let mut bytes = [0u8; 16];
-        for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-            let pair = std::str::from_utf8(chunk).ok()?;
-            bytes[i] = u8::from_str_radix(pair, 16).ok()?;
-        }
-        Some(Token(bytes))
+        Some(Token(unhex(text)?.try_into().ok()?))
     }
 
     /// Compares in time independent of where the tokens differ.

@@ -663,15 +663,9 @@ impl<H: Clone> Rooms<H> {
         password: Option<PasswordHash>,
         now: Instant,
     ) -> Result<Vec<Notice<H>>, HostError> {
-        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
-        room.host_seat(seat_id, conn)?;
-        room.password = password;
-        room.last_activity = now;
-        self.changes += 1;
-        Ok(vec![Notice {
-            to: room.handles(),
-            event: Event::RoomUpdated(room.info()),
-        }])
+        self.host_setting(room_name, seat_id, conn, now, |room| {
+            room.password = password
+        })
     }
 
     /// Host only: locks or unlocks the room to new people (seats already taken can resume).
@@ -683,9 +677,21 @@ impl<H: Clone> Rooms<H> {
         locked: bool,
         now: Instant,
     ) -> Result<Vec<Notice<H>>, HostError> {
+        self.host_setting(room_name, seat_id, conn, now, |room| room.locked = locked)
+    }
+
+    /// Changes a room setting if the seat is the host's, and tells everyone (`room-updated`).
+    fn host_setting(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        now: Instant,
+        change: impl FnOnce(&mut Room<H>),
+    ) -> Result<Vec<Notice<H>>, HostError> {
         let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
         room.host_seat(seat_id, conn)?;
-        room.locked = locked;
+        change(room);
         room.last_activity = now;
         self.changes += 1;
         Ok(vec![Notice {

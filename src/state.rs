@@ -79,13 +79,7 @@ impl State {
 
     /// Whether the per-address capacity limits count `ip` (see `Config::limit_loopback`).
     pub fn limits_apply_to(&self, ip: std::net::IpAddr) -> bool {
-        let loopback = match ip {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
-            v4 => v4.is_loopback(),
-        };
-        self.config.limit_loopback || !loopback
+        self.config.limit_loopback || !ip.to_canonical().is_loopback()
     }
 
     pub fn limits(&self) -> &Limits {

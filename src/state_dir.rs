@@ -1,5 +1,5 @@
 //! The state directory: the TLS certificate and the room store live here, readable by the
-//! server's user only (the key and password hashes are in it).
+//! server's user only (the key and password hashes are in it), each file written whole.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,31 @@ pub fn open(dir: &Path) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Writes a file only its owner can read, atomically: a temp file, fsync, rename.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        // The rename itself is durable only once the directory is synced.
+        if let Ok(dir) = std::fs::File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub fn write(dir: &Path, rooms: Vec<SavedRoom>) -> std::io::Result<()> {
         rooms,
     };
     let json = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-    crate::tls::write_private(&dir.join(FILE), &json)
+    crate::state_dir::write_private(&dir.join(FILE), &json)
 }
 
 /// Reads the store: the rooms and how long the server was down. A missing file is an empty

@@ -37,11 +37,7 @@ async fn trickler(server: SocketAddr, n: usize) -> Option<TcpStream> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).ok()?;
     let mut stream = socket.connect(server).await.ok()?;
-    let request = format!(
-        "GET /ws/flood-{} HTTP/1.1\r\nHost: {server}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        n % 300
-    );
+    let request = common::upgrade_request(server, &format!("flood-{}", n % 300), "Upgrade", "");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];

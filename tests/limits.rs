@@ -21,12 +21,9 @@ fn counted() -> Config {
     }
 }
 
+/// An upgrade the server answers and then closes (for refusals: 429 instead of 101).
 fn upgrade_request(server: &Server, room: &str, extra: &str) -> String {
-    format!(
-        "GET /ws/{room} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n",
-        server.addr
-    )
+    common::upgrade_request(server.addr, room, "Upgrade, close", extra)
 }
 
 #[tokio::test]

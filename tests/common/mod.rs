@@ -279,11 +279,7 @@ impl Server {
     /// [`Server::raw_ws`] with extra request header lines (each ending in `\r\n`).
     pub async fn raw_ws_with(&self, room: &str, extra: &str) -> TcpStream {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        let request = format!(
-            "GET /ws/{room} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n",
-            self.addr
-        );
+        let request = upgrade_request(self.addr, room, "Upgrade", extra);
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
@@ -298,6 +294,15 @@ impl Server {
         );
         stream
     }
+}
+
+/// A WebSocket upgrade request for `/ws/{room}` with this `Connection` header and extra header
+/// lines (each ending in `\r\n`).
+pub fn upgrade_request(host: SocketAddr, room: &str, connection: &str, extra: &str) -> String {
+    format!(
+        "GET /ws/{room} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
 }
 
 /// The header of a masked client text frame of `len` payload bytes (mask key 0, so the payload
