@@ -109,6 +109,8 @@ impl Default for Config {
 #[derive(Debug)]
 pub enum Command {
     Serve(Box<Config>),
+    /// `--print-systemd-unit`: the parsed settings and the options as typed, without the flag.
+    SystemdUnit(Box<Config>, Vec<String>),
     Help,
     Version,
 }
@@ -157,6 +159,8 @@ Options:
   --ice-servers JSON     RTCIceServer list handed to browsers, e.g.
                          '[{\"urls\":\"stun:stun.example.org:3478\"}]' (default: none)
                          [env VIDEOMEET_ICE_SERVERS]
+  --print-systemd-unit   print a hardened systemd service running this binary with
+                         the other options given, and exit (see README, Deploy)
   -h, --help             print this help
   -V, --version          print the version
 
@@ -196,7 +200,13 @@ pub fn parse(
         env("VIDEOMEET_LIMIT_LOOPBACK").is_some_and(|v| v == "1" || v == "true");
     let mut sets: Vec<(String, String)> = Vec::new();
 
-    let mut args = args.into_iter();
+    let typed: Vec<String> = args.into_iter().collect();
+    let print_unit = typed.iter().any(|a| a == "--print-systemd-unit");
+    let typed: Vec<String> = typed
+        .into_iter()
+        .filter(|a| a != "--print-systemd-unit")
+        .collect();
+    let mut args = typed.iter().cloned();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -341,6 +351,9 @@ pub fn parse(
             return Err("--ice-servers wants a JSON array of RTCIceServer objects".into());
         }
         config.ice_servers = value.to_string();
+    }
+    if print_unit {
+        return Ok(Command::SystemdUnit(Box::new(config), typed));
     }
     Ok(Command::Serve(Box::new(config)))
 }

@@ -22,6 +22,13 @@ fn main() -> ExitCode {
     );
     let mut config = match command {
         Ok(Command::Serve(config)) => *config,
+        Ok(Command::SystemdUnit(config, args)) => {
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/usr/local/bin/videomeet".into());
+            print!("{}", videomeet::systemd::unit(&exe, &args, &config));
+            return ExitCode::SUCCESS;
+        }
         Ok(Command::Help) => {
             print!("{}", config::usage());
             return ExitCode::SUCCESS;
