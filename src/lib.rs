@@ -18,6 +18,7 @@ pub mod session;
 pub mod state;
 pub mod state_dir;
 pub mod store;
+pub mod stun;
 pub mod systemd;
 pub mod tls;
 pub mod turn;
