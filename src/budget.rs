@@ -125,6 +125,8 @@ pub struct Budget {
     pub in_flight: Arena,
     /// Counted in bytes queued for sending.
     pub outbound: Arena,
+    /// Counted in TURN allocations.
+    pub allocations: Arena,
     /// Heap bytes past which nothing new is admitted.
     pub heap_ceiling: u64,
     pub total_bytes: u64,
@@ -136,6 +138,7 @@ impl Budget {
             sockets: Arena::new("sockets", limits.max_sockets()),
             in_flight: Arena::new("in_flight", limits.in_flight_mib << 20),
             outbound: Arena::new("outbound", limits.outbound_mib << 20),
+            allocations: Arena::new("turn_allocations", limits.max_allocations()),
             heap_ceiling: (limits.total_mib - limits.reserve_mib) << 20,
             total_bytes: limits.total_mib << 20,
         }

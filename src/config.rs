@@ -10,6 +10,9 @@ use crate::limits::Limits;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
+pub const DEFAULT_STUN_LISTEN: &str = "0.0.0.0:3478";
+/// The IANA dynamic range, as coturn uses by default.
+pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49152, 65535);
 /// A day: long enough for any meeting, short enough that a leaked credential dies soon.
 pub const DEFAULT_TURN_TTL: u64 = 86_400;
 
@@ -42,6 +45,17 @@ pub struct Config {
     pub limit_loopback: bool,
     /// TURN URLs and the shared secret for per-join credentials (coturn's REST scheme).
     pub turn: crate::turn::TurnConfig,
+    /// Where the built-in STUN/TURN server listens (UDP and TCP); `None` with `off`.
+    pub stun_listen: Option<SocketAddr>,
+    /// Whether the operator asked for `stun_listen` (then failing to bind it is fatal).
+    pub stun_listen_explicit: bool,
+    /// Ports the relay may bind for relayed addresses, inclusive.
+    pub relay_ports: (u16, u16),
+    /// Peer networks the relay may reach although they are loopback, private or link-local.
+    pub relay_allow: Vec<(IpAddr, u8)>,
+    /// The address relayed candidates carry when this host is behind a 1:1 NAT (cloud VMs);
+    /// otherwise the local address the client reached.
+    pub public_ip: Option<IpAddr>,
 }
 
 /// Parses `10.0.0.0/8`, `192.168.1.5` or `fd00::/8` into (network address, prefix length).
@@ -101,6 +115,11 @@ impl Default for Config {
                 ttl_secs: DEFAULT_TURN_TTL,
                 ..Default::default()
             },
+            stun_listen: None,
+            stun_listen_explicit: false,
+            relay_ports: DEFAULT_RELAY_PORTS,
+            relay_allow: Vec::new(),
+            public_ip: None,
         }
     }
 }
@@ -152,6 +171,17 @@ Options:
                          holds the secret itself; a flag would show it in `ps`]
   --turn-ttl SECS        how long those credentials last (default 86400)
                          [env VIDEOMEET_TURN_TTL]
+  --stun-listen HOST:PORT  the built-in STUN and TURN server (UDP and TCP), or `off`
+                         [env VIDEOMEET_STUN_LISTEN] (default 0.0.0.0:3478; if that port
+                         is taken it is skipped with a warning). Browsers get its
+                         address and a per-seat TURN credential unless --turn-urls
+                         names another TURN server.
+  --relay-ports LO-HI    UDP ports for relayed addresses (default 49152-65535)
+                         [env VIDEOMEET_RELAY_PORTS]
+  --relay-allow LIST     peer networks the relay may reach although they are loopback,
+                         private or link-local (default: none) [env VIDEOMEET_RELAY_ALLOW]
+  --public-ip IP         the address relayed candidates carry when this host is behind
+                         a 1:1 NAT, as cloud VMs are [env VIDEOMEET_PUBLIC_IP]
   --config FILE          a budget file in memlimit.toml's format; its keys override
                          the shipped defaults [env VIDEOMEET_CONFIG]
   --set SECTION.KEY=N    override one budget key, e.g. --set caps.peers_per_room=4
@@ -196,6 +226,10 @@ pub fn parse(
     let mut turn_secret = env("VIDEOMEET_TURN_SECRET");
     let mut turn_secret_file: Option<String> = None;
     let mut turn_ttl = env("VIDEOMEET_TURN_TTL");
+    let mut stun_listen = env("VIDEOMEET_STUN_LISTEN");
+    let mut relay_ports = env("VIDEOMEET_RELAY_PORTS");
+    let mut relay_allow = env("VIDEOMEET_RELAY_ALLOW");
+    let mut public_ip = env("VIDEOMEET_PUBLIC_IP");
     let mut limit_loopback =
         env("VIDEOMEET_LIMIT_LOOPBACK").is_some_and(|v| v == "1" || v == "true");
     let mut sets: Vec<(String, String)> = Vec::new();
@@ -234,6 +268,10 @@ pub fn parse(
             "--turn-secret-file" => turn_secret_file = Some(value("--turn-secret-file")?),
             "--turn-ttl" => turn_ttl = Some(value("--turn-ttl")?),
             "--limit-loopback" => limit_loopback = true,
+            "--stun-listen" => stun_listen = Some(value("--stun-listen")?),
+            "--relay-ports" => relay_ports = Some(value("--relay-ports")?),
+            "--relay-allow" => relay_allow = Some(value("--relay-allow")?),
+            "--public-ip" => public_ip = Some(value("--public-ip")?),
             "--set" => {
                 let pair = value("--set")?;
                 let (key, val) = pair
@@ -351,6 +389,34 @@ pub fn parse(
             return Err("--ice-servers wants a JSON array of RTCIceServer objects".into());
         }
         config.ice_servers = value.to_string();
+    }
+    config.stun_listen_explicit = stun_listen.is_some();
+    config.stun_listen = match stun_listen.as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            format!("--stun-listen wants HOST:PORT such as 0.0.0.0:3478, or off, not `{addr}`")
+        })?),
+        None => Some(DEFAULT_STUN_LISTEN.parse().expect("default address parses")),
+    };
+    if let Some(range) = relay_ports {
+        let parsed = range
+            .split_once('-')
+            .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)))
+            .filter(|(lo, hi): &(u16, u16)| *lo > 0 && lo <= hi);
+        config.relay_ports = parsed.ok_or_else(|| {
+            format!("--relay-ports wants LOW-HIGH such as 49152-65535, not `{range}`")
+        })?;
+    }
+    config.relay_allow = list(relay_allow)
+        .iter()
+        .map(|net| parse_cidr(net).map_err(|e| format!("--relay-allow: {e}")))
+        .collect::<Result<_, _>>()?;
+    if let Some(ip) = public_ip {
+        config.public_ip = Some(
+            ip.trim()
+                .parse()
+                .map_err(|_| format!("--public-ip wants an IP address, not `{ip}`"))?,
+        );
     }
     if print_unit {
         return Ok(Command::SystemdUnit(Box::new(config), typed));
@@ -542,6 +608,11 @@ mod tests {
             .unwrap_err()
             .contains("or off"));
         assert!(matches!(run(&["--help"], &[]), Ok(Command::Help)));
+        assert!(run(&["--relay-ports", "5000-4000"], &[])
+            .unwrap_err()
+            .contains("LOW-HIGH"));
+        assert!(run(&["--public-ip", "example.org"], &[]).is_err());
+        assert!(run(&["--stun-listen", "3478"], &[]).is_err());
         assert!(matches!(run(&["-V"], &[]), Ok(Command::Version)));
     }
 }

@@ -310,6 +310,22 @@ pub fn origin_allowed(headers: &HeaderMap, client: &Client, allowed: &[String]) 
         .any(|h| authority.eq_ignore_ascii_case(h))
 }
 
+/// The host name the browser used for this server (its `Host`, or the one a trusted proxy
+/// forwarded), without the port: where it will find the built-in STUN/TURN server too.
+pub fn page_host(headers: &HeaderMap, client: &Client) -> Option<String> {
+    let authority = match &client.forwarded_host {
+        Some(host) => host.as_str(),
+        None => headers.get(header::HOST)?.to_str().ok()?,
+    };
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-.[]:".contains(c);
+    (!host.is_empty() && host.chars().all(plain)).then(|| host.to_ascii_lowercase())
+}
+
 /// `GET /ws/{room}`: checks the handshake and the budget, answers 101 and starts a session.
 fn upgrade(
     req: &mut Request<hyper::body::Incoming>,
@@ -366,6 +382,7 @@ fn upgrade(
         return r;
     };
 
+    let host = page_host(req.headers(), client);
     let on_upgrade = hyper::upgrade::on(req);
     let ip = client.ip;
     let state = state.clone();
@@ -390,7 +407,7 @@ fn upgrade(
                 )
                 .with_max_frame(max as u64);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                session::run(ws, charge, room, state, (permit, slot), ip).await;
+                session::run(ws, charge, room, state, (permit, slot), ip, host).await;
             }
             Err(e) => log::debug!("upgrade failed: {e}"),
         }

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metrics;
 pub mod password;
 pub mod protocol;
+pub mod relay;
 pub mod rooms;
 pub mod session;
 pub mod state;
@@ -44,6 +45,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub struct Listeners {
     pub http: Option<TcpListener>,
     pub https: Option<(TcpListener, Arc<tls::Tls>)>,
+    /// The built-in STUN/TURN server's UDP and TCP sockets.
+    pub stun: Option<relay::Sockets>,
 }
 
 /// Serves plain HTTP and WebSockets on `listener`; see [`serve_on`].
@@ -54,7 +57,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listeners = Listeners {
         http: Some(listener),
-        https: None,
+        ..Listeners::default()
     };
     serve_on(listeners, config, shutdown).await
 }
@@ -83,6 +86,9 @@ pub async fn serve_on(
     // Every task holds a clone of `done_tx`; when all are gone, `done_rx` yields None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::spawn(sweep_loop(state.clone(), done_tx.clone()));
+    if let Some(sockets) = listeners.stun {
+        start_relay(&state, sockets)?;
+    }
     if let Some(dir) = state.config.state_dir.clone() {
         store::load(&state, &dir);
         tokio::spawn(store::writer(state.clone(), dir, done_tx.clone()));
@@ -149,6 +155,28 @@ pub async fn serve_on(
     let _ = stop_tx.send(true);
     drop(done_tx);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await;
+    Ok(())
+}
+
+/// Starts the built-in STUN/TURN server; browsers hear of it from the next `joined` on.
+fn start_relay(state: &Arc<State>, sockets: relay::Sockets) -> std::io::Result<()> {
+    let local = sockets.udp.local_addr()?;
+    // Credentials for the built-in relay are made with a secret nobody else knows; it changes
+    // on restart, and resumed seats get fresh credentials with their `joined`.
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    relay::Relay::start(state.clone(), sockets, &secret);
+    let info = state::RelayInfo {
+        port: local.port(),
+        turn: turn::TurnConfig {
+            urls: Vec::new(),
+            secret,
+            ttl_secs: state.config.turn.ttl_secs,
+        },
+    };
+    let _ = state.relay.set(info);
+    log::info!("STUN and TURN on udp and tcp {local}");
     Ok(())
 }
 

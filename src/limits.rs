@@ -40,6 +40,14 @@ pub struct Limits {
     pub socket_messages_burst: u64,
     pub socket_messages_per_sec: u64,
     pub tracked_addresses: u64,
+    pub allocations_mib: u64,
+    pub allocation_kib: u64,
+    pub allocations_per_seat: u64,
+    pub permissions_per_allocation: u64,
+    pub channels_per_allocation: u64,
+    pub allocation_kbit_per_sec: u64,
+    pub lifetime_max_secs: u64,
+    pub nonce_secs: u64,
 }
 
 /// A line of a budget file that could not be used, with its 1-based line number (0: whole file).
@@ -106,11 +114,19 @@ impl Limits {
             socket_messages_burst: 0,
             socket_messages_per_sec: 0,
             tracked_addresses: 0,
+            allocations_mib: 0,
+            allocation_kib: 0,
+            allocations_per_seat: 0,
+            permissions_per_allocation: 0,
+            channels_per_allocation: 0,
+            allocation_kbit_per_sec: 0,
+            lifetime_max_secs: 0,
+            nonce_secs: 0,
         }
     }
 
     /// All keys as `section.key`, in file order, for `--help` and the start-up log.
-    pub const KEYS: [&'static str; 29] = [
+    pub const KEYS: [&'static str; 37] = [
         "budget.total_mib",
         "budget.reserve_mib",
         "arenas.sockets_mib",
@@ -140,6 +156,14 @@ impl Limits {
         "rates.socket_messages_burst",
         "rates.socket_messages_per_sec",
         "rates.tracked_addresses",
+        "turn.allocations_mib",
+        "turn.allocation_kib",
+        "turn.allocations_per_seat",
+        "turn.permissions_per_allocation",
+        "turn.channels_per_allocation",
+        "turn.allocation_kbit_per_sec",
+        "turn.lifetime_max_secs",
+        "turn.nonce_secs",
     ];
 
     fn slot(&mut self, key: &str) -> Option<&mut u64> {
@@ -173,6 +197,14 @@ impl Limits {
             "rates.socket_messages_burst" => &mut self.socket_messages_burst,
             "rates.socket_messages_per_sec" => &mut self.socket_messages_per_sec,
             "rates.tracked_addresses" => &mut self.tracked_addresses,
+            "turn.allocations_mib" => &mut self.allocations_mib,
+            "turn.allocation_kib" => &mut self.allocation_kib,
+            "turn.allocations_per_seat" => &mut self.allocations_per_seat,
+            "turn.permissions_per_allocation" => &mut self.permissions_per_allocation,
+            "turn.channels_per_allocation" => &mut self.channels_per_allocation,
+            "turn.allocation_kbit_per_sec" => &mut self.allocation_kbit_per_sec,
+            "turn.lifetime_max_secs" => &mut self.lifetime_max_secs,
+            "turn.nonce_secs" => &mut self.nonce_secs,
             _ => return None,
         })
     }
@@ -242,7 +274,11 @@ impl Limits {
                 "`caps.peers_per_room` is at most {MAX_PEERS_PER_ROOM} (a full mesh past that is not pleasant)"
             ));
         }
-        let arenas = self.sockets_mib + self.rooms_mib + self.in_flight_mib + self.outbound_mib;
+        let arenas = self.sockets_mib
+            + self.rooms_mib
+            + self.in_flight_mib
+            + self.outbound_mib
+            + self.allocations_mib;
         if arenas + self.reserve_mib > self.total_mib {
             return Err(format!(
                 "the arenas ({arenas} MiB) and the reserve ({} MiB) exceed budget.total_mib ({} MiB)",
@@ -269,6 +305,11 @@ impl Limits {
     /// How many WebSockets the socket arena admits.
     pub fn max_sockets(&self) -> u64 {
         self.sockets_mib * 1024 / self.socket_kib
+    }
+
+    /// How many TURN allocations the relay arena admits.
+    pub fn max_allocations(&self) -> u64 {
+        self.allocations_mib * 1024 / self.allocation_kib
     }
 
     /// How many rooms the room arena admits.

@@ -74,9 +74,26 @@ fn main() -> ExitCode {
         if let Some((_, tls)) = &https {
             tokio::spawn(reload_on_hangup(tls.clone()));
         }
+        let stun = match config.stun_listen {
+            None => None,
+            Some(addr) => match videomeet::relay::Sockets::bind(addr).await {
+                Ok(sockets) => Some(sockets),
+                Err(e) if !config.stun_listen_explicit => {
+                    log::warn!(
+                        "STUN/TURN is off: cannot listen on {addr} ({e}); set --stun-listen"
+                    );
+                    None
+                }
+                Err(e) => {
+                    eprintln!("videomeet: cannot listen on {addr} for STUN/TURN: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let listeners = Listeners {
             http: Some(http),
             https,
+            stun,
         };
         match videomeet::serve_on(listeners, config, stop_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,13 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     pub upgrades_refused_per_ip: AtomicU64,
     pub messages_dropped_rate: AtomicU64,
+    pub stun_bindings: AtomicU64,
+    pub turn_allocations: AtomicU64,
+    pub turn_allocations_refused: AtomicU64,
+    pub turn_auth_failures: AtomicU64,
+    pub turn_relayed_bytes: AtomicU64,
+    pub turn_relayed_packets: AtomicU64,
+    pub turn_packets_dropped: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -128,6 +135,54 @@ impl Metrics {
             get(&self.slow_clients_dropped),
         );
         line(
+            "turn_allocations",
+            "gauge",
+            "TURN allocations held by the built-in relay.",
+            budget.allocations.used(),
+        );
+        line(
+            "stun_bindings_total",
+            "counter",
+            "STUN Binding requests answered.",
+            get(&self.stun_bindings),
+        );
+        line(
+            "turn_allocations_total",
+            "counter",
+            "TURN allocations made.",
+            get(&self.turn_allocations),
+        );
+        line(
+            "turn_allocations_refused_total",
+            "counter",
+            "TURN allocations refused: quota, arena or no free relay port.",
+            get(&self.turn_allocations_refused),
+        );
+        line(
+            "turn_auth_failures_total",
+            "counter",
+            "TURN requests with a wrong, expired or foreign credential, or a stale nonce.",
+            get(&self.turn_auth_failures),
+        );
+        line(
+            "turn_relayed_bytes_total",
+            "counter",
+            "Bytes relayed between clients and peers, both directions.",
+            get(&self.turn_relayed_bytes),
+        );
+        line(
+            "turn_relayed_packets_total",
+            "counter",
+            "Packets relayed between clients and peers, both directions.",
+            get(&self.turn_relayed_packets),
+        );
+        line(
+            "turn_packets_dropped_total",
+            "counter",
+            "Relay packets dropped: no permission, forbidden peer, or over the bandwidth cap.",
+            get(&self.turn_packets_dropped),
+        );
+        line(
             "heap_bytes",
             "gauge",
             "Heap bytes in use, counted by the allocator.",
@@ -174,7 +229,12 @@ impl Metrics {
             out,
             "# HELP videomeet_arena_used Units held in each budget arena.\n# TYPE videomeet_arena_used gauge"
         );
-        for arena in [&budget.sockets, &budget.in_flight, &budget.outbound] {
+        for arena in [
+            &budget.sockets,
+            &budget.in_flight,
+            &budget.outbound,
+            &budget.allocations,
+        ] {
             let _ = writeln!(
                 out,
                 "videomeet_arena_used{{arena=\"{}\"}} {}\nvideomeet_arena_capacity{{arena=\"{}\"}} {}",

@@ -383,6 +383,14 @@ impl<H: Clone> Rooms<H> {
     }
 
     /// Seats taken, including seats held for a lost socket.
+    /// Every seat id held now (seated or away), for the TURN relay's check that an
+    /// allocation's seat still exists.
+    pub fn seat_ids(&self) -> impl Iterator<Item = SeatId> + '_ {
+        self.rooms
+            .values()
+            .flat_map(|room| room.seats.iter().map(|seat| seat.id))
+    }
+
     pub fn seat_count(&self) -> usize {
         self.seated
     }

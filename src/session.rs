@@ -175,6 +175,7 @@ pub async fn run(
     state: Arc<State>,
     permit: (SocketPermit, Option<SocketSlot>),
     ip: IpAddr,
+    host: Option<String>,
 ) {
     let limits = state.limits().clone();
     let mut rate = MessageRate::new(&limits, Instant::now());
@@ -260,7 +261,7 @@ pub async fn run(
                 }
             }
             (None, Ok(ClientMsg::Join(join))) => {
-                match join_room(&state, &room, &join, conn, &outbox, ip).await {
+                match join_room(&state, &room, &join, conn, &outbox, (ip, host.as_deref())).await {
                     Some(s) => {
                         seated = Some(s);
                         deadline = tokio::time::Instant::now() + silence;
@@ -453,7 +454,7 @@ async fn join_room(
     join: &Join,
     conn: ConnId,
     outbox: &Outbox,
-    ip: IpAddr,
+    (ip, host): (IpAddr, Option<&str>),
 ) -> Option<Seated> {
     if state.limits_apply_to(ip) && state.guard.join(ip, Instant::now()).is_err() {
         return refuse_rate_limited(state, room, join, outbox, "joins");
@@ -495,7 +496,7 @@ async fn join_room(
     match result {
         Ok(admitted) => {
             bump(&state.metrics.joins);
-            let ice_servers = state.ice_servers_for(admitted.you);
+            let ice_servers = state.ice_servers_for(admitted.you, host);
             outbox.push_msg(&ServerMsg::Joined {
                 you: admitted.you,
                 token: admitted.token.to_hex(),

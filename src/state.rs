@@ -28,6 +28,16 @@ pub struct State {
     /// Becomes true when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
     next_conn: AtomicU64,
+    /// The built-in STUN/TURN server, once its sockets are bound.
+    pub relay: std::sync::OnceLock<RelayInfo>,
+}
+
+/// What `joined` needs to hand out the built-in STUN/TURN server.
+#[derive(Debug)]
+pub struct RelayInfo {
+    pub port: u16,
+    /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
+    pub turn: crate::turn::TurnConfig,
 }
 
 impl State {
@@ -57,24 +67,45 @@ impl State {
             ice_servers,
             shutdown,
             next_conn: AtomicU64::new(1),
+            relay: std::sync::OnceLock::new(),
             config,
         }
     }
 
-    /// The `ice_servers` for a `joined`: the configured list, plus a TURN credential made for
-    /// this seat when TURN is configured.
-    pub fn ice_servers_for(&self, seat: SeatId) -> std::borrow::Cow<'_, RawValue> {
-        if !self.config.turn.enabled() {
+    /// The `ice_servers` for a `joined`: the configured list; then the built-in STUN server at
+    /// the host the browser used (`host`, without a port); then a TURN credential made for this
+    /// seat, for the configured TURN server if there is one, else for the built-in relay.
+    pub fn ice_servers_for(
+        &self,
+        seat: SeatId,
+        host: Option<&str>,
+    ) -> std::borrow::Cow<'_, RawValue> {
+        let builtin = self.relay.get().zip(host);
+        if !self.config.turn.enabled() && builtin.is_none() {
             return std::borrow::Cow::Borrowed(&self.ice_servers);
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        std::borrow::Cow::Owned(self.config.turn.ice_servers(
-            &self.ice_servers,
-            &seat.to_string(),
-            now,
-        ))
+        let mut base = self.ice_servers.clone();
+        let mut turn = self.config.turn.clone();
+        if let Some((relay, host)) = builtin {
+            let at = format!("{host}:{}", relay.port);
+            let mut list: Vec<serde_json::Value> =
+                serde_json::from_str(base.get()).unwrap_or_default();
+            list.push(serde_json::json!({ "urls": format!("stun:{at}") }));
+            base = RawValue::from_string(serde_json::Value::from(list).to_string()).unwrap_or(base);
+            if !turn.enabled() {
+                turn = crate::turn::TurnConfig {
+                    urls: vec![
+                        format!("turn:{at}?transport=udp"),
+                        format!("turn:{at}?transport=tcp"),
+                    ],
+                    ..relay.turn.clone()
+                };
+            }
+        }
+        std::borrow::Cow::Owned(turn.ice_servers(&base, &seat.to_string(), now))
     }
 
     /// Whether the per-address capacity limits count `ip` (see `Config::limit_loopback`).

@@ -9,6 +9,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::password::hmac_sha1;
 
 pub const MAGIC: u32 = 0x2112_A442;
+/// Channel numbers. RFC 8656 narrowed them to 0x4000-0x4FFF; RFC 5766's 0x4000-0x7FFF is still
+/// accepted because clients of that era (coturn's own among them) pick from all of it, and on a
+/// port that carries only STUN and ChannelData nothing else starts with 0x50-0x7F.
+pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x7FFF;
 pub const HEADER: usize = 20;
 
 /// Methods (RFC 8489 Binding; RFC 8656 the rest).
@@ -55,9 +59,9 @@ pub mod attr {
 
     /// Comprehension-required attributes (type < 0x8000) this server understands; any other in
     /// a request is answered with 420 Unknown Attribute. EVEN-PORT is honoured by allocating an
-    /// even port; DONT-FRAGMENT is accepted because UDP from this host is sent without it set
+    /// even port (a reservation of the next one is refused with 508, as is RESERVATION-TOKEN); DONT-FRAGMENT is accepted because UDP from this host is sent without it set
     /// anyway; PRIORITY and USE-CANDIDATE are ICE's and mean nothing to a server.
-    pub const UNDERSTOOD: [u16; 19] = [
+    pub const UNDERSTOOD: [u16; 20] = [
         MAPPED_ADDRESS,
         USERNAME,
         MESSAGE_INTEGRITY,
@@ -75,6 +79,7 @@ pub mod attr {
         REQUESTED_TRANSPORT,
         DONT_FRAGMENT,
         XOR_MAPPED_ADDRESS,
+        RESERVATION_TOKEN,
         PRIORITY,
         USE_CANDIDATE,
     ];
@@ -100,11 +105,11 @@ pub fn looks_like_stun(packet: &[u8]) -> bool {
 /// The length of the STUN message or ChannelData frame starting `head` (at least 4 bytes), as
 /// framed on a TCP stream: ChannelData is padded to 4 there (RFC 8656 §12.5).
 pub fn stream_frame_len(head: &[u8]) -> Option<usize> {
-    let len = usize::from(u16::from_be_bytes([*head.first()?, *head.get(1)?]));
     let body = usize::from(u16::from_be_bytes([*head.get(2)?, *head.get(3)?]));
-    match head[0] >> 6 {
+    // The top two bits: 00 STUN, 01 ChannelData (any channel of CHANNELS).
+    match head.first()? >> 6 {
         0 => Some(HEADER + body),
-        1 if (0x4000..=0x4FFF).contains(&len) => Some(4 + body.div_ceil(4) * 4),
+        1 => Some(4 + body.div_ceil(4) * 4),
         _ => None,
     }
 }
@@ -362,7 +367,7 @@ pub fn channel_data(channel: u16, data: &[u8], padded: bool) -> Vec<u8> {
 pub fn parse_channel_data(packet: &[u8]) -> Option<(u16, &[u8])> {
     let channel = u16::from_be_bytes([*packet.first()?, *packet.get(1)?]);
     let len = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
-    if !(0x4000..=0x4FFF).contains(&channel) {
+    if !CHANNELS.contains(&channel) {
         return None;
     }
     Some((channel, packet.get(4..4 + len)?))
@@ -521,6 +526,7 @@ mod tests {
         assert_eq!(stream_frame_len(&frame), Some(12));
         assert_eq!(parse_channel_data(&frame), Some((0x4001, &b"hello"[..])));
         assert_eq!(parse_channel_data(&channel_data(0x3FFF, b"x", false)), None);
+        assert_eq!(parse_channel_data(&channel_data(0x8000, b"x", false)), None);
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 }

@@ -68,6 +68,7 @@ async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_st
         ("arenas.rooms_mib", "4"),
         ("arenas.in_flight_mib", "8"),
         ("arenas.outbound_mib", "8"),
+        ("turn.allocations_mib", "2"),
         ("timers.message_secs", "30"),
         ("timers.join_timeout_secs", "30"),
     ])

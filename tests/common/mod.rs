@@ -21,6 +21,8 @@ pub const SOON: Duration = Duration::from_secs(5);
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// The built-in STUN/TURN server's port (UDP and TCP), when started with one.
+    pub stun: Option<u16>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -31,8 +33,24 @@ impl Server {
         Server::start_with(Config::default(), sets).await
     }
 
+    /// Like [`Server::start_with`], with the built-in STUN/TURN server on another loopback port.
+    pub async fn start_with_relay(config: Config, sets: &[(&str, &str)]) -> Server {
+        let sockets = videomeet::relay::Sockets::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        Server::start_on(config, sets, Some(sockets)).await
+    }
+
     /// Like [`Server::start`] with a hand-made config (trusted proxies, origins, ...).
-    pub async fn start_with(mut config: Config, sets: &[(&str, &str)]) -> Server {
+    pub async fn start_with(config: Config, sets: &[(&str, &str)]) -> Server {
+        Server::start_on(config, sets, None).await
+    }
+
+    async fn start_on(
+        mut config: Config,
+        sets: &[(&str, &str)],
+        stun: Option<videomeet::relay::Sockets>,
+    ) -> Server {
         for (key, value) in sets {
             config
                 .limits
@@ -43,11 +61,18 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(videomeet::serve(listener, config, async move {
+        let stun_port = stun.as_ref().map(|s| s.port());
+        let listeners = videomeet::Listeners {
+            http: Some(listener),
+            https: None,
+            stun,
+        };
+        let task = tokio::spawn(videomeet::serve_on(listeners, config, async move {
             let _ = stopped.await;
         }));
         Server {
             addr,
+            stun: stun_port,
             stop: Some(stop),
             task,
         }

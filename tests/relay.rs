@@ -1,0 +1,411 @@
+//! The built-in STUN/TURN server, driven over real UDP and TCP sockets: by a small client made
+//! of our own codec (to see each answer exactly), and by Debian coturn's `turnutils_stunclient`
+//! and `turnutils_uclient`, peers nobody here wrote (`.ci/run` installs coturn).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::Server;
+use serde_json::Value;
+use tokio::net::UdpSocket;
+use videomeet::stun::{self, attr, Builder, Class, Message};
+use videomeet::Config;
+
+/// The built-in TURN entry of a `joined`: (urls, username, password).
+fn turn_entry(joined: &Value) -> (Vec<String>, String, String) {
+    let list = joined["ice_servers"].as_array().expect("ice_servers");
+    let turn = list
+        .iter()
+        .find(|s| s["username"].is_string())
+        .expect("a TURN entry");
+    let urls = turn["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    (
+        urls,
+        turn["username"].as_str().unwrap().into(),
+        turn["credential"].as_str().unwrap().into(),
+    )
+}
+
+/// A TURN client over UDP made of the server's own codec.
+struct Peer {
+    sock: UdpSocket,
+    server: SocketAddr,
+    user: String,
+    key: [u8; 16],
+    nonce: String,
+}
+
+impl Peer {
+    async fn new(port: u16, user: &str, password: &str) -> Peer {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Peer {
+            sock,
+            server: SocketAddr::from(([127, 0, 0, 1], port)),
+            user: user.into(),
+            key: stun::long_term_key(user, "videomeet", password),
+            nonce: String::new(),
+        }
+    }
+
+    async fn recv(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; 2048];
+        let n = tokio::time::timeout(Duration::from_secs(3), self.sock.recv(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    async fn roundtrip(&self, packet: Vec<u8>) -> Vec<u8> {
+        self.sock.send_to(&packet, self.server).await.unwrap();
+        self.recv().await
+    }
+
+    fn txid() -> [u8; 12] {
+        let mut t = [0u8; 12];
+        getrandom::fill(&mut t).unwrap();
+        t
+    }
+
+    /// Sends an authenticated request built by `build`; learns the nonce from a 401/438 first.
+    /// Returns (error code or 0, the raw answer).
+    async fn ask(&mut self, method: u16, build: impl Fn(Builder) -> Builder) -> (u16, Vec<u8>) {
+        for _ in 0..2 {
+            let b = Builder::new(method, Class::Request, Self::txid())
+                .attr(attr::USERNAME, self.user.as_bytes())
+                .attr(attr::REALM, b"videomeet")
+                .attr(attr::NONCE, self.nonce.as_bytes());
+            let raw = self.roundtrip(build(b).finish(Some(&self.key), true)).await;
+            let msg = Message::parse(&raw).expect("a STUN answer");
+            let code = code_of(&msg);
+            if code == 401 || code == 438 {
+                let nonce = msg.text(attr::NONCE).expect("a challenge names a nonce");
+                if nonce != self.nonce {
+                    self.nonce = nonce.into();
+                    continue;
+                }
+            }
+            return (code, raw);
+        }
+        unreachable!()
+    }
+
+    async fn allocate(&mut self) -> (u16, Option<SocketAddr>) {
+        let (code, raw) = self
+            .ask(stun::ALLOCATE, |b| {
+                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+            })
+            .await;
+        let msg = Message::parse(&raw).unwrap();
+        if code == 0 {
+            assert!(msg.integrity_ok(&self.key), "answers are signed");
+            assert_eq!(msg.u32(attr::LIFETIME), Some(600));
+        }
+        (code, msg.xor_address(attr::XOR_RELAYED_ADDRESS))
+    }
+
+    async fn permit(&mut self, peer: SocketAddr) -> u16 {
+        self.ask(stun::CREATE_PERMISSION, |b| {
+            b.xor_address(attr::XOR_PEER_ADDRESS, peer)
+        })
+        .await
+        .0
+    }
+}
+
+fn code_of(msg: &Message) -> u16 {
+    msg.get(attr::ERROR_CODE)
+        .map_or(0, |v| u16::from(v[2]) * 100 + u16::from(v[3]))
+}
+
+async fn relay_server(sets: &[(&str, &str)]) -> (Server, u16) {
+    let server = Server::start_with_relay(Config::default(), sets).await;
+    let port = server.stun.unwrap();
+    (server, port)
+}
+
+#[tokio::test]
+async fn binding_allocation_permissions_and_data_follow_rfc_8656() {
+    let (server, port) = relay_server(&[]).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (mut bo_socket, jb) = server.join("r", "bo").await;
+    let (urls, ua, pa) = turn_entry(&ja);
+    assert_eq!(
+        urls,
+        [
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp")
+        ]
+    );
+    assert!(ja["ice_servers"]
+        .to_string()
+        .contains(&format!("\"stun:127.0.0.1:{port}\"")));
+    let (_, ub, pb) = turn_entry(&jb);
+    assert!(ua.ends_with(&format!(":{}", ja["you"].as_str().unwrap())));
+
+    let mut a = Peer::new(port, &ua, &pa).await;
+    let mut b = Peer::new(port, &ub, &pb).await;
+
+    // Binding: anyone, no credential; the answer names the address we came from.
+    let raw = a
+        .roundtrip(Builder::new(stun::BINDING, Class::Request, Peer::txid()).finish(None, true))
+        .await;
+    let msg = Message::parse(&raw).unwrap();
+    assert_eq!(msg.class, Class::Success);
+    assert_eq!(
+        msg.xor_address(attr::XOR_MAPPED_ADDRESS),
+        Some(a.sock.local_addr().unwrap())
+    );
+
+    // Allocate without a credential: 401 with our realm and a nonce.
+    let raw = a
+        .roundtrip(
+            Builder::new(stun::ALLOCATE, Class::Request, Peer::txid())
+                .attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .finish(None, false),
+        )
+        .await;
+    let msg = Message::parse(&raw).unwrap();
+    assert_eq!(code_of(&msg), 401);
+    assert_eq!(msg.text(attr::REALM), Some("videomeet"));
+
+    // A wrong password is refused, and so is ada's username with bo's password.
+    let mut wrong = Peer::new(port, &ua, "not-the-password").await;
+    assert_eq!(wrong.allocate().await.0, 401);
+    let mut swapped = Peer::new(port, &ua, &pb).await;
+    assert_eq!(swapped.allocate().await.0, 401);
+
+    let (code, ra) = a.allocate().await;
+    assert_eq!(code, 0);
+    let ra = ra.unwrap();
+    assert_eq!(ra.ip().to_string(), "127.0.0.1");
+    assert!(ra.port() >= 49152);
+    let (code, rb) = b.allocate().await;
+    assert_eq!(code, 0);
+    let rb = rb.unwrap();
+    assert_eq!(server.metric("videomeet_turn_allocations").await, 2.0);
+
+    // Private and loopback peers are refused, unless they are our own relayed addresses.
+    assert_eq!(a.permit("10.0.0.1:9".parse().unwrap()).await, 403);
+    assert_eq!(a.permit("192.168.1.1:9".parse().unwrap()).await, 403);
+    assert_eq!(a.permit(rb).await, 0);
+    assert_eq!(b.permit(ra).await, 0);
+
+    // Send indication from a, Data indication at b.
+    let send = Builder::new(stun::SEND, Class::Indication, Peer::txid())
+        .xor_address(attr::XOR_PEER_ADDRESS, rb)
+        .attr(attr::DATA, b"hello over the relay")
+        .finish(None, false);
+    a.sock.send_to(&send, a.server).await.unwrap();
+    let got = b.recv().await;
+    let msg = Message::parse(&got).expect("a Data indication");
+    assert_eq!((msg.method, msg.class), (stun::DATA, Class::Indication));
+    assert_eq!(msg.xor_address(attr::XOR_PEER_ADDRESS), Some(ra));
+    assert_eq!(msg.get(attr::DATA), Some(&b"hello over the relay"[..]));
+
+    // Channels: b binds 0x4001 to a, so a's data reaches b as ChannelData.
+    let (code, _) = b
+        .ask(stun::CHANNEL_BIND, |x| {
+            x.attr(attr::CHANNEL_NUMBER, &[0x40, 0x01, 0, 0])
+                .xor_address(attr::XOR_PEER_ADDRESS, ra)
+        })
+        .await;
+    assert_eq!(code, 0);
+    let (code, _) = a
+        .ask(stun::CHANNEL_BIND, |x| {
+            x.attr(attr::CHANNEL_NUMBER, &[0x40, 0x00, 0, 0])
+                .xor_address(attr::XOR_PEER_ADDRESS, rb)
+        })
+        .await;
+    assert_eq!(code, 0);
+    // The same channel for another peer is refused.
+    let (code, _) = a
+        .ask(stun::CHANNEL_BIND, |x| {
+            x.attr(attr::CHANNEL_NUMBER, &[0x40, 0x00, 0, 0])
+                .xor_address(attr::XOR_PEER_ADDRESS, ra)
+        })
+        .await;
+    assert_eq!(code, 400);
+    a.sock
+        .send_to(&stun::channel_data(0x4000, b"media", false), a.server)
+        .await
+        .unwrap();
+    let got = b.recv().await;
+    assert_eq!(
+        stun::parse_channel_data(&got),
+        Some((0x4001, &b"media"[..]))
+    );
+    assert!(server.metric("videomeet_turn_relayed_bytes_total").await >= 25.0);
+
+    // A second Allocate on the same 5-tuple with a new transaction: 437.
+    assert_eq!(a.allocate().await.0, 437);
+
+    // When bo's seat goes, bo's allocation goes within a second or two.
+    bo_socket.send(serde_json::json!({"type": "leave"})).await;
+    let mut left = false;
+    for _ in 0..30 {
+        if server.metric("videomeet_turn_allocations").await == 1.0 {
+            left = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "the seat's allocation was released");
+    // And bo's credential no longer opens anything.
+    assert_eq!(b.allocate().await.0, 401);
+
+    // Refresh with lifetime 0 ends a's.
+    let (code, _) = a.ask(stun::REFRESH, |x| x.u32(attr::LIFETIME, 0)).await;
+    assert_eq!(code, 0);
+    assert_eq!(server.metric("videomeet_turn_allocations").await, 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn quotas_nonces_and_credentials_expire() {
+    let (server, port) =
+        relay_server(&[("turn.allocations_per_seat", "1"), ("turn.nonce_secs", "1")]).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&ja);
+    let mut first = Peer::new(port, &user, &password).await;
+    assert_eq!(first.allocate().await.0, 0);
+    let mut second = Peer::new(port, &user, &password).await;
+    assert_eq!(
+        second.allocate().await.0,
+        486,
+        "one allocation per seat here"
+    );
+    assert!(
+        server
+            .metric("videomeet_turn_allocations_refused_total")
+            .await
+            >= 1.0
+    );
+
+    // The nonce first learnt goes stale: 438 with a fresh one, and the retry works.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let stale = first.nonce.clone();
+    let (code, _) = first
+        .ask(stun::REFRESH, |x| x.u32(attr::LIFETIME, 600))
+        .await;
+    assert_eq!(code, 0);
+    assert_ne!(first.nonce, stale, "a 438 handed out a new nonce");
+    server.shutdown().await;
+
+    // A credential past its expiry is refused even for a live seat.
+    let config = Config {
+        turn: videomeet::turn::TurnConfig {
+            ttl_secs: 1,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let server = Server::start_with_relay(config, &[]).await;
+    let port = server.stun.unwrap();
+    let (_a, ja) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&ja);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut late = Peer::new(port, &user, &password).await;
+    assert_eq!(late.allocate().await.0, 401);
+    server.shutdown().await;
+}
+
+/// `turnutils_uclient` in client-to-client mode (`-y`): two allocations relay to each other.
+fn uclient(port: u16, user: &str, password: &str, tcp: bool) -> (bool, String) {
+    // `timeout`: a client that never gets its allocation retries forever.
+    let mut cmd = Command::new("timeout");
+    cmd.args([
+        "20",
+        "turnutils_uclient",
+        "-p",
+        &port.to_string(),
+        "-u",
+        user,
+        "-w",
+        password,
+    ])
+    // -c: no RTCP allocation (it needs a port reservation; WebRTC never asks for one).
+    .args(["-n", "20", "-m", "1", "-l", "120", "-y", "-c", "-z", "5"])
+    .stdin(Stdio::null());
+    if tcp {
+        cmd.arg("-t");
+    }
+    let out = cmd
+        .arg("127.0.0.1")
+        .output()
+        .expect("turnutils_uclient runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    // The last progress line has the totals.
+    let received = text
+        .rsplit("tot_recv_msgs=")
+        .next()
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    (
+        received > 0 && !text.contains("Cannot complete Allocation"),
+        text,
+    )
+}
+
+#[tokio::test]
+async fn coturn_clients_bind_allocate_and_relay_through_it() {
+    if Command::new("turnutils_uclient")
+        .arg("-h")
+        .output()
+        .is_err()
+    {
+        panic!("turnutils_uclient is missing: apt-get install coturn (.ci/run does)");
+    }
+    let (server, port) = relay_server(&[]).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&ja);
+
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args([
+                "10",
+                "turnutils_stunclient",
+                "-p",
+                &port.to_string(),
+                "127.0.0.1",
+            ])
+            .output()
+            .expect("turnutils_stunclient runs")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("UDP reflexive addr: 127.0.0.1:"),
+        "stunclient: {text}"
+    );
+
+    let (good_udp, good_tcp, wrong, expired) = tokio::task::spawn_blocking(move || {
+        (
+            uclient(port, &user, &password, false),
+            uclient(port, &user, &password, true),
+            uclient(port, &user, "wrong-password", false).0,
+            uclient(port, "1000000000:1", &password, false).0,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(good_udp.0, "UDP relay: {}", good_udp.1);
+    assert!(good_tcp.0, "TCP relay: {}", good_tcp.1);
+    assert!(!wrong, "a wrong password relays nothing");
+    assert!(!expired, "an expired username relays nothing");
+    assert!(server.metric("videomeet_turn_relayed_packets_total").await > 0.0);
+    assert!(server.metric("videomeet_turn_auth_failures_total").await > 0.0);
+    server.shutdown().await;
+}
