@@ -254,12 +254,20 @@ impl Drop for Haproxy {
 struct Instance(Option<Running>);
 
 impl Instance {
-    /// The binary as it runs behind HAProxy: believing HAProxy's X-Forwarded-For. And with
+    /// The binary as it runs behind HAProxy: believing HAProxy's X-Forwarded-For. With
     /// `--limit-loopback`, so that the per-address limits count the test's loopback
     /// "browsers" as they count real ones: were the forwarded addresses not believed, every
     /// socket would seem to come from HAProxy, and the 13th on an instance would get 429.
+    /// No built-in STUN/TURN: behind HAProxy it would be announced at HAProxy's host, which
+    /// carries no STUN or TURN (docs/SCALING.md).
     fn start(state: &Path, extra: &[&str]) -> Instance {
-        let mut args = vec!["--trusted-proxies", "127.0.0.1", "--limit-loopback"];
+        let mut args = vec![
+            "--trusted-proxies",
+            "127.0.0.1",
+            "--limit-loopback",
+            "--stun-listen",
+            "off",
+        ];
         args.extend_from_slice(extra);
         Instance(Some(Running::start(state, &args)))
     }
@@ -378,6 +386,11 @@ async fn enter(
         .await;
     let joined = client.recv().await;
     assert_eq!(joined["type"], "joined", "{name} in {room}: {joined}");
+    assert_eq!(
+        joined["ice_servers"],
+        json!([]),
+        "nothing announced at HAProxy's host"
+    );
     let member = Member {
         room: room.to_string(),
         name: name.to_string(),
