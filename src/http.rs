@@ -70,6 +70,7 @@ pub fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
     match path {
         "/" => asset(assets::find("/index.html"), headers),
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/selftest" => asset(assets::find("/selftest.html"), headers),
         "/new" => {
             let mut r = text(StatusCode::SEE_OTHER, "");
             let location = format!("/r/{}", new_room_name());

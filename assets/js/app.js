@@ -196,6 +196,9 @@ class Meeting {
     /** @type {Map<string, EnergyLevel>} */
     this.levels = new Map();
     this.iceServers = [];
+    // `?relay=1`: every call goes through the server's TURN relay, so the others never learn
+    // this browser's address (and the self-test can prove the relay works).
+    this.relayOnly = new URLSearchParams(location.search).get('relay') === '1';
     this.grid = new Grid($('grid'), t);
     this.grid.setSink(prefs.speakerDevice);
     this.chat = new ChatPanel($('chat-log'));
@@ -262,6 +265,7 @@ class Meeting {
       id,
       selfId: this.selfId,
       iceServers: this.iceServers,
+      relayOnly: this.relayOnly,
       send: (data) => this.signaling.signal(id, data),
       media,
       initiator,

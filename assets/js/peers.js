@@ -14,12 +14,13 @@ import { IceRestartPolicy } from './ice-policy.js';
  */
 export class PeerLink extends EventTarget {
   /**
-   * @param {{ id: string, selfId: string, iceServers: RTCIceServer[],
+   * @param {{ id: string, selfId: string, iceServers: RTCIceServer[], relayOnly?: boolean,
    *           send: (data: unknown) => void, media: import('./media.js').LocalMedia,
    *           initiator: boolean }} options
    *   `initiator`: this side joined last and makes the first offer (see docs/PROTOCOL.md).
+   *   `relayOnly`: gather relay candidates only (iceTransportPolicy "relay").
    */
-  constructor({ id, selfId, iceServers, send, media, initiator }) {
+  constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator }) {
     super();
     this.id = id;
     this.polite = selfId < id;
@@ -29,7 +30,11 @@ export class PeerLink extends EventTarget {
     this.ignoreOffer = false;
     this.closed = false;
     this.remoteStream = new MediaStream();
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    this.pc = new RTCPeerConnection({
+      iceServers,
+      bundlePolicy: 'max-bundle',
+      iceTransportPolicy: relayOnly ? 'relay' : 'all',
+    });
     this.ice = new IceRestartPolicy({
       responsible: !this.polite,
       restart: () => {

@@ -18,7 +18,9 @@ export const BIN = process.env.VIDEOMEET_BIN ?? path.resolve(here, '../../../tar
  */
 export async function startServer(args = [], listen = '127.0.0.1:0') {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'videomeet-e2e-'));
-  const proc = spawn(BIN, ['--listen', listen, '--tls-listen', '127.0.0.1:0', '--state-dir', stateDir, ...args], {
+  // The built-in STUN/TURN server on its own free port, as in production (3478 there).
+  const base = ['--listen', listen, '--tls-listen', '127.0.0.1:0', '--stun-listen', '127.0.0.1:0', '--state-dir', stateDir];
+  const proc = spawn(BIN, [...base, ...args], {
     env: { ...process.env, RUST_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
