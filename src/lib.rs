@@ -154,7 +154,14 @@ pub async fn serve_on(
     drop((http, https));
     let _ = stop_tx.send(true);
     drop(done_tx);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await;
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let _ = tokio::time::timeout_at(deadline, done_rx.recv()).await;
+    // WebSocket sessions run in tasks spawned at the upgrade, outside the connection tasks
+    // counted above; each holds a socket permit until its 1001 close frame is flushed. Without
+    // this wait the process could exit first and browsers would see 1006 instead.
+    while state.budget.sockets.used() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }
 
