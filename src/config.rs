@@ -11,6 +11,8 @@ use crate::limits::Limits;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
 pub const DEFAULT_STUN_LISTEN: &str = "0.0.0.0:3478";
+/// TURN over TLS: on by default only with the operator's certificate.
+pub const DEFAULT_TURNS_LISTEN: &str = "0.0.0.0:5349";
 /// The IANA dynamic range, as coturn uses by default.
 pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49152, 65535);
 /// A day: long enough for any meeting, short enough that a leaked credential dies soon.
@@ -49,6 +51,9 @@ pub struct Config {
     pub stun_listen: Option<SocketAddr>,
     /// Whether the operator asked for `stun_listen` (then failing to bind it is fatal).
     pub stun_listen_explicit: bool,
+    /// TURN over TLS (`turns:`), with the HTTPS certificate; `None` when off.
+    pub turns_listen: Option<SocketAddr>,
+    pub turns_listen_explicit: bool,
     /// Ports the relay may bind for relayed addresses, inclusive.
     pub relay_ports: (u16, u16),
     /// Peer networks the relay may reach although they are loopback, private or link-local.
@@ -117,6 +122,8 @@ impl Default for Config {
             },
             stun_listen: None,
             stun_listen_explicit: false,
+            turns_listen: None,
+            turns_listen_explicit: false,
             relay_ports: DEFAULT_RELAY_PORTS,
             relay_allow: Vec::new(),
             public_ip: None,
@@ -176,6 +183,9 @@ Options:
                          is taken it is skipped with a warning). Browsers get its
                          address and a per-seat TURN credential unless --turn-urls
                          names another TURN server.
+  --turns-listen HOST:PORT  TURN over TLS with the HTTPS certificate, or `off`
+                         [env VIDEOMEET_TURNS_LISTEN] (default 0.0.0.0:5349 with
+                         --tls-cert, else off: browsers refuse self-signed TURN)
   --relay-ports LO-HI    UDP ports for relayed addresses (default 49152-65535)
                          [env VIDEOMEET_RELAY_PORTS]
   --relay-allow LIST     peer networks the relay may reach although they are loopback,
@@ -228,6 +238,7 @@ pub fn parse(
     let mut turn_ttl = env("VIDEOMEET_TURN_TTL");
     let mut stun_listen = env("VIDEOMEET_STUN_LISTEN");
     let mut relay_ports = env("VIDEOMEET_RELAY_PORTS");
+    let mut turns_listen = env("VIDEOMEET_TURNS_LISTEN");
     let mut relay_allow = env("VIDEOMEET_RELAY_ALLOW");
     let mut public_ip = env("VIDEOMEET_PUBLIC_IP");
     let mut limit_loopback =
@@ -270,6 +281,7 @@ pub fn parse(
             "--limit-loopback" => limit_loopback = true,
             "--stun-listen" => stun_listen = Some(value("--stun-listen")?),
             "--relay-ports" => relay_ports = Some(value("--relay-ports")?),
+            "--turns-listen" => turns_listen = Some(value("--turns-listen")?),
             "--relay-allow" => relay_allow = Some(value("--relay-allow")?),
             "--public-ip" => public_ip = Some(value("--public-ip")?),
             "--set" => {
@@ -397,6 +409,19 @@ pub fn parse(
             format!("--stun-listen wants HOST:PORT such as 0.0.0.0:3478, or off, not `{addr}`")
         })?),
         None => Some(DEFAULT_STUN_LISTEN.parse().expect("default address parses")),
+    };
+    config.turns_listen_explicit = turns_listen.is_some();
+    config.turns_listen = match turns_listen.as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            format!("--turns-listen wants HOST:PORT such as 0.0.0.0:5349, or off, not `{addr}`")
+        })?),
+        None if config.tls_cert.is_some() => Some(
+            DEFAULT_TURNS_LISTEN
+                .parse()
+                .expect("default address parses"),
+        ),
+        None => None,
     };
     if let Some(range) = relay_ports {
         let parsed = range

@@ -168,6 +168,10 @@ pub async fn serve_on(
 /// Starts the built-in STUN/TURN server; browsers hear of it from the next `joined` on.
 fn start_relay(state: &Arc<State>, sockets: relay::Sockets) -> std::io::Result<()> {
     let local = sockets.udp.local_addr()?;
+    let tls_port = match &sockets.tls {
+        Some((listener, _)) => Some(listener.local_addr()?.port()),
+        None => None,
+    };
     // Credentials for the built-in relay are made with a secret nobody else knows; it changes
     // on restart, and resumed seats get fresh credentials with their `joined`.
     let mut secret = [0u8; 32];
@@ -176,6 +180,7 @@ fn start_relay(state: &Arc<State>, sockets: relay::Sockets) -> std::io::Result<(
     relay::Relay::start(state.clone(), sockets, &secret);
     let info = state::RelayInfo {
         port: local.port(),
+        tls_port,
         turn: turn::TurnConfig {
             urls: Vec::new(),
             secret,
@@ -184,6 +189,9 @@ fn start_relay(state: &Arc<State>, sockets: relay::Sockets) -> std::io::Result<(
     };
     let _ = state.relay.set(info);
     log::info!("STUN and TURN on udp and tcp {local}");
+    if let Some(port) = tls_port {
+        log::info!("TURN over TLS on port {port}");
+    }
     Ok(())
 }
 

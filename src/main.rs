@@ -90,6 +90,21 @@ fn main() -> ExitCode {
                 }
             },
         };
+        let mut stun = stun;
+        if let (Some(sockets), Some(addr), Some((_, tls))) =
+            (stun.as_mut(), config.turns_listen, https.as_ref())
+        {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => sockets.tls = Some((listener, tls.clone())),
+                Err(e) if !config.turns_listen_explicit => {
+                    log::warn!("TURN over TLS is off: cannot listen on {addr} ({e})");
+                }
+                Err(e) => {
+                    eprintln!("videomeet: cannot listen on {addr} for TURN over TLS: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let listeners = Listeners {
             http: Some(http),
             https,

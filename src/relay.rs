@@ -42,6 +42,8 @@ const UDP_PROTOCOL: u8 = 17;
 pub struct Sockets {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
+    /// TURN over TLS (`turns:`), on its own port with the HTTPS certificate.
+    pub tls: Option<(TcpListener, Arc<crate::tls::Tls>)>,
 }
 
 impl Sockets {
@@ -52,7 +54,13 @@ impl Sockets {
             let udp = UdpSocket::bind(addr).await?;
             let port = udp.local_addr()?.port();
             match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
-                Ok(tcp) => return Ok(Sockets { udp, tcp }),
+                Ok(tcp) => {
+                    return Ok(Sockets {
+                        udp,
+                        tcp,
+                        tls: None,
+                    })
+                }
                 Err(e) if tries == 1 => return Err(e),
                 Err(_) => tries -= 1,
             }
@@ -195,7 +203,10 @@ impl Relay {
         for _ in 0..2 {
             tokio::spawn(relay.clone().serve_udp(udp.clone()));
         }
-        tokio::spawn(relay.clone().serve_tcp(sockets.tcp));
+        tokio::spawn(relay.clone().serve_tcp(sockets.tcp, None));
+        if let Some((listener, tls)) = sockets.tls {
+            tokio::spawn(relay.clone().serve_tcp(listener, Some(tls)));
+        }
         tokio::spawn(relay.clone().housekeeping());
         relay
     }
@@ -222,7 +233,9 @@ impl Relay {
         }
     }
 
-    async fn serve_tcp(self: Arc<Relay>, listener: TcpListener) {
+    /// TURN over TCP, or over TLS when `tls` is given (the handshake gets as long as an HTTP
+    /// client's headers).
+    async fn serve_tcp(self: Arc<Relay>, listener: TcpListener, tls: Option<Arc<crate::tls::Tls>>) {
         loop {
             let (stream, peer) = tokio::select! {
                 r = listener.accept() => match r {
@@ -248,7 +261,18 @@ impl Relay {
             let id = self
                 .next_tcp
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tokio::spawn(self.clone().serve_stream(stream, peer, id, permit));
+            let Some(tls) = &tls else {
+                tokio::spawn(self.clone().serve_stream(stream, peer, id, permit));
+                continue;
+            };
+            let (relay, acceptor) = (self.clone(), tls.acceptor());
+            let limit = Duration::from_secs(state.limits().header_timeout_secs);
+            tokio::spawn(async move {
+                match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => relay.serve_stream(stream, peer, id, permit).await,
+                    _ => bump(&relay.state.metrics.tls_handshakes_failed),
+                }
+            });
         }
     }
 

@@ -36,6 +36,9 @@ pub struct State {
 #[derive(Debug)]
 pub struct RelayInfo {
     pub port: u16,
+    /// TURN over TLS, when it runs (only with the operator's certificate: browsers refuse a
+    /// self-signed one for TURN without asking).
+    pub tls_port: Option<u16>,
     /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
     pub turn: crate::turn::TurnConfig,
 }
@@ -96,11 +99,15 @@ impl State {
             list.push(serde_json::json!({ "urls": format!("stun:{at}") }));
             base = RawValue::from_string(serde_json::Value::from(list).to_string()).unwrap_or(base);
             if !turn.enabled() {
+                let mut urls = vec![
+                    format!("turn:{at}?transport=udp"),
+                    format!("turn:{at}?transport=tcp"),
+                ];
+                if let Some(port) = relay.tls_port {
+                    urls.push(format!("turns:{host}:{port}?transport=tcp"));
+                }
                 turn = crate::turn::TurnConfig {
-                    urls: vec![
-                        format!("turn:{at}?transport=udp"),
-                        format!("turn:{at}?transport=tcp"),
-                    ],
+                    urls,
                     ..relay.turn.clone()
                 };
             }

@@ -320,27 +320,17 @@ async fn quotas_nonces_and_credentials_expire() {
 }
 
 /// `turnutils_uclient` in client-to-client mode (`-y`): two allocations relay to each other.
-fn uclient(port: u16, user: &str, password: &str, tcp: bool) -> (bool, String) {
+/// `extra`: `-t` for TCP, `-t -S` for TLS. Returns (messages received back, its output).
+fn uclient_run(port: u16, user: &str, password: &str, extra: &[&str]) -> (u64, String) {
     // `timeout`: a client that never gets its allocation retries forever.
-    let mut cmd = Command::new("timeout");
-    cmd.args([
-        "20",
-        "turnutils_uclient",
-        "-p",
-        &port.to_string(),
-        "-u",
-        user,
-        "-w",
-        password,
-    ])
-    // -c: no RTCP allocation (it needs a port reservation; WebRTC never asks for one).
-    .args(["-n", "20", "-m", "1", "-l", "120", "-y", "-c", "-z", "5"])
-    .stdin(Stdio::null());
-    if tcp {
-        cmd.arg("-t");
-    }
-    let out = cmd
+    let out = Command::new("timeout")
+        .args(["20", "turnutils_uclient", "-p", &port.to_string()])
+        .args(["-u", user, "-w", password])
+        // -c: no RTCP allocation (it needs a port reservation; WebRTC never asks for one).
+        .args(["-n", "20", "-m", "1", "-l", "120", "-y", "-c", "-z", "5"])
+        .args(extra)
         .arg("127.0.0.1")
+        .stdin(Stdio::null())
         .output()
         .expect("turnutils_uclient runs");
     let text =
@@ -352,6 +342,12 @@ fn uclient(port: u16, user: &str, password: &str, tcp: bool) -> (bool, String) {
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
+    (received, text)
+}
+
+fn uclient(port: u16, user: &str, password: &str, tcp: bool) -> (bool, String) {
+    let extra: &[&str] = if tcp { &["-t"] } else { &[] };
+    let (received, text) = uclient_run(port, user, password, extra);
     (
         received > 0 && !text.contains("Cannot complete Allocation"),
         text,
@@ -407,5 +403,26 @@ async fn coturn_clients_bind_allocate_and_relay_through_it() {
     assert!(!expired, "an expired username relays nothing");
     assert!(server.metric("videomeet_turn_relayed_packets_total").await > 0.0);
     assert!(server.metric("videomeet_turn_auth_failures_total").await > 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_over_tls_relays_for_coturns_client() {
+    let mut sockets = videomeet::relay::Sockets::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let tls = videomeet::tls::Tls::load(videomeet::tls::Source::SelfSigned { dir: None }).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_port = listener.local_addr().unwrap().port();
+    sockets.tls = Some((listener, std::sync::Arc::new(tls)));
+    let server = Server::start_on(Config::default(), &[], Some(sockets)).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (urls, user, password) = turn_entry(&ja);
+    assert!(urls.contains(&format!("turns:127.0.0.1:{tls_port}?transport=tcp")));
+    let (relayed, text) =
+        tokio::task::spawn_blocking(move || uclient_run(tls_port, &user, &password, &["-t", "-S"]))
+            .await
+            .unwrap();
+    assert!(relayed > 0, "TURN over TLS relayed nothing: {text}");
     server.shutdown().await;
 }

@@ -46,7 +46,7 @@ impl Server {
         Server::start_on(config, sets, None).await
     }
 
-    async fn start_on(
+    pub async fn start_on(
         mut config: Config,
         sets: &[(&str, &str)],
         stun: Option<videomeet::relay::Sockets>,
