@@ -4,9 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The binary with HTTPS on a free port; reads its log until both addresses are known.
 pub struct Running {
@@ -19,7 +19,29 @@ pub struct Running {
 
 impl Running {
     pub fn start(state: &Path, extra: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_videomeet"))
+        let program = Path::new(env!("CARGO_BIN_EXE_videomeet"));
+        Running::start_program(program, &[], state, extra, Duration::from_secs(10))
+    }
+
+    /// Starts `program` (this test build's own binary, or a cross-built one) through `runner`, a
+    /// command prefix such as `["qemu-aarch64-static"]` (empty: run it directly), and waits up to
+    /// `startup` for each line of the log that tells the addresses.
+    pub fn start_program(
+        program: &Path,
+        runner: &[String],
+        state: &Path,
+        extra: &[&str],
+        startup: Duration,
+    ) -> Running {
+        let mut command = match runner.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"])
             .arg("--state-dir")
             .arg(state)
@@ -28,7 +50,7 @@ impl Running {
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .expect("the binary starts");
+            .unwrap_or_else(|e| panic!("{runner:?} {} starts: {e}", program.display()));
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -42,7 +64,7 @@ impl Running {
         let (mut http, mut https, mut fingerprint) = (None, None, None);
         while http.is_none() || https.is_none() || fingerprint.is_none() {
             let line = rx
-                .recv_timeout(Duration::from_secs(10))
+                .recv_timeout(startup)
                 .unwrap_or_else(|_| panic!("server log so far: {:?}", log.lock().unwrap()));
             if let Some(a) = line.split("listening on http://").nth(1) {
                 http = a.trim().parse().ok();
@@ -87,7 +109,13 @@ impl Running {
 
     /// Waits (up to 5 s) for a log line containing `needle`; returns the whole log so far.
     pub fn wait_log(&self, needle: &str) -> String {
-        for _ in 0..100 {
+        self.wait_log_within(needle, Duration::from_secs(5))
+    }
+
+    /// [`Running::wait_log`] with another limit.
+    pub fn wait_log_within(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
             let log = self.log.lock().unwrap().join("\n");
             if log.contains(needle) {
                 return log;
@@ -95,6 +123,23 @@ impl Running {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("never logged {needle:?}: {:?}", self.log.lock().unwrap());
+    }
+
+    /// SIGTERM, then the exit status; panics (after `kill -9`) if it takes longer than `limit`.
+    pub fn terminate(mut self, limit: Duration) -> ExitStatus {
+        self.signal("-TERM");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "still running {limit:?} after SIGTERM: {:?}",
+            self.log.lock().unwrap()
+        );
     }
 
     pub fn ws_url(&self, room: &str) -> String {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod https;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -109,14 +110,7 @@ impl Server {
 
     /// One raw HTTP/1.1 request; returns status, headers (lower-cased names) and body bytes.
     pub async fn http(&self, request: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        tokio::time::timeout(SOON, stream.read_to_end(&mut raw))
-            .await
-            .expect("response in time")
-            .unwrap();
-        parse_response(&raw)
+        http_at(self.addr, request, SOON).await
     }
 
     pub async fn get(&self, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
@@ -138,6 +132,23 @@ impl Server {
             .parse()
             .unwrap()
     }
+}
+
+/// One raw HTTP/1.1 request to `addr`, answered within `limit`; returns status, headers
+/// (lower-cased names) and body bytes.
+pub async fn http_at(
+    addr: SocketAddr,
+    request: &str,
+    limit: Duration,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(limit, stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    parse_response(&raw)
 }
 
 pub fn client_id(name: &str) -> String {
