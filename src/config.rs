@@ -325,13 +325,7 @@ pub fn parse(
             .map_err(|_| format!("--listen wants HOST:PORT such as 0.0.0.0:8080, not `{addr}`"))?;
     }
     config.tls_listen_explicit = tls_listen.is_some();
-    config.tls_listen = match tls_listen.as_deref() {
-        Some("off") => None,
-        Some(addr) => Some(addr.parse().map_err(|_| {
-            format!("--tls-listen wants HOST:PORT such as 0.0.0.0:8443, or off, not `{addr}`")
-        })?),
-        None => Some(DEFAULT_TLS_LISTEN.parse().expect("default address parses")),
-    };
+    config.tls_listen = optional_listen("--tls-listen", tls_listen, DEFAULT_TLS_LISTEN, true)?;
     match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => {
             config.tls_cert = Some(cert.into());
@@ -403,26 +397,16 @@ pub fn parse(
         config.ice_servers = value.to_string();
     }
     config.stun_listen_explicit = stun_listen.is_some();
-    config.stun_listen = match stun_listen.as_deref() {
-        Some("off") => None,
-        Some(addr) => Some(addr.parse().map_err(|_| {
-            format!("--stun-listen wants HOST:PORT such as 0.0.0.0:3478, or off, not `{addr}`")
-        })?),
-        None => Some(DEFAULT_STUN_LISTEN.parse().expect("default address parses")),
-    };
+    config.stun_listen = optional_listen("--stun-listen", stun_listen, DEFAULT_STUN_LISTEN, true)?;
     config.turns_listen_explicit = turns_listen.is_some();
-    config.turns_listen = match turns_listen.as_deref() {
-        Some("off") => None,
-        Some(addr) => Some(addr.parse().map_err(|_| {
-            format!("--turns-listen wants HOST:PORT such as 0.0.0.0:5349, or off, not `{addr}`")
-        })?),
-        None if config.tls_cert.is_some() => Some(
-            DEFAULT_TURNS_LISTEN
-                .parse()
-                .expect("default address parses"),
-        ),
-        None => None,
-    };
+    // TURN over TLS is on by default only with the operator's certificate.
+    let with_cert = config.tls_cert.is_some();
+    config.turns_listen = optional_listen(
+        "--turns-listen",
+        turns_listen,
+        DEFAULT_TURNS_LISTEN,
+        with_cert,
+    )?;
     if let Some(range) = relay_ports {
         let parsed = range
             .split_once('-')
@@ -447,6 +431,26 @@ pub fn parse(
         return Ok(Command::SystemdUnit(Box::new(config), typed));
     }
     Ok(Command::Serve(Box::new(config)))
+}
+
+/// A `HOST:PORT`-or-`off` option: what was given, else `default` when `on_by_default`.
+fn optional_listen(
+    flag: &str,
+    given: Option<String>,
+    default: &str,
+    on_by_default: bool,
+) -> Result<Option<SocketAddr>, String> {
+    let text = match given.as_deref() {
+        Some(text) => text,
+        None if on_by_default => default,
+        None => return Ok(None),
+    };
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{flag} wants HOST:PORT such as {default}, or off, not `{text}`"))
 }
 
 /// systemd's `StateDirectory=` first, then the XDG state home, then `~/.local/state`.
