@@ -735,29 +735,41 @@ impl Relay {
         else {
             return;
         };
-        self.to_peer(key, peer, data, now);
+        self.to_peer(key, data, now, |_| Some(peer));
     }
 
     fn channel_data_from_client(&self, key: ClientKey, channel: u16, data: &[u8], now: Instant) {
-        let peer = self.table().by_client.get(&key).and_then(|a| {
-            a.inner()
+        self.to_peer(key, data, now, |allocation| {
+            allocation
+                .inner()
                 .channels
                 .iter()
                 .find(|(n, _, until)| *n == channel && *until > now)
                 .map(|(_, p, _)| *p)
         });
-        if let Some(peer) = peer {
-            self.to_peer(key, peer, data, now);
-        }
     }
 
-    /// Client to peer: only with a permission, to an allowed peer, within the bandwidth.
-    fn to_peer(&self, key: ClientKey, peer: SocketAddr, data: &[u8], now: Instant) {
-        let Some(allocation) = self.table().by_client.get(&key).cloned() else {
-            return;
+    /// Client to peer (`peer_of` names the peer, from the message or the channel): only with a
+    /// permission, to an allowed peer, within the bandwidth. One look at the table per packet.
+    fn to_peer(
+        &self,
+        key: ClientKey,
+        data: &[u8],
+        now: Instant,
+        peer_of: impl FnOnce(&Allocation) -> Option<SocketAddr>,
+    ) {
+        let (allocation, peer, allowed) = {
+            let table = self.table();
+            let Some(allocation) = table.by_client.get(&key).cloned() else {
+                return;
+            };
+            let Some(peer) = peer_of(&allocation) else {
+                return;
+            };
+            let allowed = peer_allowed(&self.state, &self.own, &table.relay_ports, peer);
+            (allocation, peer, allowed)
         };
         let metrics = &self.state.metrics;
-        let allowed = self.peer_allowed(peer, &self.table().relay_ports);
         if !allowed || !allocation.permitted(peer.ip(), now) || !allocation.spend(data.len(), now) {
             bump(&metrics.turn_packets_dropped);
             return;
@@ -775,11 +787,6 @@ impl Relay {
     fn peer_ip_allowed(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         in_networks(ip, &self.state.config.relay_allow) || self.own.contains(&ip) || is_public(ip)
-    }
-
-    /// Whether a packet may go to (or come from) `peer`.
-    fn peer_allowed(&self, peer: SocketAddr, relay_ports: &HashSet<u16>) -> bool {
-        peer_allowed(&self.state, &self.own, relay_ports, peer)
     }
 
     fn remove(&self, key: ClientKey) {
@@ -902,6 +909,8 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a packet may go to (or come from) `peer`: a public address, an allowed network, or
+/// (on this host itself) one of our live relayed ports.
 fn peer_allowed(
     state: &State,
     own: &HashSet<IpAddr>,
