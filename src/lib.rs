@@ -12,6 +12,7 @@ pub mod inflight;
 pub mod limits;
 pub mod metrics;
 pub mod password;
+pub mod process;
 pub mod protocol;
 pub mod relay;
 pub mod rooms;

@@ -15,6 +15,7 @@ use videomeet::Listeners;
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn main() -> ExitCode {
+    videomeet::process::no_huge_pages();
     let command = config::parse(
         std::env::args().skip(1),
         |key| std::env::var(key).ok(),
@@ -44,6 +45,14 @@ fn main() -> ExitCode {
     };
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let needed = videomeet::process::descriptors_needed(&config.limits);
+    match videomeet::process::raise_open_file_limit(needed) {
+        Some(got) if got < needed => log::warn!(
+            "the open-file limit is {got}, below the {needed} the memory budget admits; \
+             raise it (LimitNOFILE= in the service, ulimit -Hn) or fewer people can join"
+        ),
+        _ => {}
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
