@@ -14,13 +14,21 @@ use crate::limits::Limits;
 /// real heap in use rather than an estimate.
 pub struct CountingAlloc;
 
+/// The allocator under the count. A profiling build (`--features system-alloc`) uses the C
+/// library's malloc instead, so heaptrack and valgrind, which hook malloc, see every allocation
+/// with its call stack (docs/BENCHMARKS.md, "Where the memory goes").
+#[cfg(not(feature = "system-alloc"))]
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "system-alloc")]
+static INNER: std::alloc::System = std::alloc::System;
+
 static HEAP_IN_USE: AtomicUsize = AtomicUsize::new(0);
 static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to mimalloc, which upholds GlobalAlloc's contract.
-        let ptr = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        // SAFETY: forwarded unchanged to the inner allocator (mimalloc), which upholds GlobalAlloc's contract.
+        let ptr = unsafe { INNER.alloc(layout) };
         if !ptr.is_null() {
             note_alloc(layout.size());
         }
@@ -29,13 +37,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from `alloc`/`realloc` above with this layout.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        unsafe { INNER.dealloc(ptr, layout) };
         HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
-        let ptr = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
+        let ptr = unsafe { INNER.alloc_zeroed(layout) };
         if !ptr.is_null() {
             note_alloc(layout.size());
         }
@@ -44,7 +52,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as in `alloc`; the caller guarantees `ptr` and `layout` match.
-        let new = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        let new = unsafe { INNER.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
             note_alloc(new_size);
@@ -57,6 +65,22 @@ fn note_alloc(size: usize) {
     let now = HEAP_IN_USE.fetch_add(size, Ordering::Relaxed) + size;
     if now > HEAP_PEAK.load(Ordering::Relaxed) {
         HEAP_PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+/// Gives memory that freed objects left behind back to the OS, after load has gone.
+///
+/// mimalloc returns freed pages only while the process keeps allocating, so after a busy hour an
+/// idle server would keep its peak RSS. The sweep calls this every sweep period (it logs how long
+/// it took at debug level; it touches no live object).
+pub fn return_free_memory() {
+    #[cfg(not(feature = "system-alloc"))]
+    {
+        extern "C" {
+            fn mi_collect(force: bool);
+        }
+        // SAFETY: mi_collect takes no pointers; it is safe to call at any time from any thread.
+        unsafe { mi_collect(true) };
     }
 }
 

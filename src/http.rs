@@ -26,7 +26,7 @@ use crate::state::{SocketPermit, State};
 pub type Body = Full<Bytes>;
 
 /// A socket's read buffer, and the most one read charges to the in-flight arena at once.
-const READ_CHUNK: usize = 4096;
+const READ_CHUNK: usize = 2048;
 
 /// Pages may load only what this server serves, run no inline script, and use the camera,
 /// microphone and screen capture for themselves only.

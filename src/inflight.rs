@@ -94,18 +94,35 @@ fn payload_len(header: &[u8]) -> u64 {
     }
 }
 
+/// One piece of the byte stream ready for tungstenite.
+struct Piece {
+    bytes: Vec<u8>,
+    /// The last piece of a frame: a read stops after it.
+    ends_frame: bool,
+}
+
 /// An I/O stream whose reads are charged to the in-flight arena.
 ///
 /// It also keeps large frames from tungstenite until they are whole: tungstenite reserves a
 /// frame's declared length as soon as it parses the header, so a header promising 1 MiB followed
 /// by a trickle would make every trickler hold a 1 MiB allocation that no arena sees (2,000 of
-/// them: 2 GB of heap, and the address space of a 32-bit Pi). Frames longer than one read chunk
+/// them: 2 GB of heap, and the address space of a 32-bit Pi). Frames longer than `fragment`
 /// are gathered here instead, in chunks charged as they arrive, and handed over complete.
+///
+/// And it keeps tungstenite's read buffer small for the socket's whole life. That buffer never
+/// shrinks: one 4 KiB offer would leave every socket holding 8 KiB until it closes, which was
+/// the largest single item in a participant's memory (docs/BENCHMARKS.md, "Where the memory
+/// goes"). So a gathered data frame is handed over as a fragmented message of frames no longer
+/// than `fragment` (RFC 6455 section 5.4; tungstenite joins them, as it would a browser's), and
+/// a read never returns bytes past the end of a frame: then the buffer, `chunk` bytes, always
+/// has room for the next frame without growing.
 pub struct ChargedIo<T> {
     inner: T,
     charge: Arc<Charge>,
     /// Largest single read: reading never overshoots the arena by more than this.
     chunk: usize,
+    /// Longest frame payload handed to tungstenite as it came; longer data frames are split.
+    fragment: usize,
     /// Frames above this are refused by tungstenite anyway; their headers pass at once.
     max_frame: u64,
     /// Fires when the message now being received has taken too long; armed by its first byte.
@@ -113,8 +130,8 @@ pub struct ChargedIo<T> {
     limit: Duration,
     pause: Option<Pin<Box<Sleep>>>,
     scan: Scan,
-    /// Bytes ready for tungstenite, in arrival order (the front chunk from `offset`).
-    ready: VecDeque<Vec<u8>>,
+    /// Bytes ready for tungstenite, in arrival order (the front piece from `offset`).
+    ready: VecDeque<Piece>,
     offset: usize,
     /// A large frame being gathered: its header and the payload so far.
     gather: Vec<Vec<u8>>,
@@ -127,6 +144,11 @@ impl<T> ChargedIo<T> {
             inner,
             charge,
             chunk,
+            // A third of the buffer, less the largest header. tungstenite reserves a frame's
+            // length on top of the payload it already holds (2 x the frame), and moves bytes to
+            // the front of its buffer only when they do not overlap; a frame of a third fits
+            // wherever in the buffer the one before it ended.
+            fragment: (chunk / 3).saturating_sub(16).max(1),
             max_frame: u64::MAX,
             deadline: None,
             limit: deadline,
@@ -163,12 +185,19 @@ impl<T> ChargedIo<T> {
                     }
                     let len = payload_len(header);
                     let bytes = header.to_vec();
-                    if len > self.chunk as u64 && len <= self.max_frame {
+                    if len > self.fragment as u64 && len <= self.max_frame {
                         self.gather.push(bytes);
                         self.scan = Scan::Gather(len);
                     } else {
-                        self.ready.push_back(bytes);
-                        self.scan = Scan::Stream(len);
+                        self.ready.push_back(Piece {
+                            bytes,
+                            ends_frame: len == 0,
+                        });
+                        self.scan = if len == 0 {
+                            Scan::Header(heapless::Vec::new())
+                        } else {
+                            Scan::Stream(len)
+                        };
                     }
                 }
                 Scan::Stream(left) | Scan::Gather(left) => {
@@ -181,13 +210,16 @@ impl<T> ChargedIo<T> {
                         if gathering {
                             self.gather.push(part);
                         } else {
-                            self.ready.push_back(part);
+                            self.ready.push_back(Piece {
+                                bytes: part,
+                                ends_frame: done,
+                            });
                         }
                     }
                     data = &data[take..];
                     if done {
                         if gathering {
-                            self.ready.extend(self.gather.drain(..));
+                            self.hand_over_gathered();
                         }
                         self.scan = Scan::Header(heapless::Vec::new());
                     }
@@ -196,21 +228,79 @@ impl<T> ChargedIo<T> {
         }
     }
 
-    /// Copies ready bytes into `buf`; false if there were none.
+    /// Moves a whole gathered frame to `ready`: a masked data frame as fragments of at most
+    /// `fragment` bytes, anything else (a control frame, an unmasked frame) as it came, for
+    /// tungstenite to judge.
+    fn hand_over_gathered(&mut self) {
+        let header = std::mem::take(&mut self.gather[0]);
+        let opcode = header[0] & 0x0f;
+        let masked = header[1] & 0x80 != 0;
+        if opcode > 2 || !masked {
+            self.gather[0] = header;
+            let n = self.gather.len();
+            for (i, bytes) in self.gather.drain(..).enumerate() {
+                self.ready.push_back(Piece {
+                    bytes,
+                    ends_frame: i + 1 == n,
+                });
+            }
+            return;
+        }
+        let key = &header[header.len() - 4..];
+        let mut payload = Vec::with_capacity(self.gather[1..].iter().map(Vec::len).sum());
+        for part in self.gather.drain(..).skip(1) {
+            payload.extend_from_slice(&part);
+        }
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= key[i & 3];
+        }
+        let count = payload.len().div_ceil(self.fragment);
+        for (i, piece) in payload.chunks(self.fragment).enumerate() {
+            // FIN only on the last; the first keeps the opcode (and any RSV bits, for
+            // tungstenite to refuse), the rest are continuations.
+            let fin = if i + 1 == count { header[0] & 0x80 } else { 0 };
+            let op = if i == 0 { header[0] & 0x7f } else { 0 };
+            let mut frame = Vec::with_capacity(piece.len() + 8);
+            frame.push(fin | op);
+            if piece.len() < 126 {
+                frame.push(0x80 | piece.len() as u8);
+            } else {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+            }
+            // A zero mask key: the payload above is already unmasked.
+            frame.extend_from_slice(&[0; 4]);
+            frame.extend_from_slice(piece);
+            self.ready.push_back(Piece {
+                bytes: frame,
+                ends_frame: true,
+            });
+        }
+    }
+
+    /// Copies ready bytes into `buf`, up to the end of one frame; false if there were none.
     fn deliver(&mut self, buf: &mut ReadBuf<'_>) -> bool {
         let mut any = false;
         while buf.remaining() > 0 {
             let Some(front) = self.ready.front() else {
                 break;
             };
-            let n = (front.len() - self.offset).min(buf.remaining());
-            buf.put_slice(&front[self.offset..self.offset + n]);
+            let n = (front.bytes.len() - self.offset).min(buf.remaining());
+            buf.put_slice(&front.bytes[self.offset..self.offset + n]);
             self.offset += n;
             any = true;
-            if self.offset == front.len() {
+            if self.offset == front.bytes.len() {
+                let ends_frame = front.ends_frame;
                 self.ready.pop_front();
                 self.offset = 0;
+                if ends_frame {
+                    break;
+                }
             }
+        }
+        // A burst of small frames grows the queue; an idle socket should not keep it.
+        if self.ready.is_empty() && self.ready.capacity() > 4 {
+            self.ready = VecDeque::new();
         }
         any
     }
@@ -408,6 +498,51 @@ mod tests {
         let mut refused = [0u8; 4];
         io.read_exact(&mut refused).await.unwrap();
         assert_eq!(refused, [0x81, 126, 0x01, 0x00]);
+    }
+
+    #[tokio::test]
+    async fn a_read_stops_at_the_end_of_a_frame() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(256);
+        let mut io = ChargedIo::new(rx, Charge::new(budget), 64, Duration::from_secs(10));
+        tx.write_all(b"\x81\x02hi\x81\x03you").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"\x81\x02hi", "only the first frame");
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"\x81\x03you");
+    }
+
+    /// A browser's 5 KB message, with multi-byte characters across the cut points, reaches the
+    /// server whole and unchanged through real tungstenite on both ends, and so does the
+    /// server's fragmented answer.
+    #[tokio::test]
+    async fn long_messages_cross_as_fragments_unchanged() {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::WebSocketStream;
+
+        let budget = tiny_budget(1 << 20);
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let io = ChargedIo::new(
+            server_io,
+            Charge::new(budget),
+            2048,
+            Duration::from_secs(10),
+        )
+        .with_max_frame(1 << 20);
+        let config = WebSocketConfig::default().read_buffer_size(2048);
+        let mut server = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let text: String = "sdp ü€𝄞 ".repeat(400);
+        assert!(text.len() > 5000);
+        client.send(Message::text(text.clone())).await.unwrap();
+        client.send(Message::text("after")).await.unwrap();
+        let got = server.next().await.unwrap().unwrap();
+        assert_eq!(got.into_text().unwrap().as_str(), text);
+        let got = server.next().await.unwrap().unwrap();
+        assert_eq!(got.into_text().unwrap().as_str(), "after");
     }
 
     #[test]

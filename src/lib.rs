@@ -286,6 +286,10 @@ async fn sweep_loop(state: Arc<State>, _done: mpsc::Sender<()>) {
             if gone > 0 {
                 log::info!("swept {gone} expired rooms, {} remain", rooms.room_count());
             }
+            drop(rooms);
+            let started = Instant::now();
+            budget::return_free_memory();
+            log::debug!("returned free memory in {:?}", started.elapsed());
         }
     }
 }

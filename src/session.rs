@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -581,6 +582,30 @@ fn refuse_rate_limited(
     None
 }
 
+/// Longest frame the writer sends. tungstenite's write buffer keeps the capacity of the largest
+/// frame it ever wrote, for the socket's whole life; a message longer than this (an SDP offer is
+/// 4-8 KiB) goes out as a fragmented message instead (RFC 6455 section 5.4), which browsers join.
+const SEND_FRAGMENT: usize = 1024;
+
+/// Sends one text message, fragmented when longer than [`SEND_FRAGMENT`].
+async fn send_text(
+    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    text: Utf8Bytes,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    if text.len() <= SEND_FRAGMENT {
+        return sink.send(Message::Text(text)).await;
+    }
+    let bytes = Bytes::from(text);
+    let count = bytes.len().div_ceil(SEND_FRAGMENT);
+    for i in 0..count {
+        let piece = bytes.slice(i * SEND_FRAGMENT..((i + 1) * SEND_FRAGMENT).min(bytes.len()));
+        let opcode = if i == 0 { Data::Text } else { Data::Continue };
+        let frame = WsFrame::message(piece, OpCode::Data(opcode), i + 1 == count);
+        sink.feed(Message::Frame(frame)).await?;
+    }
+    sink.flush().await
+}
+
 /// Drains the outbound queue into the socket, and pings. Ends on a close frame, when the queue
 /// is dropped, or when the peer stops taking bytes for `stall` (then the session is told).
 async fn write_loop(
@@ -606,7 +631,7 @@ async fn write_loop(
         match frame {
             Some(Frame::Text(text)) => {
                 let len = text.len();
-                let sent = timeout(stall, sink.send(Message::Text(text))).await;
+                let sent = timeout(stall, send_text(&mut sink, text)).await;
                 shared.sent(len);
                 if !matches!(sent, Ok(Ok(()))) {
                     break;
