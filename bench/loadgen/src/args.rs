@@ -29,8 +29,10 @@ Scenarios:
               connected - RSS idle before start) / N, and RSS connected / N.
       $B/loadgen scale --addr 127.0.0.1:18090 --pid $PID --participants 600 --hold 60 \
           --csv /tmp/rss600.csv --svg /tmp/rss600.svg --svg-participants /tmp/rss600-n.svg
-      (also 3000 and 10000; the generator raises its open-file limit and spreads its sockets
-      over 127.x.y.z source addresses; connects are paced by --connect-concurrency and retried)
+      (the issue's runs: 600, 3000 and 10000 with --hold 60. The generator raises its open-file
+      limit, spreads its sockets over 127.x.y.z source addresses, keeps at most
+      --connect-concurrency connects+joins in progress so the accept backlog never overflows,
+      and retries a failed connect with backoff: `connect_retries` in the summary.)
 
   throughput  rooms of 6 joined, then every participant sends ~200 B candidate-like signals
               round-robin to its 5 peers: as fast as the server takes them (each sender at most
@@ -45,8 +47,12 @@ Scenarios:
   soak        a steady --meetings-per-sec of new meetings (fresh room names, 6 people, the full
               workload with churn and resume), each staying --meeting-secs then leaving, for
               --secs; then waits for the last rooms to expire and compares the final RSS with the
-              warmed-up level (PASS/FAIL, exit 1 on FAIL). Shorten the server's room TTL and
-              sweep so rooms expire during the run (and tell loadgen the same values):
+              warmed-up level: warm = median RSS over 10 % of the run after a warm-up of 60 s or
+              10 % of the run, whichever is later (at most 25 %); PASS if final <= 1.05 x warm
+              and the second half's least-squares slope x its duration < 2 % of warm, else FAIL
+              with the reason (exit 1). Also prints the server's room and seat gauges from
+              /metrics (back to 0). Shorten the server's room TTL and sweep so rooms expire
+              during the run (and tell loadgen the same values):
       $B/videomeet --listen 127.0.0.1:18090 --tls-listen off --stun-listen off --state-dir off \
           --set timers.room_ttl_secs=5 --set timers.sweep_secs=1 &
       $B/loadgen soak --addr 127.0.0.1:18090 --pid $! --secs 600 --meetings-per-sec 2 \
@@ -54,21 +60,28 @@ Scenarios:
 
   flood       the hostile flood: --tricklers sockets each beginning an almost-1 MiB frame and
               trickling it (from 127.1.x.y), --nonreaders sockets that join and never read while
-              a sender in their room sends them 4 KiB signals, a --storm of sockets joining and
-              leaving as fast as they can, and meanwhile --honest participants in rooms of 6
-              doing the full workload (their join latency and errors reported apart). Optionally
-              inside a memory cgroup (v1, as root): --cgroup-mib 512. Default budget:
+              their room-mates send them 4 KiB signals, a --storm of sockets joining and leaving
+              as fast as they can, and meanwhile --honest participants in rooms of 6 doing the
+              full workload (their join latency and errors reported apart from the hostile
+              ones). Reports peak VmHWM against the budget, the server's own heap peak and arena
+              peaks from /metrics, and whether it survived (exit 1 if it died or an honest
+              participant saw an error). Optionally inside a cgroup v1 memory limit (as root):
+              --cgroup-mib 512 creates /sys/fs/cgroup/memory/videomeet-flood, moves every --pid
+              into it, reports max_usage, failcnt and oom_kill, then moves them back and removes
+              it. Default budget:
       $B/videomeet --listen 127.0.0.1:18090 --tls-listen off --stun-listen off --state-dir off &
       $B/loadgen flood --addr 127.0.0.1:18090 --pid $! --tricklers 2000 --nonreaders 20 \
           --storm 100 --honest 60 --secs 30 --cgroup-mib 512
-      and under a 64 MiB budget (the arenas must be scaled with it, or the server refuses to
-      start: arenas + reserve must fit budget.total_mib):
+      and under a 64 MiB budget. budget.total_mib=64 alone is refused at start ("the arenas
+      (400 MiB) and the reserve (50 MiB) exceed budget.total_mib (64 MiB)"): the arenas must be
+      scaled with it. This set fits 64 exactly (38+2+8+6+2 + 8 reserve) and admits 2,432
+      sockets (the 2,000 tricklers, the non-readers and their senders, the storm, the honest):
       $B/videomeet --listen 127.0.0.1:18090 --tls-listen off --stun-listen off --state-dir off \
           --set budget.total_mib=64 --set budget.reserve_mib=8 --set arenas.sockets_mib=38 \
           --set arenas.rooms_mib=2 --set arenas.in_flight_mib=8 --set arenas.outbound_mib=6 \
           --set turn.allocations_mib=2 &
       $B/loadgen flood --addr 127.0.0.1:18090 --pid $! --tricklers 2000 --nonreaders 4 \
-          --storm 100 --honest 60 --secs 30
+          --storm 100 --honest 60 --secs 30 --cgroup-mib 512
 
 Socket.io side-by-side (scale and throughput): --proto socketio talks to the Node reference
 relay in bench/socketio-relay (node + redis-server: give both with --pid, each is reported and
@@ -77,6 +90,11 @@ their sum):
   (cd bench/socketio-relay && npm ci && REDIS_URL=redis://127.0.0.1:16379 PORT=13000 node server.js &)
   $B/loadgen scale --proto socketio --addr 127.0.0.1:13000 --pid $(pidof node) \
       --pid $(pidof redis-server) --participants 600 --hold 60
+  $B/loadgen throughput --proto socketio --addr 127.0.0.1:13000 --pid $(pidof node) \
+      --pid $(pidof redis-server) --rooms 100 --secs 30 --rate 20000
+The reference has no seat grace: a socket dropped without `leave` frees its seat at once, so
+the drop-and-resume of the churn gets a new seat there and counts `resume_mismatch` once per
+room. That is the difference being measured; --churn off runs both servers without churn.
 
 Options (scenario defaults in brackets):
   --addr HOST:PORT          the server [127.0.0.1:8080]
@@ -104,7 +122,8 @@ Options (scenario defaults in brackets):
   --nonreaders K            flood [20]
   --storm J                 flood: join-storm sockets [100]
   --honest N                flood: honest participants [60]
-  --nonreader-rate R        flood: 4 KiB signals/s sent to each non-reader [50]
+  --nonreader-senders N     flood: room-mates sending to each non-reader, 1-5 [5]
+  --nonreader-rate R        flood: 4 KiB signals/s from each of them [50]
   --cgroup-mib N            flood: run the server in a memory cgroup of N MiB
   -h, --help                this text
 "#;
@@ -136,6 +155,7 @@ pub struct Args {
     pub nonreaders: usize,
     pub storm: usize,
     pub honest: usize,
+    pub nonreader_senders: usize,
     pub nonreader_rate: f64,
     pub cgroup_mib: Option<u64>,
 }
@@ -187,6 +207,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         nonreaders: 20,
         storm: 100,
         honest: 60,
+        nonreader_senders: 5,
         nonreader_rate: 50.0,
         cgroup_mib: None,
     };
@@ -227,6 +248,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--nonreaders" => a.nonreaders = num(&flag, v)?,
             "--storm" => a.storm = num(&flag, v)?,
             "--honest" => a.honest = num(&flag, v)?,
+            "--nonreader-senders" => a.nonreader_senders = num(&flag, v)?,
             "--nonreader-rate" => a.nonreader_rate = num(&flag, v)?,
             "--cgroup-mib" => a.cgroup_mib = Some(num(&flag, v)?),
             other => return Err(format!("unknown option {other} (loadgen --help)")),
@@ -237,6 +259,9 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     }
     if a.room_size < 2 || a.room_size > 6 {
         return Err("--room-size is 2 to 6".into());
+    }
+    if !(1..=5).contains(&a.nonreader_senders) {
+        return Err("--nonreader-senders is 1 to 5 (a room has 6 seats)".into());
     }
     if a.connect_concurrency == 0 || a.window == 0 {
         return Err("--connect-concurrency and --window must be at least 1".into());

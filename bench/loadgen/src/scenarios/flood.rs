@@ -5,9 +5,10 @@
 //!   their partial frames inside its in-flight arena (pausing reads when it is spent) and cut
 //!   them off at its deadlines; a trickler that is cut off comes straight back.
 //! - Non-readers (127.2.x.y): each joins a room, then never reads its socket (a small receive
-//!   buffer, so the kernel does not absorb megabytes first), while a sender in the same room
-//!   (127.3.x.y) sends it 4 KiB signals. The server's queue to it fills and it must be dropped
-//!   alone; after a while it resumes its seat and stops reading again.
+//!   buffer, so the kernel does not absorb megabytes first), while its room-mates (127.3.x.y,
+//!   `--nonreader-senders`, each under the default per-socket rate) send it 4 KiB signals. The
+//!   server's queue to it fills and it must be dropped alone; after 12 s it resumes its seat
+//!   and stops reading again.
 //! - A join storm (127.4.x.y): sockets connecting, joining and leaving as fast as they can, in
 //!   rooms of 6.
 //! - Honest participants (127.5.x.y), in rooms of 6 doing the full meeting workload, start
@@ -32,8 +33,10 @@ use crate::proc::{self, Sampler};
 use crate::stats::{mib, Stats, Summary};
 use crate::workload::{join_json, micros, sdp_signal, Cmd, Ctx, Meeting};
 
-/// How long a non-reader stays silent before it drops its socket and resumes its seat.
-const NONREADER_CYCLE: Duration = Duration::from_secs(8);
+/// How long a non-reader stays silent before it drops its socket and resumes its seat: past
+/// the server's heartbeat timeout (10 s by default), so the server has to end it itself,
+/// when its queue overflows or when the silence does.
+const NONREADER_CYCLE: Duration = Duration::from_secs(12);
 
 #[derive(Default)]
 struct Counters {
@@ -71,10 +74,35 @@ fn masked_text_header(len: u64) -> Vec<u8> {
     h
 }
 
-/// The close code in the first bytes the server sent, if they are a close frame.
-fn close_code(buf: &[u8]) -> Option<u16> {
-    (buf.len() >= 4 && buf[0] == 0x88 && buf[1] & 0x7f >= 2)
-        .then(|| u16::from_be_bytes([buf[2], buf[3]]))
+/// What the server sent a trickler, frame by frame (server frames are unmasked): its pings
+/// are skipped (a trickler cannot answer mid-frame, which is part of the attack), a close
+/// frame gives its code. None while no close frame is complete.
+fn close_code(buf: &[u8]) -> Option<Option<u16>> {
+    let mut at = 0;
+    while buf.len() >= at + 2 {
+        let opcode = buf[at] & 0x0f;
+        let (len, head) = match buf[at + 1] & 0x7f {
+            126 if buf.len() >= at + 4 => {
+                (u16::from_be_bytes([buf[at + 2], buf[at + 3]]) as usize, 4)
+            }
+            127 if buf.len() >= at + 10 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[at + 2..at + 10]);
+                (u64::from_be_bytes(b) as usize, 10)
+            }
+            126 | 127 => return None,
+            n => (n as usize, 2),
+        };
+        if buf.len() < at + head + len {
+            return None;
+        }
+        if opcode == 0x8 {
+            let p = &buf[at + head..at + head + len];
+            return Some((p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]])));
+        }
+        at += head + len;
+    }
+    None
 }
 
 async fn trickler(
@@ -140,7 +168,8 @@ async fn trickler(
         let now = c.trickling.fetch_add(1, Ordering::Relaxed) + 1;
         c.trickling_peak.fetch_max(now, Ordering::Relaxed);
         let started = Instant::now();
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
         let outcome = loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {
@@ -152,14 +181,19 @@ async fn trickler(
                     }
                 }
                 r = stream.read(&mut buf) => {
-                    break match r {
-                        Ok(0) => "trickler:closed_none".into(),
-                        Ok(k) => match close_code(&buf[..k]) {
-                            Some(code) => format!("trickler:closed_{code}"),
-                            None => "trickler:unexpected_bytes".into(),
-                        },
-                        Err(e) => format!("trickler:read_failed ({})", e.kind()),
-                    };
+                    match r {
+                        Ok(0) => break "trickler:closed_none".into(),
+                        Ok(k) => {
+                            got.extend_from_slice(&buf[..k]);
+                            match close_code(&got) {
+                                Some(Some(code)) => break format!("trickler:closed_{code}"),
+                                Some(None) => break "trickler:closed_no_code".into(),
+                                None if got.len() > 64 * 1024 => break "trickler:unexpected_bytes".into(),
+                                None => {}
+                            }
+                        }
+                        Err(e) => break format!("trickler:read_failed ({})", e.kind()),
+                    }
                 }
                 _ = end.changed() => break String::new(),
             }
@@ -172,62 +206,90 @@ async fn trickler(
     }
 }
 
-/// A non-reader and the sender that floods it, in their own room.
+/// One of the room-mates sending 4 KiB signals to the non-reader of its room, at a rate
+/// under the server's default per-socket limit (so it is never `slow_down`ed itself).
+async fn nonreader_sender(
+    ctx: Arc<Ctx>,
+    room: String,
+    index: usize,
+    rate: f64,
+    c: Arc<Counters>,
+    mut end: watch::Receiver<bool>,
+) {
+    let join = join_json("sender", &format!("lg{}-s{index:06}", ctx.run), None, false);
+    let Ok((mut conn, joined)) = connect_join_at(&ctx, &room, 3, index, &join, None).await else {
+        return;
+    };
+    let is_target = |p: &serde_json::Value| p["name"] == "nonreader";
+    let mut target: Option<String> = joined["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| is_target(p))
+        .and_then(|p| p["id"].as_str().map(String::from));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    loop {
+        tokio::select! {
+            inc = conn.recv() => match inc {
+                Ok(Incoming::Msg(v)) => {
+                    if v["type"] == "peer-joined" && is_target(&v["peer"]) {
+                        target = v["peer"]["id"].as_str().map(String::from);
+                    }
+                }
+                Ok(Incoming::Closed(code)) => {
+                    if !conn.saw_error {
+                        let code = code.map_or("none".into(), |c| c.to_string());
+                        ctx.stats.error(&format!("sender:closed_{code}"), String::new);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    ctx.stats.error("sender:io", || e.detail());
+                    break;
+                }
+            },
+            _ = tick.tick() => {
+                if let Some(to) = &target {
+                    if conn.send(&sdp_signal(to, "offer", micros(ctx.epoch))).await.is_err() {
+                        ctx.stats.error("sender:send", String::new);
+                        break;
+                    }
+                    c.signals_to_nonreaders.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ = end.changed() => {
+                let _ = conn.leave().await;
+                break;
+            }
+        }
+    }
+    ctx.stats.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A non-reader and the room-mates that send to it, in their own room. One sender at the
+/// default per-socket rate (60/s) cannot outpace the kernel: the server's socket send buffer
+/// grows to 4 MiB (tcp_wmem) before its own queue sees a byte, and the 10 s heartbeat ends the
+/// silent socket first. Five of them (the room's other seats) fill the queue in seconds.
 async fn nonreader_pair(
     ctx: Arc<Ctx>,
     k: usize,
-    rate: f64,
+    (senders, rate): (usize, f64),
     c: Arc<Counters>,
     end: watch::Receiver<bool>,
 ) {
     let room = format!("nr-{}-{k}", ctx.run);
-    let sender = {
-        let (ctx, room, c, mut end) = (ctx.clone(), room.clone(), c.clone(), end.clone());
-        tokio::spawn(async move {
-            let join = join_json("sender", &format!("lg{}-s{k:06}", ctx.run), None, false);
-            let (mut conn, joined) = match connect_join_at(&ctx, &room, 3, k, &join, None).await {
-                Ok(p) => p,
-                Err(()) => return,
-            };
-            let mut target: Option<String> = joined["peers"][0]["id"].as_str().map(String::from);
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            loop {
-                tokio::select! {
-                    inc = conn.recv() => match inc {
-                        Ok(Incoming::Msg(v)) => {
-                            if v["type"] == "peer-joined" {
-                                target = v["peer"]["id"].as_str().map(String::from);
-                            }
-                        }
-                        Ok(Incoming::Closed(code)) => {
-                            if !conn.saw_error {
-                                ctx.stats.error(&format!("sender:closed_{}", code.map_or("none".into(), |c| c.to_string())), String::new);
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            ctx.stats.error("sender:io", || e.detail());
-                            break;
-                        }
-                    },
-                    _ = tick.tick() => {
-                        if let Some(to) = &target {
-                            if conn.send(&sdp_signal(to, "offer", micros(ctx.epoch))).await.is_err() {
-                                ctx.stats.error("sender:send", String::new);
-                                break;
-                            }
-                            c.signals_to_nonreaders.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    _ = end.changed() => {
-                        let _ = conn.leave().await;
-                        break;
-                    }
-                }
-            }
-            ctx.stats.connected.fetch_sub(1, Ordering::Relaxed);
+    let sender_tasks: Vec<_> = (0..senders)
+        .map(|s| {
+            tokio::spawn(nonreader_sender(
+                ctx.clone(),
+                room.clone(),
+                k * 5 + s,
+                rate,
+                c.clone(),
+                end.clone(),
+            ))
         })
-    };
+        .collect();
     let client = format!("lg{}-n{k:06}", ctx.run);
     let mut token: Option<String> = None;
     let mut end = end;
@@ -248,7 +310,9 @@ async fn nonreader_pair(
         ctx.stats.connected.fetch_sub(1, Ordering::Relaxed);
         conn.abandon();
     }
-    let _ = sender.await;
+    for t in sender_tasks {
+        let _ = t.await;
+    }
 }
 
 /// Connect and join from source `block`/`index` with optional SO_RCVBUF, recording failures.
@@ -401,7 +465,7 @@ pub async fn run(args: &Args) -> i32 {
         hostile_tasks.push(tokio::spawn(nonreader_pair(
             hostile_ctx.clone(),
             k,
-            args.nonreader_rate,
+            (args.nonreader_senders, args.nonreader_rate),
             counters.clone(),
             end_rx.clone(),
         )));
@@ -604,7 +668,14 @@ mod tests {
     fn frame_helpers() {
         assert_eq!(masked_text_header(5), vec![0x81, 0x85, 0, 0, 0, 0]);
         assert_eq!(masked_text_header(1_000_000)[1], 0x80 | 127);
-        assert_eq!(close_code(&[0x88, 0x02, 0x03, 0xf0]), Some(1008));
-        assert_eq!(close_code(&[0x81, 0x02, 0x03, 0xf0]), None);
+        assert_eq!(close_code(&[0x88, 0x02, 0x03, 0xf0]), Some(Some(1008)));
+        // A ping first, then the close.
+        assert_eq!(
+            close_code(&[0x89, 0x00, 0x88, 0x02, 0x03, 0xf0]),
+            Some(Some(1008))
+        );
+        assert_eq!(close_code(&[0x89, 0x00]), None);
+        assert_eq!(close_code(&[0x88, 0x00]), Some(None));
+        assert_eq!(close_code(&[0x88, 0x02, 0x03]), None);
     }
 }
