@@ -98,42 +98,10 @@ pub async fn run(args: &Args) -> i32 {
         None
     };
 
-    // The verdict (see the module comment for the choices).
-    let warm_up = (60f64.max(0.1 * secs)).min(0.25 * secs);
-    let warm_end = warm_up + 0.1 * secs;
-    let in_window: Vec<f64> = samples
-        .iter()
-        .filter(|s| s.t >= warm_up && s.t < warm_end)
-        .map(|s| s.rss() as f64)
-        .collect();
-    let warm = median_f64(&in_window);
-    let final_kib = final_reading.rss_kib as f64;
-    let half: Vec<(f64, f64)> = samples
-        .iter()
-        .filter(|s| s.t >= secs / 2.0 && s.t <= secs)
-        .map(|s| (s.t / 60.0, s.rss() as f64))
-        .collect();
-    let slope_kib_min = slope(&half);
-    let half_minutes = secs / 2.0 / 60.0;
-    let growth = slope_kib_min * half_minutes;
-    let ratio = if warm > 0.0 { final_kib / warm } else { 0.0 };
-    let mut reasons = Vec::new();
-    if in_window.is_empty() {
-        reasons.push("no samples in the warm window".to_string());
-    }
-    if ratio > 1.05 {
-        reasons.push(format!(
-            "final RSS is {:.1} % above warm (limit 5 %)",
-            (ratio - 1.0) * 100.0
-        ));
-    }
-    if growth >= 0.02 * warm {
-        reasons.push(format!(
-            "second-half slope {slope_kib_min:.1} KiB/min x {half_minutes:.1} min = {growth:.0} KiB, \
-             over 2 % of warm ({:.0} KiB)",
-            0.02 * warm
-        ));
-    }
+    let series: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss() as f64)).collect();
+    let v = verdict(&series, secs, final_reading.rss_kib as f64);
+    let (warm_up, warm_end, warm, ratio) = (v.warm_up, v.warm_end, v.warm, v.ratio);
+    let (slope_kib_min, growth, reasons) = (v.slope_kib_min, v.growth, v.reasons);
     let pass = reasons.is_empty();
 
     crate::proc::print_processes("final", &args.pids);
@@ -195,5 +163,96 @@ pub async fn run(args: &Args) -> i32 {
     } else {
         println!("soak: FAIL ({})", reasons.join("; "));
         1
+    }
+}
+
+/// The soak's figures and its reasons to fail (none: PASS).
+struct Verdict {
+    warm_up: f64,
+    warm_end: f64,
+    warm: f64,
+    ratio: f64,
+    slope_kib_min: f64,
+    growth: f64,
+    reasons: Vec<String>,
+}
+
+/// `series` is (seconds, RSS KiB); `secs` the launching period; `final_kib` the RSS once the
+/// last rooms expired. See the module comment for the rules.
+fn verdict(series: &[(f64, f64)], secs: f64, final_kib: f64) -> Verdict {
+    let warm_up = (60f64.max(0.1 * secs)).min(0.25 * secs);
+    let warm_end = warm_up + 0.1 * secs;
+    let in_window: Vec<f64> = series
+        .iter()
+        .filter(|(t, _)| *t >= warm_up && *t < warm_end)
+        .map(|(_, rss)| *rss)
+        .collect();
+    let warm = median_f64(&in_window);
+    let half: Vec<(f64, f64)> = series
+        .iter()
+        .filter(|(t, _)| *t >= secs / 2.0 && *t <= secs)
+        .map(|(t, rss)| (t / 60.0, *rss))
+        .collect();
+    let slope_kib_min = slope(&half);
+    let half_minutes = secs / 2.0 / 60.0;
+    let growth = slope_kib_min * half_minutes;
+    let ratio = if warm > 0.0 { final_kib / warm } else { 0.0 };
+    let mut reasons = Vec::new();
+    if in_window.is_empty() {
+        reasons.push("no samples in the warm window".to_string());
+    }
+    if ratio > 1.05 {
+        reasons.push(format!(
+            "final RSS is {:.1} % above warm (limit 5 %)",
+            (ratio - 1.0) * 100.0
+        ));
+    }
+    if growth >= 0.02 * warm {
+        reasons.push(format!(
+            "second-half slope {slope_kib_min:.1} KiB/min x {half_minutes:.1} min = {growth:.0} KiB, \
+             over 2 % of warm ({:.0} KiB)",
+            0.02 * warm
+        ));
+    }
+    Verdict {
+        warm_up,
+        warm_end,
+        warm,
+        ratio,
+        slope_kib_min,
+        growth,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    fn series(secs: u32, rss: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        (0..=secs).map(|t| (t as f64, rss(t as f64))).collect()
+    }
+
+    #[test]
+    fn flat_memory_passes() {
+        let v = verdict(&series(600, |_| 10_000.0), 600.0, 9_000.0);
+        assert_eq!((v.warm_up, v.warm_end, v.warm), (60.0, 120.0, 10_000.0));
+        assert!(v.reasons.is_empty(), "{:?}", v.reasons);
+        // Short trial runs still get a window.
+        let v = verdict(&series(60, |_| 10_000.0), 60.0, 10_000.0);
+        assert_eq!((v.warm_up, v.warm_end), (15.0, 21.0));
+        assert!(v.reasons.is_empty());
+    }
+
+    #[test]
+    fn a_leak_fails_on_both_counts() {
+        // 1 KiB a second: 30,000 KiB over the second half of a 600 s run.
+        let v = verdict(&series(600, |t| 10_000.0 + t * 100.0), 600.0, 70_000.0);
+        assert!((v.slope_kib_min - 6_000.0).abs() < 1e-6);
+        assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
+        // Only the final level grew (memory kept after the rooms went).
+        let v = verdict(&series(600, |_| 10_000.0), 600.0, 11_000.0);
+        assert_eq!(v.reasons.len(), 1);
+        assert!(v.reasons[0].contains("above warm"));
     }
 }
