@@ -158,21 +158,25 @@ impl Conn {
     ) -> Result<Conn, Failure> {
         let tcp = connect_from(src, target.addr, opts.rcvbuf).await?;
         let url = target.proto.url(target.addr, room);
-        let (ws, _) =
-            match timeout(CONNECT_TIMEOUT, tokio_tungstenite::client_async(url, tcp)).await {
-                Err(_) => return Err(Failure::Handshake("timeout".into(), String::new())),
-                Ok(Err(tungstenite::Error::Http(resp))) => {
-                    return Err(Failure::Handshake(
-                        format!("http_{}", resp.status().as_u16()),
-                        String::new(),
-                    ))
-                }
-                Ok(Err(tungstenite::Error::Io(e))) => {
-                    return Err(Failure::Handshake("io".into(), e.to_string()))
-                }
-                Ok(Err(e)) => return Err(Failure::Handshake("protocol".into(), e.to_string())),
-                Ok(Ok(pair)) => pair,
-            };
+        let (ws, _) = match timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config())),
+        )
+        .await
+        {
+            Err(_) => return Err(Failure::Handshake("timeout".into(), String::new())),
+            Ok(Err(tungstenite::Error::Http(resp))) => {
+                return Err(Failure::Handshake(
+                    format!("http_{}", resp.status().as_u16()),
+                    String::new(),
+                ))
+            }
+            Ok(Err(tungstenite::Error::Io(e))) => {
+                return Err(Failure::Handshake("io".into(), e.to_string()))
+            }
+            Ok(Err(e)) => return Err(Failure::Handshake("protocol".into(), e.to_string())),
+            Ok(Ok(pair)) => pair,
+        };
         let mut conn = Conn {
             ws,
             proto: target.proto,
@@ -323,6 +327,12 @@ impl Conn {
     pub fn abandon(self) {
         drop(self);
     }
+}
+
+/// Small read buffers: tungstenite allocates 128 KiB per socket by default, 1.3 GB for the
+/// 10,000 of the largest run, on a machine the server under test shares.
+fn ws_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
 
 /// A TCP connection from `src` to `dst`, within [`CONNECT_TIMEOUT`].
