@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::assets::{self, Asset};
+use crate::coalesce::Coalesce;
 use crate::config::in_networks;
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
@@ -401,7 +402,7 @@ fn upgrade(
             Ok(upgraded) => {
                 let charge = Charge::new(state.budget.clone());
                 let io = ChargedIo::new(
-                    TokioIo::new(upgraded),
+                    Coalesce::new(TokioIo::new(upgraded)),
                     charge.clone(),
                     READ_CHUNK,
                     Duration::from_secs(state.limits().message_secs),

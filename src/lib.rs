@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod budget;
+pub mod coalesce;
 pub mod config;
 pub mod guard;
 pub mod http;

@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::budget::Budget;
+use crate::coalesce::Coalesce;
 use crate::guard::{MessageRate, SocketSlot};
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
@@ -31,7 +32,7 @@ use crate::protocol::{close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Toke
 use crate::rooms::{Conn, ConnId, Event, HostError, Notice, Refusal, RoomName};
 use crate::state::{SocketPermit, State};
 
-type Socket = WebSocketStream<ChargedIo<TokioIo<Upgraded>>>;
+type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;
 
 /// How many frames a socket's queue holds; its bytes are bounded separately.
 const QUEUE_FRAMES: usize = 256;
@@ -587,13 +588,14 @@ fn refuse_rate_limited(
 /// 4-8 KiB) goes out as a fragmented message instead (RFC 6455 section 5.4), which browsers join.
 const SEND_FRAGMENT: usize = 1024;
 
-/// Sends one text message, fragmented when longer than [`SEND_FRAGMENT`].
-async fn send_text(
+/// Feeds one text message to the socket, fragmented when longer than [`SEND_FRAGMENT`]; the
+/// caller flushes.
+async fn feed_text(
     sink: &mut futures_util::stream::SplitSink<Socket, Message>,
     text: Utf8Bytes,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     if text.len() <= SEND_FRAGMENT {
-        return sink.send(Message::Text(text)).await;
+        return sink.feed(Message::Text(text)).await;
     }
     let bytes = Bytes::from(text);
     let count = bytes.len().div_ceil(SEND_FRAGMENT);
@@ -603,8 +605,12 @@ async fn send_text(
         let frame = WsFrame::message(piece, OpCode::Data(opcode), i + 1 == count);
         sink.feed(Message::Frame(frame)).await?;
     }
-    sink.flush().await
+    Ok(())
 }
+
+/// Most queued messages written before one flush: a busy socket's messages share write
+/// system calls (and TCP segments) instead of taking one each.
+const WRITE_BATCH: usize = 64;
 
 /// Drains the outbound queue into the socket, and pings. Ends on a close frame, when the queue
 /// is dropped, or when the peer stops taking bytes for `stall` (then the session is told).
@@ -618,8 +624,13 @@ async fn write_loop(
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    // A close frame taken from the queue while batching, sent next.
+    let mut pending: Option<Frame> = None;
     loop {
-        let frame = tokio::select! {
+        let frame = if let Some(frame) = pending.take() {
+            Some(frame)
+        } else {
+            tokio::select! {
             frame = rx.recv() => frame,
             _ = ping.tick() => {
                 match timeout(stall, sink.send(Message::Ping(Default::default()))).await {
@@ -627,12 +638,32 @@ async fn write_loop(
                     _ => break,
                 }
             }
+            }
         };
         match frame {
             Some(Frame::Text(text)) => {
-                let len = text.len();
-                let sent = timeout(stall, send_text(&mut sink, text)).await;
-                shared.sent(len);
+                // Whatever else is already queued goes out in the same write (see Coalesce).
+                // The batch's bytes stay charged to the outbound arena until it is flushed.
+                let mut taken = 0;
+                let sent = timeout(stall, async {
+                    let mut next = Some(text);
+                    let mut fed = 0;
+                    while let Some(text) = next.take() {
+                        taken += text.len();
+                        feed_text(&mut sink, text).await?;
+                        fed += 1;
+                        if fed < WRITE_BATCH {
+                            match rx.try_recv() {
+                                Ok(Frame::Text(text)) => next = Some(text),
+                                Ok(close) => pending = Some(close),
+                                Err(_) => {}
+                            }
+                        }
+                    }
+                    sink.flush().await
+                })
+                .await;
+                shared.sent(taken);
                 if !matches!(sent, Ok(Ok(()))) {
                     break;
                 }
