@@ -16,7 +16,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{timeout, timeout_at};
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::Message;
@@ -437,6 +437,8 @@ fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
             bump(&state.metrics.frames_rejected);
             outbox.error(ErrorCode::TooLarge, ErrorCode::TooLarge.message());
         }
+        // A peer that vanished without a close frame is a lost connection, not a bad frame.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {}
         WsError::Capacity(_) | WsError::Protocol(_) => {
             bump(&state.metrics.frames_rejected);
             outbox.close(1002, "protocol error");
@@ -616,11 +618,16 @@ const WRITE_BATCH: usize = 64;
 /// is dropped, or when the peer stops taking bytes for `stall` (then the session is told).
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<Socket, Message>,
-    mut rx: mpsc::Receiver<Frame>,
+    rx: mpsc::Receiver<Frame>,
     shared: Arc<OutboxShared>,
     ping_every: Duration,
     stall: Duration,
 ) {
+    let mut queue = Queue {
+        rx,
+        shared,
+        taken: 0,
+    };
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
@@ -631,29 +638,28 @@ async fn write_loop(
             Some(frame)
         } else {
             tokio::select! {
-            frame = rx.recv() => frame,
-            _ = ping.tick() => {
-                match timeout(stall, sink.send(Message::Ping(Default::default()))).await {
-                    Ok(Ok(())) => continue,
-                    _ => break,
+                frame = queue.rx.recv() => frame,
+                _ = ping.tick() => {
+                    match timeout(stall, sink.send(Message::Ping(Default::default()))).await {
+                        Ok(Ok(())) => continue,
+                        _ => break,
+                    }
                 }
-            }
             }
         };
         match frame {
             Some(Frame::Text(text)) => {
                 // Whatever else is already queued goes out in the same write (see Coalesce).
                 // The batch's bytes stay charged to the outbound arena until it is flushed.
-                let mut taken = 0;
                 let sent = timeout(stall, async {
                     let mut next = Some(text);
                     let mut fed = 0;
                     while let Some(text) = next.take() {
-                        taken += text.len();
+                        queue.taken += text.len();
                         feed_text(&mut sink, text).await?;
                         fed += 1;
                         if fed < WRITE_BATCH {
-                            match rx.try_recv() {
+                            match queue.rx.try_recv() {
                                 Ok(Frame::Text(text)) => next = Some(text),
                                 Ok(close) => pending = Some(close),
                                 Err(_) => {}
@@ -663,7 +669,7 @@ async fn write_loop(
                     sink.flush().await
                 })
                 .await;
-                shared.sent(taken);
+                queue.release_taken();
                 if !matches!(sent, Ok(Ok(()))) {
                     break;
                 }
@@ -683,12 +689,69 @@ async fn write_loop(
             }
         }
     }
-    shared.dead.notify_one();
-    // Return what is still queued to the arena.
-    rx.close();
-    while let Ok(frame) = rx.try_recv() {
-        if let Frame::Text(text) = frame {
-            shared.sent(text.len());
+    queue.shared.dead.notify_one();
+}
+
+/// The writer's end of the outbound queue. Whatever it holds goes back to the outbound arena
+/// when it is dropped: when the writer ends, and also when the session aborts a writer stuck on
+/// a peer that stopped reading (before this guard, those bytes leaked, and two floods of
+/// non-reading sockets left the arena full for good).
+struct Queue {
+    rx: mpsc::Receiver<Frame>,
+    shared: Arc<OutboxShared>,
+    /// Bytes taken from the queue and not yet flushed to the socket.
+    taken: usize,
+}
+
+impl Queue {
+    fn release_taken(&mut self) {
+        self.shared.sent(std::mem::take(&mut self.taken));
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.release_taken();
+        // Senders fail from here on (and release their own bytes); drain what was queued.
+        self.rx.close();
+        while let Ok(frame) = self.rx.try_recv() {
+            if let Frame::Text(text) = frame {
+                self.shared.sent(text.len());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+
+    /// A writer aborted while stuck on a full socket (the session gives it 2 s) drops its
+    /// queue mid-batch: every byte queued or taken goes back to the outbound arena.
+    #[test]
+    fn an_aborted_writer_returns_its_bytes_to_the_arena() {
+        let budget = Arc::new(Budget::new(&Limits::shipped()));
+        let (outbox, rx) = Outbox::new(budget.clone(), 64 * 1024);
+        for _ in 0..3 {
+            assert!(outbox.push(Utf8Bytes::from("x".repeat(1000))));
+        }
+        assert_eq!(budget.outbound.used(), 3000);
+        let mut queue = Queue {
+            rx,
+            shared: outbox.shared.clone(),
+            taken: 0,
+        };
+        // The writer took one message and was feeding it when it was aborted.
+        let Ok(Frame::Text(text)) = queue.rx.try_recv() else {
+            panic!("queued");
+        };
+        queue.taken += text.len();
+        drop(queue);
+        assert_eq!(budget.outbound.used(), 0);
+        assert_eq!(outbox.shared.queued_bytes.load(Ordering::Acquire), 0);
+        // Later pushes fail and charge nothing.
+        assert!(!outbox.push(Utf8Bytes::from("late")));
+        assert_eq!(budget.outbound.used(), 0);
     }
 }

@@ -251,6 +251,11 @@ async fn a_lost_socket_can_resume_its_seat_within_grace() {
     drop(bo);
     let away = ada.recv().await;
     assert_eq!(away["peer"]["away"], true);
+    assert_eq!(
+        server.metric("videomeet_frames_rejected_total").await,
+        0.0,
+        "a lost connection is not a bad frame"
+    );
 
     let mut back = server.client("r").await;
     back.send(json!({"type":"join","name":"bo","client":client_id("bo"),"token":b["token"],"audio":true,"video":true,"resume":true}))
