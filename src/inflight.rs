@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -32,7 +32,24 @@ pub struct Charge {
     held: AtomicU64,
     /// The part of `held` charged to the arena (the first chunk rides on the socket's own share).
     charged: AtomicU64,
+    /// Set once the socket has a seat. Before that it may not draw on the arena at all: a join
+    /// fits in the first chunk, and 2,000 sockets that never join must not be able to spend the
+    /// arena that joined participants' offers need (under a 64 MiB budget they did, and honest
+    /// participants waited on paused reads until the heartbeat dropped them).
+    joined: AtomicBool,
 }
+
+/// The error a read returns when a socket without a seat sends a message longer than one chunk.
+#[derive(Debug)]
+pub struct TooLargeBeforeJoin;
+
+impl std::fmt::Display for TooLargeBeforeJoin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a message before join is longer than a join can be")
+    }
+}
+
+impl std::error::Error for TooLargeBeforeJoin {}
 
 impl Charge {
     pub fn new(budget: Arc<Budget>) -> Arc<Charge> {
@@ -40,7 +57,13 @@ impl Charge {
             budget,
             held: AtomicU64::new(0),
             charged: AtomicU64::new(0),
+            joined: AtomicBool::new(false),
         })
+    }
+
+    /// The socket has a seat: its messages may now be as long as the frame cap.
+    pub fn set_joined(&self) {
+        self.joined.store(true, Ordering::Release);
     }
 
     /// A complete message was taken out of the socket: what it took goes back to the arena.
@@ -346,6 +369,12 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         // arena, even while tricklers have spent it.
         let held = self.charge.held();
         let free = (self.chunk as u64).saturating_sub(held);
+        if free == 0 && !self.charge.joined.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                TooLargeBeforeJoin,
+            )));
+        }
         let want = if free > 0 { free } else { self.chunk as u64 };
         let charged = if free > 0 { 0 } else { want };
         if charged > 0 && !self.charge.budget.in_flight.try_acquire(charged) {

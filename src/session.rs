@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::budget::Budget;
 use crate::coalesce::Coalesce;
 use crate::guard::{MessageRate, SocketSlot};
-use crate::inflight::{Charge, ChargedIo};
+use crate::inflight::{Charge, ChargedIo, TooLargeBeforeJoin};
 use crate::metrics::bump;
 use crate::password::PasswordHash;
 use crate::protocol::{close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Token};
@@ -265,6 +265,7 @@ pub async fn run(
             (None, Ok(ClientMsg::Join(join))) => {
                 match join_room(&state, &room, &join, conn, &outbox, (ip, host.as_deref())).await {
                     Some(s) => {
+                        charge.set_joined();
                         seated = Some(s);
                         deadline = tokio::time::Instant::now() + silence;
                     }
@@ -436,6 +437,13 @@ fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
         WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
             bump(&state.metrics.frames_rejected);
             outbox.error(ErrorCode::TooLarge, ErrorCode::TooLarge.message());
+        }
+        WsError::Io(e) if e.get_ref().is_some_and(|e| e.is::<TooLargeBeforeJoin>()) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.error(
+                ErrorCode::TooLarge,
+                "A message before join must fit in 2 KiB; join first.",
+            );
         }
         // A peer that vanished without a close frame is a lost connection, not a bad frame.
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {}

@@ -1,7 +1,8 @@
 //! The hostile flood on loopback: 2,000 sockets from 2,000 addresses each begin an almost-1 MiB
-//! frame and trickle it, under a 64 MiB budget. The heap (counted by the same allocator the
-//! binary uses) stays inside the budget, the in-flight arena inside its share, and an honest
-//! pair still joins and signals in under a second.
+//! frame and trickle it, under a 64 MiB budget; 600 of them join first. The seatless ones are
+//! closed at once (a message before join must fit in one 2 KiB chunk); the seated ones fill the
+//! in-flight arena and no more. The heap (counted by the same allocator the binary uses) stays
+//! inside the budget, and an honest pair still joins and signals in under a second.
 
 mod common;
 
@@ -31,13 +32,15 @@ fn open_file_limit() -> usize {
         .unwrap_or(1024)
 }
 
-/// A WebSocket from its own loopback address (127.1.x.y), so per-address caps see distinct hosts.
-async fn trickler(server: SocketAddr, n: usize) -> Option<TcpStream> {
+/// A WebSocket from its own loopback address (127.1.x.y), so per-address caps see distinct hosts,
+/// that (after joining, if `join`) begins an almost-1 MiB text frame and sends 16 KiB of it.
+async fn trickler(server: SocketAddr, n: usize, join: bool) -> Option<TcpStream> {
     let ip = Ipv4Addr::new(127, 1, (n / 250) as u8, (n % 250 + 1) as u8);
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).ok()?;
     let mut stream = socket.connect(server).await.ok()?;
-    let request = common::upgrade_request(server, &format!("flood-{}", n % 300), "Upgrade", "");
+    // Six to a room, so that every joiner gets a seat.
+    let request = common::upgrade_request(server, &format!("flood-{}", n / 6), "Upgrade", "");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -48,7 +51,24 @@ async fn trickler(server: SocketAddr, n: usize) -> Option<TcpStream> {
     if !head.starts_with(b"HTTP/1.1 101") {
         return None;
     }
-    // An almost-1 MiB text frame begins, and 16 KiB of it arrives.
+    if join {
+        let join = json!({"type":"join","name":"t","client":format!("trickler-{n:06}"),"audio":false,"video":false}).to_string();
+        stream
+            .write_all(&common::masked_text_header(join.len() as u64))
+            .await
+            .ok()?;
+        stream.write_all(join.as_bytes()).await.ok()?;
+        // Wait for `joined` (a text frame whose payload mentions it).
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\"joined\"") {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
     stream
         .write_all(&common::masked_text_header(1_000_000))
         .await
@@ -57,10 +77,26 @@ async fn trickler(server: SocketAddr, n: usize) -> Option<TcpStream> {
     Some(stream)
 }
 
+/// Whether the server closed `stream` (EOF or reset) within `limit`, reading what it sent.
+async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_still_meet() {
     let wanted = 2000;
     let count = wanted.min(open_file_limit().saturating_sub(300) / 2);
+    // The first 600 join first (100 full rooms); the rest trickle without a seat.
+    let joiners = 600.min(count / 3);
     let server = Server::start(&[
         ("budget.total_mib", "64"),
         ("budget.reserve_mib", "8"),
@@ -77,12 +113,19 @@ async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_st
     let mut tasks = Vec::new();
     for n in 0..count {
         let addr = server.addr;
-        tasks.push(tokio::spawn(async move { trickler(addr, n).await }));
+        tasks.push(tokio::spawn(
+            async move { trickler(addr, n, n < joiners).await },
+        ));
     }
-    let mut held = Vec::new();
-    for task in tasks {
+    let mut seated = Vec::new();
+    let mut seatless = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
         if let Ok(Some(stream)) = task.await {
-            held.push(stream);
+            if n < joiners {
+                seated.push(stream);
+            } else {
+                seatless.push(stream);
+            }
         }
     }
     let opened = started.elapsed();
@@ -105,26 +148,42 @@ async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_st
     assert_eq!(ada.recv().await["type"], "signal");
     let honest = honest.elapsed();
 
+    // A socket without a seat cannot start a message longer than a join: it is closed.
+    let mut refused = 0;
+    for stream in seatless.iter_mut().take(50) {
+        if closed_by_server(stream, Duration::from_secs(2)).await {
+            refused += 1;
+        }
+    }
+
     println!(
-        "flood: {} of {count} tricklers held open in {opened:.2?} ({sockets} sockets); \
-         in-flight {:.1} MiB of 8; heap {:.1} MiB, peak {:.1} MiB of 64; honest join+signal {honest:.0?}",
-        held.len(),
+        "flood: {} seated and {} seatless tricklers in {opened:.2?} ({sockets} sockets open); \
+         in-flight {:.1} MiB of 8; heap {:.1} MiB, peak {:.1} MiB of 64; \
+         honest join+signal {honest:.0?}; {refused} of 50 seatless closed",
+        seated.len(),
+        seatless.len(),
         in_flight / 1048576.0,
         heap / 1048576.0,
         peak / 1048576.0,
     );
     assert!(
-        held.len() * 10 >= count * 9,
-        "most tricklers got in: {}",
-        held.len()
+        seated.len() * 10 >= joiners * 9,
+        "most seated tricklers got in: {}",
+        seated.len()
     );
     assert!(in_flight <= 8.0 * 1048576.0, "in-flight {in_flight}");
     assert!(
         in_flight >= 6.0 * 1048576.0,
-        "the flood did fill the arena: {in_flight}"
+        "the seated tricklers did fill the arena: {in_flight}"
+    );
+    assert_eq!(refused, 50, "seatless tricklers are closed");
+    assert!(
+        sockets < (joiners + 200) as f64,
+        "seatless tricklers do not stay: {sockets} open"
     );
     assert!(peak <= 64.0 * 1048576.0, "peak heap {peak}");
     assert!(honest < Duration::from_secs(1), "{honest:?}");
-    drop(held);
+    drop(seated);
+    drop(seatless);
     server.shutdown().await;
 }

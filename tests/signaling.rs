@@ -411,3 +411,23 @@ async fn tricklers_cannot_pass_the_in_flight_arena_and_honest_clients_still_meet
     assert_eq!(used, 0.0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_message_longer_than_a_join_before_joining_is_refused() {
+    let server = Server::start(&[]).await;
+    let mut c = server.client("r").await;
+    let name = "n".repeat(3000);
+    c.send(json!({"type":"join","name":name,"client":"long-join-1","audio":true,"video":true}))
+        .await;
+    let (code, seen) = c.until_closed().await;
+    assert_eq!(seen.last().unwrap()["code"], "too_large", "{seen:?}");
+    assert_eq!(code, Some(1009));
+    // After joining, the same length is fine.
+    let (mut ada, a) = server.join("r", "ada").await;
+    let (mut bo, _) = server.join("r", "bo").await;
+    ada.recv().await;
+    bo.send(json!({"type":"signal","to":a["you"],"data":"s".repeat(3000)}))
+        .await;
+    assert_eq!(ada.recv().await["data"].as_str().unwrap().len(), 3000);
+    server.shutdown().await;
+}
