@@ -453,6 +453,7 @@ mod tests {
         let budget = tiny_budget(8);
         let (mut tx, rx) = tokio::io::duplex(64);
         let charge = Charge::new(budget.clone());
+        charge.set_joined();
         // Every frame passes straight through (none is "large" under a 0-byte frame cap).
         let mut io =
             ChargedIo::new(rx, charge.clone(), 4, Duration::from_secs(10)).with_max_frame(0);
@@ -501,6 +502,7 @@ mod tests {
         let budget = tiny_budget(1 << 20);
         let (mut tx, rx) = tokio::io::duplex(256);
         let charge = Charge::new(budget.clone());
+        charge.set_joined();
         let mut io = ChargedIo::new(rx, charge, 4, Duration::from_secs(10)).with_max_frame(100);
         // A small frame passes at once; a 10-byte one (over the 4-byte chunk) is held back,
         // header included, while it trickles.
@@ -530,6 +532,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_seat_a_message_may_not_pass_one_chunk() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(256);
+        let mut io = ChargedIo::new(rx, Charge::new(budget.clone()), 8, Duration::from_secs(10))
+            .with_max_frame(0);
+        tx.write_all(&header(20)).await.unwrap();
+        tx.write_all(b"0123456789abcdefghij").await.unwrap();
+        let mut buf = [0u8; 22];
+        let err = io.read_exact(&mut buf).await.unwrap_err();
+        assert!(err.get_ref().is_some_and(|e| e.is::<TooLargeBeforeJoin>()));
+        assert_eq!(budget.in_flight.used(), 0, "nothing was charged");
+    }
+
+    #[tokio::test]
     async fn a_read_stops_at_the_end_of_a_frame() {
         let budget = tiny_budget(1 << 20);
         let (mut tx, rx) = tokio::io::duplex(256);
@@ -554,13 +570,10 @@ mod tests {
 
         let budget = tiny_budget(1 << 20);
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let io = ChargedIo::new(
-            server_io,
-            Charge::new(budget),
-            2048,
-            Duration::from_secs(10),
-        )
-        .with_max_frame(1 << 20);
+        let charge = Charge::new(budget);
+        charge.set_joined();
+        let io = ChargedIo::new(server_io, charge, 2048, Duration::from_secs(10))
+            .with_max_frame(1 << 20);
         let config = WebSocketConfig::default().read_buffer_size(2048);
         let mut server = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
