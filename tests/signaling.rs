@@ -356,11 +356,12 @@ async fn tricklers_cannot_pass_the_in_flight_arena_and_honest_clients_still_meet
     use tokio::io::AsyncWriteExt;
     let server =
         Server::start(&[("arenas.in_flight_mib", "1"), ("timers.message_secs", "2")]).await;
-    // Three sockets each begin an almost-1 MiB frame and send 600 KB of it: 1.8 MB wanted,
-    // 1 MiB allowed.
+    // Three participants each begin an almost-1 MiB frame and send 600 KB of it: 1.8 MB
+    // wanted, 1 MiB allowed. (They join first: a socket without a seat may send no more than
+    // a join's worth, see a_message_longer_than_a_join_before_joining_is_refused.)
     let mut tricklers = Vec::new();
-    for _ in 0..3 {
-        let mut raw = server.raw_ws("flood").await;
+    for n in 0..3 {
+        let mut raw = server.raw_ws_joined("flood", &format!("trickler{n}")).await;
         raw.write_all(&common::masked_text_header(1_000_000))
             .await
             .unwrap();

@@ -312,6 +312,25 @@ impl Server {
         self.raw_ws_with(room, "").await
     }
 
+    /// [`Server::raw_ws`] that has joined `room` as `name` (a seat: it may send long messages).
+    pub async fn raw_ws_joined(&self, room: &str, name: &str) -> TcpStream {
+        let mut stream = self.raw_ws(room).await;
+        let join = serde_json::json!({"type":"join","name":name,"client":client_id(name),"audio":true,"video":true}).to_string();
+        stream
+            .write_all(&masked_text_header(join.len() as u64))
+            .await
+            .unwrap();
+        stream.write_all(join.as_bytes()).await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\"joined\"") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before joined");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream
+    }
+
     /// [`Server::raw_ws`] with extra request header lines (each ending in `\r\n`).
     pub async fn raw_ws_with(&self, room: &str, extra: &str) -> TcpStream {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
