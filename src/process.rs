@@ -21,9 +21,7 @@ pub fn no_huge_pages() {
 /// File descriptors the budget can admit at once: every WebSocket, every relay allocation (a
 /// UDP socket each), and a margin for listeners, HTTP requests and TURN over TCP.
 pub fn descriptors_needed(limits: &Limits) -> u64 {
-    let sockets = limits.sockets_mib * 1024 / limits.socket_kib.max(1);
-    let allocations = limits.allocations_mib * 1024 / limits.allocation_kib.max(1);
-    sockets + allocations + 256
+    limits.max_sockets() + limits.max_allocations() + 256
 }
 
 /// Raises the soft open-file limit toward what the budget admits, as far as the hard limit
