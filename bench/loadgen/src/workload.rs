@@ -326,15 +326,21 @@ impl Participant {
             let Some(to) = peer["id"].as_str() else {
                 continue;
             };
-            let t = micros(self.ctx.epoch);
-            let mut batch = vec![sdp_signal(to, "offer", t)];
-            batch.extend((0..CANDIDATES).map(|_| candidate_signal(to, t)));
-            conn.send_all(&batch).await?;
-            self.ctx
-                .stats
-                .sent
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.negotiate(conn, to, "offer").await?;
         }
+        Ok(())
+    }
+
+    /// Sends `to` one SDP of `kind` (offer or answer) and the ICE candidates that follow it.
+    async fn negotiate(&self, conn: &mut Conn, to: &str, kind: &str) -> Result<(), Failure> {
+        let t = micros(self.ctx.epoch);
+        let mut batch = vec![sdp_signal(to, kind, t)];
+        batch.extend((0..CANDIDATES).map(|_| candidate_signal(to, t)));
+        conn.send_all(&batch).await?;
+        self.ctx
+            .stats
+            .sent
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -357,14 +363,7 @@ impl Participant {
                 self.shared.changed.notify_one();
                 if v["data"]["description"]["type"] == "offer" {
                     let to = v["from"].as_str().unwrap_or_default();
-                    let t = micros(self.ctx.epoch);
-                    let mut batch = vec![sdp_signal(to, "answer", t)];
-                    batch.extend((0..CANDIDATES).map(|_| candidate_signal(to, t)));
-                    conn.send_all(&batch).await?;
-                    self.ctx
-                        .stats
-                        .sent
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.negotiate(conn, to, "answer").await?;
                 }
             }
             Some("chat") => {
