@@ -8,46 +8,78 @@ use std::fmt;
 /// The shipped `memlimit.toml`, the defaults every override starts from.
 pub const DEFAULT_TOML: &str = include_str!("../memlimit.toml");
 
-/// Every number of `memlimit.toml`, in the units its keys name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub total_mib: u64,
-    pub reserve_mib: u64,
-    pub sockets_mib: u64,
-    pub socket_kib: u64,
-    pub rooms_mib: u64,
-    pub room_kib: u64,
-    pub in_flight_mib: u64,
-    pub outbound_mib: u64,
-    pub outbound_per_socket_kib: u64,
-    pub peers_per_room: u64,
-    pub max_message_bytes: u64,
-    pub room_ttl_secs: u64,
-    pub sweep_secs: u64,
-    pub ping_secs: u64,
-    pub timeout_secs: u64,
-    pub seat_grace_secs: u64,
-    pub join_timeout_secs: u64,
-    pub header_timeout_secs: u64,
-    pub message_secs: u64,
-    pub ip_sockets: u64,
-    pub ip_connections_burst: u64,
-    pub ip_connections_per_min: u64,
-    pub ip_joins_burst: u64,
-    pub ip_joins_per_min: u64,
-    pub password_attempts_burst: u64,
-    pub password_attempts_per_min: u64,
-    pub socket_messages_burst: u64,
-    pub socket_messages_per_sec: u64,
-    pub tracked_addresses: u64,
-    pub allocations_mib: u64,
-    pub allocation_kib: u64,
-    pub allocations_per_seat: u64,
-    pub permissions_per_allocation: u64,
-    pub channels_per_allocation: u64,
-    pub allocation_kbit_per_sec: u64,
-    pub lifetime_max_secs: u64,
-    pub nonce_secs: u64,
+/// Declares [`Limits`] from one list of `section.key` names: the struct, its all-zero start, the
+/// key list and the lookup all come from it, so a new key is written once here (and once in
+/// `memlimit.toml`, with its comment).
+macro_rules! limits_table {
+    ($($section:ident . $key:ident,)*) => {
+        /// Every number of `memlimit.toml`, in the units its keys name.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Limits {
+            $(pub $key: u64,)*
+        }
+
+        impl Limits {
+            /// Every key at 0, to be filled by [`Limits::apply_toml`].
+            pub fn unset() -> Limits {
+                Limits { $($key: 0,)* }
+            }
+
+            /// All keys as `section.key`, in file order, for `--help` and the start-up log.
+            pub const KEYS: &'static [&'static str] =
+                &[$(concat!(stringify!($section), ".", stringify!($key)),)*];
+
+            fn slot(&mut self, key: &str) -> Option<&mut u64> {
+                $(
+                    if key == concat!(stringify!($section), ".", stringify!($key)) {
+                        return Some(&mut self.$key);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+limits_table! {
+    budget.total_mib,
+    budget.reserve_mib,
+    arenas.sockets_mib,
+    arenas.socket_kib,
+    arenas.rooms_mib,
+    arenas.room_kib,
+    arenas.in_flight_mib,
+    arenas.outbound_mib,
+    arenas.outbound_per_socket_kib,
+    caps.peers_per_room,
+    caps.max_message_bytes,
+    timers.room_ttl_secs,
+    timers.sweep_secs,
+    timers.ping_secs,
+    timers.timeout_secs,
+    timers.seat_grace_secs,
+    timers.join_timeout_secs,
+    timers.header_timeout_secs,
+    timers.message_secs,
+    rates.ip_sockets,
+    rates.ip_in_flight_kib,
+    rates.ip_connections_burst,
+    rates.ip_connections_per_min,
+    rates.ip_joins_burst,
+    rates.ip_joins_per_min,
+    rates.password_attempts_burst,
+    rates.password_attempts_per_min,
+    rates.socket_messages_burst,
+    rates.socket_messages_per_sec,
+    rates.tracked_addresses,
+    turn.allocations_mib,
+    turn.allocation_kib,
+    turn.allocations_per_seat,
+    turn.permissions_per_allocation,
+    turn.channels_per_allocation,
+    turn.allocation_kbit_per_sec,
+    turn.lifetime_max_secs,
+    turn.nonce_secs,
 }
 
 /// A line of a budget file that could not be used, with its 1-based line number (0: whole file).
@@ -80,133 +112,6 @@ impl Limits {
             .apply_toml(DEFAULT_TOML)
             .expect("memlimit.toml is checked by build.rs");
         limits
-    }
-
-    /// Every key at 0, to be filled by [`Limits::apply_toml`].
-    pub fn unset() -> Limits {
-        Limits {
-            total_mib: 0,
-            reserve_mib: 0,
-            sockets_mib: 0,
-            socket_kib: 0,
-            rooms_mib: 0,
-            room_kib: 0,
-            in_flight_mib: 0,
-            outbound_mib: 0,
-            outbound_per_socket_kib: 0,
-            peers_per_room: 0,
-            max_message_bytes: 0,
-            room_ttl_secs: 0,
-            sweep_secs: 0,
-            ping_secs: 0,
-            timeout_secs: 0,
-            seat_grace_secs: 0,
-            join_timeout_secs: 0,
-            header_timeout_secs: 0,
-            message_secs: 0,
-            ip_sockets: 0,
-            ip_connections_burst: 0,
-            ip_connections_per_min: 0,
-            ip_joins_burst: 0,
-            ip_joins_per_min: 0,
-            password_attempts_burst: 0,
-            password_attempts_per_min: 0,
-            socket_messages_burst: 0,
-            socket_messages_per_sec: 0,
-            tracked_addresses: 0,
-            allocations_mib: 0,
-            allocation_kib: 0,
-            allocations_per_seat: 0,
-            permissions_per_allocation: 0,
-            channels_per_allocation: 0,
-            allocation_kbit_per_sec: 0,
-            lifetime_max_secs: 0,
-            nonce_secs: 0,
-        }
-    }
-
-    /// All keys as `section.key`, in file order, for `--help` and the start-up log.
-    pub const KEYS: [&'static str; 37] = [
-        "budget.total_mib",
-        "budget.reserve_mib",
-        "arenas.sockets_mib",
-        "arenas.socket_kib",
-        "arenas.rooms_mib",
-        "arenas.room_kib",
-        "arenas.in_flight_mib",
-        "arenas.outbound_mib",
-        "arenas.outbound_per_socket_kib",
-        "caps.peers_per_room",
-        "caps.max_message_bytes",
-        "timers.room_ttl_secs",
-        "timers.sweep_secs",
-        "timers.ping_secs",
-        "timers.timeout_secs",
-        "timers.seat_grace_secs",
-        "timers.join_timeout_secs",
-        "timers.header_timeout_secs",
-        "timers.message_secs",
-        "rates.ip_sockets",
-        "rates.ip_connections_burst",
-        "rates.ip_connections_per_min",
-        "rates.ip_joins_burst",
-        "rates.ip_joins_per_min",
-        "rates.password_attempts_burst",
-        "rates.password_attempts_per_min",
-        "rates.socket_messages_burst",
-        "rates.socket_messages_per_sec",
-        "rates.tracked_addresses",
-        "turn.allocations_mib",
-        "turn.allocation_kib",
-        "turn.allocations_per_seat",
-        "turn.permissions_per_allocation",
-        "turn.channels_per_allocation",
-        "turn.allocation_kbit_per_sec",
-        "turn.lifetime_max_secs",
-        "turn.nonce_secs",
-    ];
-
-    fn slot(&mut self, key: &str) -> Option<&mut u64> {
-        Some(match key {
-            "budget.total_mib" => &mut self.total_mib,
-            "budget.reserve_mib" => &mut self.reserve_mib,
-            "arenas.sockets_mib" => &mut self.sockets_mib,
-            "arenas.socket_kib" => &mut self.socket_kib,
-            "arenas.rooms_mib" => &mut self.rooms_mib,
-            "arenas.room_kib" => &mut self.room_kib,
-            "arenas.in_flight_mib" => &mut self.in_flight_mib,
-            "arenas.outbound_mib" => &mut self.outbound_mib,
-            "arenas.outbound_per_socket_kib" => &mut self.outbound_per_socket_kib,
-            "caps.peers_per_room" => &mut self.peers_per_room,
-            "caps.max_message_bytes" => &mut self.max_message_bytes,
-            "timers.room_ttl_secs" => &mut self.room_ttl_secs,
-            "timers.sweep_secs" => &mut self.sweep_secs,
-            "timers.ping_secs" => &mut self.ping_secs,
-            "timers.timeout_secs" => &mut self.timeout_secs,
-            "timers.seat_grace_secs" => &mut self.seat_grace_secs,
-            "timers.join_timeout_secs" => &mut self.join_timeout_secs,
-            "timers.header_timeout_secs" => &mut self.header_timeout_secs,
-            "timers.message_secs" => &mut self.message_secs,
-            "rates.ip_sockets" => &mut self.ip_sockets,
-            "rates.ip_connections_burst" => &mut self.ip_connections_burst,
-            "rates.ip_connections_per_min" => &mut self.ip_connections_per_min,
-            "rates.ip_joins_burst" => &mut self.ip_joins_burst,
-            "rates.ip_joins_per_min" => &mut self.ip_joins_per_min,
-            "rates.password_attempts_burst" => &mut self.password_attempts_burst,
-            "rates.password_attempts_per_min" => &mut self.password_attempts_per_min,
-            "rates.socket_messages_burst" => &mut self.socket_messages_burst,
-            "rates.socket_messages_per_sec" => &mut self.socket_messages_per_sec,
-            "rates.tracked_addresses" => &mut self.tracked_addresses,
-            "turn.allocations_mib" => &mut self.allocations_mib,
-            "turn.allocation_kib" => &mut self.allocation_kib,
-            "turn.allocations_per_seat" => &mut self.allocations_per_seat,
-            "turn.permissions_per_allocation" => &mut self.permissions_per_allocation,
-            "turn.channels_per_allocation" => &mut self.channels_per_allocation,
-            "turn.allocation_kbit_per_sec" => &mut self.allocation_kbit_per_sec,
-            "turn.lifetime_max_secs" => &mut self.lifetime_max_secs,
-            "turn.nonce_secs" => &mut self.nonce_secs,
-            _ => return None,
-        })
     }
 
     /// The value of `section.key`, if it is one of [`Limits::KEYS`].
@@ -292,6 +197,9 @@ impl Limits {
         }
         if self.in_flight_mib << 20 < self.max_message_bytes {
             return Err("`arenas.in_flight_mib` must hold at least one largest message".into());
+        }
+        if self.ip_in_flight_kib * 1024 < self.max_message_bytes {
+            return Err("`rates.ip_in_flight_kib` must hold at least one largest message".into());
         }
         if self.timeout_secs <= self.ping_secs {
             return Err("`timers.timeout_secs` must be longer than `timers.ping_secs`".into());
