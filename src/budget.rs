@@ -122,6 +122,16 @@ impl Arena {
             .is_ok()
     }
 
+    /// Takes `amount` if the arena stays at or under `limit` (at most its capacity) after it.
+    pub fn try_acquire_within(&self, amount: u64, limit: u64) -> bool {
+        let limit = limit.min(self.capacity);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(amount).filter(|next| *next <= limit)
+            })
+            .is_ok()
+    }
+
     pub fn release(&self, amount: u64) {
         let previous = self.used.fetch_sub(amount, Ordering::AcqRel);
         debug_assert!(

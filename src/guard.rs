@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::budget::Arena;
 use crate::limits::Limits;
 use crate::rooms::RoomName;
 
@@ -107,6 +108,8 @@ impl MessageRate {
 #[derive(Debug)]
 struct Entry {
     sockets: u32,
+    /// The address's share of the in-flight arena, which all its sockets draw on together.
+    in_flight: Arc<Arena>,
     connections: Bucket,
     joins: Bucket,
 }
@@ -114,6 +117,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy)]
 struct Rates {
     sockets: u32,
+    in_flight_bytes: u64,
     connections: Rate,
     joins: Rate,
     passwords: Rate,
@@ -151,6 +155,7 @@ impl Guard {
         Guard {
             rates: Rates {
                 sockets: limits.ip_sockets as u32,
+                in_flight_bytes: limits.ip_in_flight_kib * 1024,
                 connections: per_min(limits.ip_connections_burst, limits.ip_connections_per_min),
                 joins: per_min(limits.ip_joins_burst, limits.ip_joins_per_min),
                 passwords: per_min(
@@ -180,6 +185,10 @@ impl Guard {
                 key,
                 Entry {
                     sockets: 0,
+                    in_flight: Arc::new(Arena::new(
+                        "in_flight_address",
+                        self.rates.in_flight_bytes,
+                    )),
                     connections: Bucket::full(self.rates.connections, now),
                     joins: Bucket::full(self.rates.joins, now),
                 },
@@ -201,16 +210,17 @@ impl Guard {
 
     /// A WebSocket from `ip`; the slot is given back when dropped.
     pub fn open_socket(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<SocketSlot, Refused> {
-        self.with_entry(ip, now, |e, r| {
+        let in_flight = self.with_entry(ip, now, |e, r| {
             if e.sockets >= r.sockets {
                 return Err(Refused::Address);
             }
             e.sockets += 1;
-            Ok(())
+            Ok(e.in_flight.clone())
         })?;
         Ok(SocketSlot {
             guard: self.clone(),
             key: AddrKey::of(ip),
+            in_flight,
         })
     }
 
@@ -270,6 +280,14 @@ impl Guard {
 pub struct SocketSlot {
     guard: Arc<Guard>,
     key: AddrKey,
+    in_flight: Arc<Arena>,
+}
+
+impl SocketSlot {
+    /// The address's share of the in-flight arena (`rates.ip_in_flight_kib`).
+    pub fn in_flight_share(&self) -> Arc<Arena> {
+        self.in_flight.clone()
+    }
 }
 
 impl Drop for SocketSlot {

@@ -18,6 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::assets::{self, Asset};
 use crate::coalesce::Coalesce;
 use crate::config::in_networks;
+use crate::guard::SocketSlot;
 use crate::inflight::{Charge, ChargedIo};
 use crate::metrics::bump;
 use crate::rooms::parse_room_name;
@@ -400,7 +401,8 @@ fn upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let charge = Charge::new(state.budget.clone());
+                let share = slot.as_ref().map(SocketSlot::in_flight_share);
+                let charge = Charge::new(state.budget.clone(), share);
                 let io = ChargedIo::new(
                     Coalesce::new(TokioIo::new(upgraded)),
                     charge.clone(),

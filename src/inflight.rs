@@ -1,14 +1,21 @@
 //! Charges the bytes of partly received messages to the in-flight arena.
 //!
 //! tungstenite gathers a message in memory until it is complete, up to the 1 MiB cap. Two
-//! thousand sockets that each trickle an almost-1 MiB frame would hold 2 GB that no per-socket
+//! thousand sockets that each trickle an almost-1 MiB message would hold 2 GB that no per-socket
 //! limit sees. [`ChargedIo`] sits under the WebSocket: every byte read is charged to the global
-//! in-flight arena until the session has a complete message in hand (it then calls
-//! [`Charge::settle`]). When the arena is spent, reading *pauses* (the socket's bytes wait in
-//! the kernel, not in our heap) and resumes as other messages complete. A message that has
-//! begun must also finish within a deadline, so a trickler cannot hold its share forever.
+//! in-flight arena, and to its address's share of it, until the message it belongs to has been
+//! handed to tungstenite whole; the [`Reframer`] says where each data message ends, so control
+//! frames a client interleaves between fragments (legal, RFC 6455 section 5.4) neither give the
+//! charge back nor restart the deadline. When the arena or the address's share is spent,
+//! reading *pauses* (the socket's bytes wait in the kernel, not in our heap) and resumes as other
+//! messages complete. A message that has begun must also finish within a deadline, so a trickler
+//! cannot hold its share forever.
+//!
+//! Room for honest messages while the arena is contested: the first chunk of every message rides
+//! on the socket's own share (a join, an ICE candidate never wait), and the last quarter of the
+//! arena is kept for messages that have not passed [`LARGE_MESSAGE`] (offers and answers are
+//! 4-20 KiB), so sockets holding large messages cannot take all of it.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -20,15 +27,22 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::budget::Budget;
+use crate::budget::{Arena, Budget};
+use crate::reframe::Reframer;
 
 /// How long a paused reader waits before it looks at the arena again.
 const RETRY: Duration = Duration::from_millis(50);
 
+/// A message held past this many bytes draws only on the arena's first three quarters.
+pub const LARGE_MESSAGE: u64 = 64 * 1024;
+
 /// One socket's share of the in-flight arena.
 pub struct Charge {
     budget: Arc<Budget>,
-    /// Bytes read since the last complete message.
+    /// The share of the arena that all sockets of this socket's address draw on together
+    /// (none for addresses exempt from per-address limits).
+    address: Option<Arc<Arena>>,
+    /// Bytes read since the last message ended.
     held: AtomicU64,
     /// The part of `held` charged to the arena (the first chunk rides on the socket's own share).
     charged: AtomicU64,
@@ -52,9 +66,10 @@ impl std::fmt::Display for TooLargeBeforeJoin {
 impl std::error::Error for TooLargeBeforeJoin {}
 
 impl Charge {
-    pub fn new(budget: Arc<Budget>) -> Arc<Charge> {
+    pub fn new(budget: Arc<Budget>, address: Option<Arc<Arena>>) -> Arc<Charge> {
         Arc::new(Charge {
             budget,
+            address,
             held: AtomicU64::new(0),
             charged: AtomicU64::new(0),
             joined: AtomicBool::new(false),
@@ -66,98 +81,69 @@ impl Charge {
         self.joined.store(true, Ordering::Release);
     }
 
-    /// A complete message was taken out of the socket: what it took goes back to the arena.
-    pub fn settle(&self) {
-        self.held.store(0, Ordering::Release);
+    /// A message was handed over whole: what it took goes back to the arena. `rest` bytes,
+    /// already read, belong to the next frames (at most one chunk, which needs no charge).
+    fn settle_to(&self, rest: u64) {
+        self.held.store(rest, Ordering::Release);
         let charged = self.charged.swap(0, Ordering::AcqRel);
         if charged > 0 {
-            self.budget.in_flight.release(charged);
+            self.release(charged);
         }
     }
 
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::Acquire)
     }
+
+    /// Takes `amount` from the address's share and the arena, both or neither.
+    fn acquire(&self, amount: u64, large: bool) -> bool {
+        if let Some(address) = &self.address {
+            if !address.try_acquire(amount) {
+                return false;
+            }
+        }
+        let arena = &self.budget.in_flight;
+        let limit = if large {
+            arena.capacity() - arena.capacity() / 4
+        } else {
+            arena.capacity()
+        };
+        if arena.try_acquire_within(amount, limit) {
+            return true;
+        }
+        if let Some(address) = &self.address {
+            address.release(amount);
+        }
+        false
+    }
+
+    fn release(&self, amount: u64) {
+        self.budget.in_flight.release(amount);
+        if let Some(address) = &self.address {
+            address.release(amount);
+        }
+    }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.settle();
+        self.settle_to(0);
     }
 }
 
-/// Where the byte stream from the client stands, frame by frame (RFC 6455 section 5.2).
-#[derive(Debug)]
-enum Scan {
-    /// At a frame boundary: gathering the header (2 to 14 bytes) before anyone sees it.
-    Header(heapless::Vec<u8, 14>),
-    /// Passing a frame's payload through; this many bytes are left.
-    Stream(u64),
-    /// Gathering a large frame whole before tungstenite sees its header; this many are left.
-    Gather(u64),
-}
-
-/// The total header length once its first two bytes are known.
-fn header_len(first_two: &[u8]) -> usize {
-    let ext = match first_two[1] & 0x7f {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let mask = if first_two[1] & 0x80 != 0 { 4 } else { 0 };
-    2 + ext + mask
-}
-
-/// The payload length a complete header declares.
-fn payload_len(header: &[u8]) -> u64 {
-    match header[1] & 0x7f {
-        126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
-        127 => u64::from_be_bytes(header[2..10].try_into().unwrap_or([0xff; 8])),
-        n => u64::from(n),
-    }
-}
-
-/// One piece of the byte stream ready for tungstenite.
-struct Piece {
-    bytes: Vec<u8>,
-    /// The last piece of a frame: a read stops after it.
-    ends_frame: bool,
-}
-
-/// An I/O stream whose reads are charged to the in-flight arena.
-///
-/// It also keeps large frames from tungstenite until they are whole: tungstenite reserves a
-/// frame's declared length as soon as it parses the header, so a header promising 1 MiB followed
-/// by a trickle would make every trickler hold a 1 MiB allocation that no arena sees (2,000 of
-/// them: 2 GB of heap, and the address space of a 32-bit Pi). Frames longer than `fragment`
-/// are gathered here instead, in chunks charged as they arrive, and handed over complete.
-///
-/// And it keeps tungstenite's read buffer small for the socket's whole life. That buffer never
-/// shrinks: one 4 KiB offer would leave every socket holding 8 KiB until it closes, which was
-/// the largest single item in a participant's memory (docs/BENCHMARKS.md, "Where the memory
-/// goes"). So a gathered data frame is handed over as a fragmented message of frames no longer
-/// than `fragment` (RFC 6455 section 5.4; tungstenite joins them, as it would a browser's), and
-/// a read never returns bytes past the end of a frame: then the buffer, `chunk` bytes, always
-/// has room for the next frame without growing.
+/// An I/O stream whose reads are charged to the in-flight arena, with a [`Reframer`] between
+/// the socket and tungstenite (see there for why frames are held back and re-cut).
 pub struct ChargedIo<T> {
     inner: T,
     charge: Arc<Charge>,
     /// Largest single read: reading never overshoots the arena by more than this.
     chunk: usize,
-    /// Longest frame payload handed to tungstenite as it came; longer data frames are split.
-    fragment: usize,
-    /// Frames above this are refused by tungstenite anyway; their headers pass at once.
-    max_frame: u64,
-    /// Fires when the message now being received has taken too long; armed by its first byte.
+    /// Fires when the message now being received has taken too long; armed by its first byte,
+    /// disarmed only when the message has been handed over whole.
     deadline: Option<Pin<Box<Sleep>>>,
     limit: Duration,
     pause: Option<Pin<Box<Sleep>>>,
-    scan: Scan,
-    /// Bytes ready for tungstenite, in arrival order (the front piece from `offset`).
-    ready: VecDeque<Piece>,
-    offset: usize,
-    /// A large frame being gathered: its header and the payload so far.
-    gather: Vec<Vec<u8>>,
+    frames: Reframer,
     eof: bool,
 }
 
@@ -167,165 +153,29 @@ impl<T> ChargedIo<T> {
             inner,
             charge,
             chunk,
-            // A third of the buffer, less the largest header. tungstenite reserves a frame's
-            // length on top of the payload it already holds (2 x the frame), and moves bytes to
-            // the front of its buffer only when they do not overlap; a frame of a third fits
-            // wherever in the buffer the one before it ended.
-            fragment: (chunk / 3).saturating_sub(16).max(1),
-            max_frame: u64::MAX,
             deadline: None,
             limit: deadline,
             pause: None,
-            scan: Scan::Header(heapless::Vec::new()),
-            ready: VecDeque::new(),
-            offset: 0,
-            gather: Vec::new(),
+            // Fragments of a third of the buffer, less the largest header. tungstenite reserves
+            // a frame's length on top of the payload it already holds (2 x the frame), and
+            // moves bytes to the front of its buffer only when they do not overlap; a frame of
+            // a third fits wherever in the buffer the one before it ended.
+            frames: Reframer::new((chunk / 3).saturating_sub(16).max(1), u64::MAX),
             eof: false,
         }
     }
 
     /// The frame cap given to tungstenite, so over-long headers reach it at once to be refused.
     pub fn with_max_frame(mut self, max_frame: u64) -> ChargedIo<T> {
-        self.max_frame = max_frame;
+        let fragment = (self.chunk / 3).saturating_sub(16).max(1);
+        self.frames = Reframer::new(fragment, max_frame);
         self
     }
 
-    /// Sorts freshly read bytes into "ready for tungstenite" and "held back", frame by frame.
-    fn sort(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            match &mut self.scan {
-                Scan::Header(header) => {
-                    let need = if header.len() < 2 {
-                        2
-                    } else {
-                        header_len(header)
-                    };
-                    let take = (need - header.len()).min(data.len());
-                    let _ = header.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if header.len() < 2 || header.len() < header_len(header) {
-                        continue;
-                    }
-                    let len = payload_len(header);
-                    let bytes = header.to_vec();
-                    if len > self.fragment as u64 && len <= self.max_frame {
-                        self.gather.push(bytes);
-                        self.scan = Scan::Gather(len);
-                    } else {
-                        self.ready.push_back(Piece {
-                            bytes,
-                            ends_frame: len == 0,
-                        });
-                        self.scan = if len == 0 {
-                            Scan::Header(heapless::Vec::new())
-                        } else {
-                            Scan::Stream(len)
-                        };
-                    }
-                }
-                Scan::Stream(left) | Scan::Gather(left) => {
-                    let take = (*left).min(data.len() as u64) as usize;
-                    *left -= take as u64;
-                    let done = *left == 0;
-                    let gathering = matches!(self.scan, Scan::Gather(_));
-                    if take > 0 {
-                        let part = data[..take].to_vec();
-                        if gathering {
-                            self.gather.push(part);
-                        } else {
-                            self.ready.push_back(Piece {
-                                bytes: part,
-                                ends_frame: done,
-                            });
-                        }
-                    }
-                    data = &data[take..];
-                    if done {
-                        if gathering {
-                            self.hand_over_gathered();
-                        }
-                        self.scan = Scan::Header(heapless::Vec::new());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Moves a whole gathered frame to `ready`: a masked data frame as fragments of at most
-    /// `fragment` bytes, anything else (a control frame, an unmasked frame) as it came, for
-    /// tungstenite to judge.
-    fn hand_over_gathered(&mut self) {
-        let header = std::mem::take(&mut self.gather[0]);
-        let opcode = header[0] & 0x0f;
-        let masked = header[1] & 0x80 != 0;
-        if opcode > 2 || !masked {
-            self.gather[0] = header;
-            let n = self.gather.len();
-            for (i, bytes) in self.gather.drain(..).enumerate() {
-                self.ready.push_back(Piece {
-                    bytes,
-                    ends_frame: i + 1 == n,
-                });
-            }
-            return;
-        }
-        let key = &header[header.len() - 4..];
-        let mut payload = Vec::with_capacity(self.gather[1..].iter().map(Vec::len).sum());
-        for part in self.gather.drain(..).skip(1) {
-            payload.extend_from_slice(&part);
-        }
-        for (i, byte) in payload.iter_mut().enumerate() {
-            *byte ^= key[i & 3];
-        }
-        let count = payload.len().div_ceil(self.fragment);
-        for (i, piece) in payload.chunks(self.fragment).enumerate() {
-            // FIN only on the last; the first keeps the opcode (and any RSV bits, for
-            // tungstenite to refuse), the rest are continuations.
-            let fin = if i + 1 == count { header[0] & 0x80 } else { 0 };
-            let op = if i == 0 { header[0] & 0x7f } else { 0 };
-            let mut frame = Vec::with_capacity(piece.len() + 8);
-            frame.push(fin | op);
-            if piece.len() < 126 {
-                frame.push(0x80 | piece.len() as u8);
-            } else {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(piece.len() as u16).to_be_bytes());
-            }
-            // A zero mask key: the payload above is already unmasked.
-            frame.extend_from_slice(&[0; 4]);
-            frame.extend_from_slice(piece);
-            self.ready.push_back(Piece {
-                bytes: frame,
-                ends_frame: true,
-            });
-        }
-    }
-
-    /// Copies ready bytes into `buf`, up to the end of one frame; false if there were none.
-    fn deliver(&mut self, buf: &mut ReadBuf<'_>) -> bool {
-        let mut any = false;
-        while buf.remaining() > 0 {
-            let Some(front) = self.ready.front() else {
-                break;
-            };
-            let n = (front.bytes.len() - self.offset).min(buf.remaining());
-            buf.put_slice(&front.bytes[self.offset..self.offset + n]);
-            self.offset += n;
-            any = true;
-            if self.offset == front.bytes.len() {
-                let ends_frame = front.ends_frame;
-                self.ready.pop_front();
-                self.offset = 0;
-                if ends_frame {
-                    break;
-                }
-            }
-        }
-        // A burst of small frames grows the queue; an idle socket should not keep it.
-        if self.ready.is_empty() && self.ready.capacity() > 4 {
-            self.ready = VecDeque::new();
-        }
-        any
+    /// A message is in tungstenite's hands whole: its charge goes back and its deadline ends.
+    fn message_done(&mut self) {
+        self.charge.settle_to(self.frames.queued_bytes());
+        self.deadline = None;
     }
 }
 
@@ -336,8 +186,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChargedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
-            if this.deliver(buf) || this.eof {
+            if !this.frames.is_empty() {
+                let done = this.frames.deliver(buf.initialize_unfilled());
+                buf.advance(done.bytes);
+                if done.ended_message {
+                    this.message_done();
+                }
+                if done.bytes > 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            if this.eof {
                 return Poll::Ready(Ok(()));
             }
             ready!(this.poll_fill(cx))?;
@@ -346,18 +209,30 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChargedIo<T> {
 }
 
 impl<T: AsyncRead + Unpin> ChargedIo<T> {
+    fn arm_deadline(&mut self, cx: &mut Context<'_>) {
+        if self.deadline.is_none() {
+            let mut deadline = Box::pin(tokio::time::sleep(self.limit));
+            let _ = deadline.as_mut().poll(cx);
+            self.deadline = Some(deadline);
+        }
+    }
+
     /// Reads one chunk from the socket (charged, paused when the arena is spent, under the
     /// message deadline) and sorts it.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.charge.held() == 0 {
+        let held = self.charge.held();
+        if held == 0 {
             self.deadline = None;
-        } else if let Some(deadline) = self.deadline.as_mut() {
+        } else {
+            self.arm_deadline(cx);
             // Polled here so that the timer wakes this task even while the peer sends nothing.
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "a message took too long to arrive",
-                )));
+            if let Some(deadline) = self.deadline.as_mut() {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "a message took too long to arrive",
+                    )));
+                }
             }
         }
         if let Some(pause) = self.pause.as_mut() {
@@ -367,7 +242,6 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         // The first chunk of each message is covered by the socket's own share of the budget
         // (its read buffer), so small messages - a join, an ICE candidate - never wait on the
         // arena, even while tricklers have spent it.
-        let held = self.charge.held();
         let free = (self.chunk as u64).saturating_sub(held);
         if free == 0 && !self.charge.joined.load(Ordering::Acquire) {
             return Poll::Ready(Err(io::Error::new(
@@ -377,7 +251,7 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         }
         let want = if free > 0 { free } else { self.chunk as u64 };
         let charged = if free > 0 { 0 } else { want };
-        if charged > 0 && !self.charge.budget.in_flight.try_acquire(charged) {
+        if charged > 0 && !self.charge.acquire(charged, held + want > LARGE_MESSAGE) {
             // Spent: leave the bytes in the kernel and look again shortly.
             let mut pause = Box::pin(tokio::time::sleep(RETRY));
             let _ = pause.as_mut().poll(cx);
@@ -390,7 +264,7 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         let got = read.filled().len();
         // Keep what was read, give back what was not.
         if charged > 0 {
-            self.charge.budget.in_flight.release(charged - got as u64);
+            self.charge.release(charged - got as u64);
             self.charge.charged.fetch_add(got as u64, Ordering::AcqRel);
         }
         match polled {
@@ -400,12 +274,8 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
             }
             Poll::Ready(Ok(())) => {
                 self.charge.held.fetch_add(got as u64, Ordering::AcqRel);
-                if self.deadline.is_none() {
-                    let mut deadline = Box::pin(tokio::time::sleep(self.limit));
-                    let _ = deadline.as_mut().poll(cx);
-                    self.deadline = Some(deadline);
-                }
-                self.sort(&space[..got]);
+                self.arm_deadline(cx);
+                self.frames.push(&space[..got]);
                 Poll::Ready(Ok(()))
             }
             other => other,
@@ -439,117 +309,266 @@ mod tests {
 
     fn tiny_budget(in_flight_bytes: u64) -> Arc<Budget> {
         let mut budget = Budget::new(&Limits::shipped());
-        budget.in_flight = crate::budget::Arena::new("in_flight", in_flight_bytes);
+        budget.in_flight = Arena::new("in_flight", in_flight_bytes);
         Arc::new(budget)
     }
 
-    /// An unmasked text frame header for `len` (< 126) payload bytes.
-    fn header(len: u8) -> [u8; 2] {
-        [0x81, len]
+    fn joined(budget: &Arc<Budget>, address: Option<Arc<Arena>>) -> Arc<Charge> {
+        let charge = Charge::new(budget.clone(), address);
+        charge.set_joined();
+        charge
+    }
+
+    /// An unmasked frame header for `len` (< 126) payload bytes; `first` is FIN and opcode.
+    fn header(first: u8, len: u8) -> [u8; 2] {
+        [first, len]
+    }
+
+    /// Reads until `n` bytes have come through, or fails if they do not within 100 ms.
+    async fn read_n<T: AsyncRead + Unpin>(io: &mut ChargedIo<T>, n: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; n];
+        match tokio::time::timeout(Duration::from_millis(100), io.read_exact(&mut buf)).await {
+            Ok(r) => r.map(|_| buf),
+            Err(_) => Err(io::Error::new(io::ErrorKind::WouldBlock, "paused")),
+        }
     }
 
     #[tokio::test]
-    async fn reads_are_charged_until_settled_and_pause_when_spent() {
+    async fn reads_are_charged_until_the_message_ends_and_pause_when_spent() {
         let budget = tiny_budget(8);
-        let (mut tx, rx) = tokio::io::duplex(64);
-        let charge = Charge::new(budget.clone());
-        charge.set_joined();
+        let (mut tx_a, rx_a) = tokio::io::duplex(64);
+        let (mut tx_b, rx_b) = tokio::io::duplex(64);
         // Every frame passes straight through (none is "large" under a 0-byte frame cap).
-        let mut io =
-            ChargedIo::new(rx, charge.clone(), 4, Duration::from_secs(10)).with_max_frame(0);
-        tx.write_all(&header(16)).await.unwrap();
-        tx.write_all(b"0123456789abcdef").await.unwrap();
-        let mut buf = [0u8; 12];
-        io.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf[2..], b"0123456789");
+        let mut a = ChargedIo::new(rx_a, joined(&budget, None), 4, Duration::from_secs(10))
+            .with_max_frame(0);
+        let mut b = ChargedIo::new(rx_b, joined(&budget, None), 4, Duration::from_secs(10))
+            .with_max_frame(0);
+        // A's message is open: a first fragment without FIN.
+        tx_a.write_all(&header(0x01, 10)).await.unwrap();
+        tx_a.write_all(b"0123456789").await.unwrap();
+        assert_eq!(&read_n(&mut a, 12).await.unwrap()[2..], b"0123456789");
         // The first chunk (4 bytes) rides on the socket's own share; the next 8 are charged.
         assert_eq!(budget.in_flight.used(), 8, "eight bytes held");
-        // The arena is spent: the next read waits instead of growing.
-        let mut more = [0u8; 4];
-        let blocked =
-            tokio::time::timeout(Duration::from_millis(120), io.read_exact(&mut more)).await;
-        assert!(blocked.is_err(), "reading paused while the arena is spent");
-        charge.settle();
-        assert_eq!(budget.in_flight.used(), 0);
-        io.read_exact(&mut more).await.unwrap();
-        assert_eq!(&more, b"abcd");
-        assert_eq!(
-            budget.in_flight.used(),
-            0,
-            "the first chunk after settling is free again"
+        // The arena is spent: another socket's long message waits instead of growing.
+        tx_b.write_all(&header(0x81, 8)).await.unwrap();
+        tx_b.write_all(b"abcdefgh").await.unwrap();
+        assert!(read_n(&mut b, 4).await.is_ok(), "its first chunk is free");
+        assert!(
+            read_n(&mut b, 4).await.is_err(),
+            "paused while the arena is spent"
         );
+        // A goes away: its bytes go back, and B goes on to the end of its message, which
+        // gives back what B took.
+        drop(a);
+        assert_eq!(budget.in_flight.used(), 0);
+        assert_eq!(read_n(&mut b, 6).await.unwrap(), b"cdefgh");
+        assert_eq!(budget.in_flight.used(), 0, "B's message ended");
     }
 
     #[tokio::test]
     async fn a_message_that_trickles_past_its_deadline_is_cut() {
         let budget = tiny_budget(1 << 20);
         let (mut tx, rx) = tokio::io::duplex(64);
-        let charge = Charge::new(budget.clone());
-        let mut io = ChargedIo::new(rx, charge, 1024, Duration::from_millis(100));
-        tx.write_all(&header(5)).await.unwrap();
+        let mut io = ChargedIo::new(rx, joined(&budget, None), 1024, Duration::from_millis(100));
+        tx.write_all(&header(0x81, 5)).await.unwrap();
         tx.write_all(b"a").await.unwrap();
-        let mut three = [0u8; 3];
-        io.read_exact(&mut three).await.unwrap();
+        read_n(&mut io, 3).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
         tx.write_all(b"b").await.unwrap();
-        let mut one = [0u8; 1];
-        let err = io.read_exact(&mut one).await.unwrap_err();
+        let err = read_n(&mut io, 1).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
+    /// The attack of issue 13: a client that answers pings keeps a fragmented message open.
+    /// Control frames between fragments must neither give the charge back nor restart the
+    /// message's deadline.
     #[tokio::test]
-    async fn a_large_frame_is_handed_over_only_when_whole() {
+    async fn pings_between_fragments_keep_the_charge_and_the_deadline() {
         let budget = tiny_budget(1 << 20);
-        let (mut tx, rx) = tokio::io::duplex(256);
-        let charge = Charge::new(budget.clone());
-        charge.set_joined();
-        let mut io = ChargedIo::new(rx, charge, 4, Duration::from_secs(10)).with_max_frame(100);
-        // A small frame passes at once; a 10-byte one (over the 4-byte chunk) is held back,
-        // header included, while it trickles.
-        tx.write_all(&header(3)).await.unwrap();
-        tx.write_all(b"hi!").await.unwrap();
-        tx.write_all(&header(10)).await.unwrap();
-        tx.write_all(b"01234").await.unwrap();
-        let mut small = [0u8; 5];
-        io.read_exact(&mut small).await.unwrap();
-        assert_eq!(&small, b"\x81\x03hi!");
-        let mut one = [0u8; 1];
-        let waiting =
-            tokio::time::timeout(Duration::from_millis(100), io.read_exact(&mut one)).await;
-        assert!(
-            waiting.is_err(),
-            "not even the header of the large frame yet"
-        );
-        tx.write_all(b"56789").await.unwrap();
-        // A header over the frame cap is not held: tungstenite refuses it on sight.
-        tx.write_all(&[0x81, 126, 0x01, 0x00]).await.unwrap();
-        let mut large = [0u8; 12];
-        io.read_exact(&mut large).await.unwrap();
-        assert_eq!(&large, b"\x81\x0a0123456789");
-        let mut refused = [0u8; 4];
-        io.read_exact(&mut refused).await.unwrap();
-        assert_eq!(refused, [0x81, 126, 0x01, 0x00]);
+        let (mut tx, rx) = tokio::io::duplex(4096);
+        let mut io = ChargedIo::new(rx, joined(&budget, None), 4, Duration::from_millis(200))
+            .with_max_frame(0);
+        // A first fragment of 20 bytes, no FIN: 16 past the free chunk are charged.
+        tx.write_all(&header(0x01, 20)).await.unwrap();
+        tx.write_all(&[b'x'; 20]).await.unwrap();
+        read_n(&mut io, 22).await.unwrap();
+        assert_eq!(budget.in_flight.used(), 20 + 2 - 4);
+        let cut = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                // A pong and a ping every 30 ms, each delivered in full.
+                tx.write_all(&header(0x8a, 0)).await.unwrap();
+                tx.write_all(&header(0x89, 0)).await.unwrap();
+                let mut two = [0u8; 2];
+                if let Err(e) = io.read_exact(&mut two).await {
+                    return e;
+                }
+                assert!(budget.in_flight.used() >= 18, "still charged");
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+        .await
+        .expect("the deadline fired");
+        assert_eq!(cut.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// Pongs and pings outside a data message end "messages" of their own: an idle socket
+    /// that answers the heartbeat for longer than the deadline is never cut.
+    #[tokio::test]
+    async fn control_frames_outside_a_message_settle_at_once() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(4096);
+        let mut io = ChargedIo::new(rx, joined(&budget, None), 4, Duration::from_millis(100))
+            .with_max_frame(0);
+        for _ in 0..10 {
+            tx.write_all(&header(0x8a, 4)).await.unwrap();
+            tx.write_all(b"beat").await.unwrap();
+            read_n(&mut io, 6).await.unwrap();
+            assert_eq!(io.charge.held(), 0);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(budget.in_flight.used(), 0);
     }
 
     #[tokio::test]
     async fn without_a_seat_a_message_may_not_pass_one_chunk() {
         let budget = tiny_budget(1 << 20);
         let (mut tx, rx) = tokio::io::duplex(256);
-        let mut io = ChargedIo::new(rx, Charge::new(budget.clone()), 8, Duration::from_secs(10))
-            .with_max_frame(0);
-        tx.write_all(&header(20)).await.unwrap();
+        let mut io = ChargedIo::new(
+            rx,
+            Charge::new(budget.clone(), None),
+            8,
+            Duration::from_secs(10),
+        )
+        .with_max_frame(0);
+        tx.write_all(&header(0x81, 20)).await.unwrap();
         tx.write_all(b"0123456789abcdefghij").await.unwrap();
-        let mut buf = [0u8; 22];
-        let err = io.read_exact(&mut buf).await.unwrap_err();
+        let err = read_n(&mut io, 22).await.unwrap_err();
         assert!(err.get_ref().is_some_and(|e| e.is::<TooLargeBeforeJoin>()));
         assert_eq!(budget.in_flight.used(), 0, "nothing was charged");
+    }
+
+    /// Before the fix, the session settled after every pong, so a seatless socket could send a
+    /// fragmented message of any length as long as it interleaved control frames.
+    #[tokio::test]
+    async fn without_a_seat_control_frames_between_fragments_do_not_reset_the_rule() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(4096);
+        let mut io = ChargedIo::new(
+            rx,
+            Charge::new(budget.clone(), None),
+            8,
+            Duration::from_secs(10),
+        )
+        .with_max_frame(0);
+        let mut err = None;
+        for _ in 0..10 {
+            tx.write_all(&header(0x00, 4)).await.unwrap();
+            tx.write_all(b"more").await.unwrap();
+            tx.write_all(&header(0x8a, 0)).await.unwrap();
+            if let Err(e) = read_n(&mut io, 8).await {
+                err = Some(e);
+                break;
+            }
+        }
+        let err = err.expect("refused within a few fragments");
+        assert!(err.get_ref().is_some_and(|e| e.is::<TooLargeBeforeJoin>()));
+    }
+
+    /// All sockets of one address draw on one share of the arena; other addresses do not
+    /// notice it is spent.
+    #[tokio::test]
+    async fn one_address_may_hold_only_its_share() {
+        let budget = tiny_budget(1 << 20);
+        let share = Arc::new(Arena::new("address", 8));
+        let (mut tx_a, rx_a) = tokio::io::duplex(64);
+        let (mut tx_b, rx_b) = tokio::io::duplex(64);
+        let (mut tx_c, rx_c) = tokio::io::duplex(64);
+        let open = |rx, address| {
+            ChargedIo::new(rx, joined(&budget, address), 4, Duration::from_secs(10))
+                .with_max_frame(0)
+        };
+        let mut a = open(rx_a, Some(share.clone()));
+        let mut b = open(rx_b, Some(share.clone()));
+        let mut c = open(rx_c, None);
+        for tx in [&mut tx_a, &mut tx_b, &mut tx_c] {
+            tx.write_all(&header(0x81, 30)).await.unwrap();
+            tx.write_all(&[b'x'; 30]).await.unwrap();
+        }
+        read_n(&mut a, 12).await.unwrap();
+        assert_eq!(share.used(), 8, "A took the address's whole share");
+        read_n(&mut b, 4).await.unwrap();
+        assert!(read_n(&mut b, 4).await.is_err(), "B, same address, waits");
+        assert!(
+            read_n(&mut c, 32).await.is_ok(),
+            "C, another address, did not wait"
+        );
+        assert_eq!(budget.in_flight.used(), 8, "C's message ended; A's is open");
+    }
+
+    /// A message past LARGE_MESSAGE may not take the last quarter of the arena, which stays for
+    /// offers and answers.
+    #[tokio::test]
+    async fn large_messages_leave_a_quarter_for_small_ones() {
+        let budget = tiny_budget(4 * LARGE_MESSAGE);
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let mut big = ChargedIo::new(rx, joined(&budget, None), 2048, Duration::from_secs(10))
+            .with_max_frame(0);
+        let long = vec![b'x'; (4 * LARGE_MESSAGE) as usize];
+        tx.write_all(&[0x81, 127]).await.unwrap();
+        tx.write_all(&(long.len() as u64).to_be_bytes())
+            .await
+            .unwrap();
+        tx.write_all(&long).await.unwrap();
+        let mut sink = vec![0u8; long.len()];
+        let stopped =
+            tokio::time::timeout(Duration::from_millis(200), big.read_exact(&mut sink)).await;
+        assert!(stopped.is_err(), "the large message pauses");
+        let used = budget.in_flight.used();
+        assert!(used <= 3 * LARGE_MESSAGE, "{used} within three quarters");
+        assert!(used > 3 * LARGE_MESSAGE - 4096, "{used} took what it may");
+        // A small message of another socket still gets through.
+        let (mut tx2, rx2) = tokio::io::duplex(64 * 1024);
+        let mut small = ChargedIo::new(rx2, joined(&budget, None), 2048, Duration::from_secs(10))
+            .with_max_frame(0);
+        let offer = vec![b'o'; 8000];
+        tx2.write_all(&[0x81, 126]).await.unwrap();
+        tx2.write_all(&(offer.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        tx2.write_all(&offer).await.unwrap();
+        let got = read_n(&mut small, offer.len() + 4).await.unwrap();
+        assert_eq!(&got[4..], &offer[..]);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_is_handed_over_only_when_whole() {
+        let budget = tiny_budget(1 << 20);
+        let (mut tx, rx) = tokio::io::duplex(256);
+        let mut io = ChargedIo::new(rx, joined(&budget, None), 4, Duration::from_secs(10))
+            .with_max_frame(100);
+        // A small frame passes at once; a 10-byte one (over the 4-byte chunk) is held back,
+        // header included, while it trickles.
+        tx.write_all(&header(0x81, 3)).await.unwrap();
+        tx.write_all(b"hi!").await.unwrap();
+        tx.write_all(&header(0x81, 10)).await.unwrap();
+        tx.write_all(b"01234").await.unwrap();
+        assert_eq!(read_n(&mut io, 5).await.unwrap(), b"\x81\x03hi!");
+        assert!(
+            read_n(&mut io, 1).await.is_err(),
+            "not even the header of the large frame yet"
+        );
+        tx.write_all(b"56789").await.unwrap();
+        // A header over the frame cap is not held: tungstenite refuses it on sight.
+        tx.write_all(&[0x81, 126, 0x01, 0x00]).await.unwrap();
+        assert_eq!(read_n(&mut io, 12).await.unwrap(), b"\x81\x0a0123456789");
+        assert_eq!(read_n(&mut io, 4).await.unwrap(), [0x81, 126, 0x01, 0x00]);
     }
 
     #[tokio::test]
     async fn a_read_stops_at_the_end_of_a_frame() {
         let budget = tiny_budget(1 << 20);
         let (mut tx, rx) = tokio::io::duplex(256);
-        let mut io = ChargedIo::new(rx, Charge::new(budget), 64, Duration::from_secs(10));
+        let mut io = ChargedIo::new(rx, Charge::new(budget, None), 64, Duration::from_secs(10));
         tx.write_all(b"\x81\x02hi\x81\x03you").await.unwrap();
         let mut buf = [0u8; 64];
         let n = io.read(&mut buf).await.unwrap();
@@ -559,21 +578,26 @@ mod tests {
     }
 
     /// A browser's 5 KB message, with multi-byte characters across the cut points, reaches the
-    /// server whole and unchanged through real tungstenite on both ends, and so does the
-    /// server's fragmented answer.
+    /// server whole and unchanged through real tungstenite on both ends, also when the client
+    /// fragments it itself and pings between the fragments.
     #[tokio::test]
     async fn long_messages_cross_as_fragments_unchanged() {
         use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
         use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
         use tokio_tungstenite::tungstenite::Message;
         use tokio_tungstenite::WebSocketStream;
 
         let budget = tiny_budget(1 << 20);
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let charge = Charge::new(budget);
-        charge.set_joined();
-        let io = ChargedIo::new(server_io, charge, 2048, Duration::from_secs(10))
-            .with_max_frame(1 << 20);
+        let io = ChargedIo::new(
+            server_io,
+            joined(&budget, None),
+            2048,
+            Duration::from_secs(10),
+        )
+        .with_max_frame(1 << 20);
         let config = WebSocketConfig::default().read_buffer_size(2048);
         let mut server = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
@@ -585,18 +609,25 @@ mod tests {
         assert_eq!(got.into_text().unwrap().as_str(), text);
         let got = server.next().await.unwrap().unwrap();
         assert_eq!(got.into_text().unwrap().as_str(), "after");
-    }
 
-    #[test]
-    fn headers_of_every_length_form_parse() {
-        assert_eq!(header_len(&[0x81, 0x05]), 2);
-        assert_eq!(header_len(&[0x81, 0x85]), 6);
-        assert_eq!(header_len(&[0x81, 0xfe]), 8);
-        assert_eq!(header_len(&[0x81, 0xff]), 14);
-        assert_eq!(payload_len(&[0x81, 0x85, 0, 0, 0, 0]), 5);
-        assert_eq!(payload_len(&[0x81, 0xfe, 0x01, 0x00, 0, 0, 0, 0]), 256);
-        let mut long = vec![0x81, 0xff];
-        long.extend_from_slice(&1_000_000u64.to_be_bytes());
-        assert_eq!(payload_len(&long), 1_000_000);
+        let bytes = bytes::Bytes::from(text.clone());
+        let (one, two) = (bytes.slice(..3000), bytes.slice(3000..));
+        let first = Frame::message(one, OpCode::Data(Data::Text), false);
+        client.send(Message::Frame(first)).await.unwrap();
+        client
+            .send(Message::Ping(bytes::Bytes::new()))
+            .await
+            .unwrap();
+        let last = Frame::message(two, OpCode::Data(Data::Continue), true);
+        client.send(Message::Frame(last)).await.unwrap();
+        let ping = server.next().await.unwrap().unwrap();
+        assert!(ping.is_ping());
+        assert!(
+            budget.in_flight.used() > 0,
+            "the open message is still charged"
+        );
+        let got = server.next().await.unwrap().unwrap();
+        assert_eq!(got.into_text().unwrap().as_str(), text);
+        assert_eq!(budget.in_flight.used(), 0);
     }
 }

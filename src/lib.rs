@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod password;
 pub mod process;
 pub mod protocol;
+pub mod reframe;
 pub mod relay;
 pub mod rooms;
 pub mod session;

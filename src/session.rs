@@ -222,8 +222,6 @@ pub async fn run(
             }
             Ok(Some(Ok(message))) => message,
         };
-        // The message is complete and in our hands: its bytes leave the in-flight arena.
-        charge.settle();
         if seated.is_some() {
             deadline = tokio::time::Instant::now() + silence;
         }

@@ -388,7 +388,11 @@ async fn tricklers_cannot_pass_the_in_flight_arena_and_honest_clients_still_meet
         used <= (1 << 20) as f64,
         "in-flight {used} within its arena"
     );
-    assert!(used >= 900_000.0, "the tricklers did fill it ({used})");
+    // Large messages may take three quarters of the arena; the last quarter stays for offers.
+    assert!(
+        used >= 700_000.0 && used <= (3 << 18) as f64 + 4096.0,
+        "the tricklers did fill what large messages may take ({used})"
+    );
 
     // Meanwhile honest people join and talk at once.
     let started = std::time::Instant::now();
