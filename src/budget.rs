@@ -150,6 +150,30 @@ impl Arena {
     }
 }
 
+/// One unit of an arena of the budget, given back when dropped.
+pub struct Permit {
+    budget: std::sync::Arc<Budget>,
+    arena: fn(&Budget) -> &Arena,
+}
+
+impl Permit {
+    pub fn acquire(
+        budget: &std::sync::Arc<Budget>,
+        arena: fn(&Budget) -> &Arena,
+    ) -> Option<Permit> {
+        arena(budget).try_acquire(1).then(|| Permit {
+            budget: budget.clone(),
+            arena,
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        (self.arena)(&self.budget).release(1);
+    }
+}
+
 /// All arenas of the budget, built from [`Limits`].
 #[derive(Debug)]
 pub struct Budget {
@@ -161,6 +185,12 @@ pub struct Budget {
     pub outbound: Arena,
     /// Counted in TURN allocations.
     pub allocations: Arena,
+    /// Counted in TURN-over-TCP/TLS connections.
+    pub turn_streams: Arena,
+    /// When a read last waited on the in-flight arena (ms since `epoch`, plus one; 0: never):
+    /// while it is recent, messages that have been open for long are cut to make room.
+    pub in_flight_refused_at: AtomicU64,
+    pub epoch: std::time::Instant,
     /// Heap bytes past which nothing new is admitted.
     pub heap_ceiling: u64,
     pub total_bytes: u64,
@@ -173,6 +203,9 @@ impl Budget {
             in_flight: Arena::new("in_flight", limits.in_flight_mib << 20),
             outbound: Arena::new("outbound", limits.outbound_mib << 20),
             allocations: Arena::new("turn_allocations", limits.max_allocations()),
+            turn_streams: Arena::new("turn_streams", limits.max_turn_streams()),
+            in_flight_refused_at: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
             heap_ceiling: (limits.total_mib - limits.reserve_mib) << 20,
             total_bytes: limits.total_mib << 20,
         }

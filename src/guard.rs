@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::budget::Arena;
+use crate::inflight::AddressShare;
 use crate::limits::Limits;
 use crate::rooms::RoomName;
 
@@ -108,8 +108,9 @@ impl MessageRate {
 #[derive(Debug)]
 struct Entry {
     sockets: u32,
+    turn_streams: u32,
     /// The address's share of the in-flight arena, which all its sockets draw on together.
-    in_flight: Arc<Arena>,
+    in_flight: Arc<AddressShare>,
     connections: Bucket,
     joins: Bucket,
 }
@@ -117,6 +118,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy)]
 struct Rates {
     sockets: u32,
+    turn_streams: u32,
     in_flight_bytes: u64,
     connections: Rate,
     joins: Rate,
@@ -155,6 +157,7 @@ impl Guard {
         Guard {
             rates: Rates {
                 sockets: limits.ip_sockets as u32,
+                turn_streams: limits.ip_turn_streams as u32,
                 in_flight_bytes: limits.ip_in_flight_kib * 1024,
                 connections: per_min(limits.ip_connections_burst, limits.ip_connections_per_min),
                 joins: per_min(limits.ip_joins_burst, limits.ip_joins_per_min),
@@ -185,10 +188,8 @@ impl Guard {
                 key,
                 Entry {
                     sockets: 0,
-                    in_flight: Arc::new(Arena::new(
-                        "in_flight_address",
-                        self.rates.in_flight_bytes,
-                    )),
+                    turn_streams: 0,
+                    in_flight: Arc::new(AddressShare::new(self.rates.in_flight_bytes)),
                     connections: Bucket::full(self.rates.connections, now),
                     joins: Bucket::full(self.rates.joins, now),
                 },
@@ -221,6 +222,25 @@ impl Guard {
             guard: self.clone(),
             key: AddrKey::of(ip),
             in_flight,
+        })
+    }
+
+    /// A TURN connection over TCP or TLS from `ip`; the slot is given back when dropped.
+    pub fn open_turn_stream(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<TurnStreamSlot, Refused> {
+        self.with_entry(ip, now, |e, r| {
+            if e.turn_streams >= r.turn_streams {
+                return Err(Refused::Address);
+            }
+            e.turn_streams += 1;
+            Ok(())
+        })?;
+        Ok(TurnStreamSlot {
+            guard: self.clone(),
+            key: AddrKey::of(ip),
         })
     }
 
@@ -261,6 +281,7 @@ impl Guard {
         let mut map = lock(&self.addresses);
         map.retain(|_, e| {
             e.sockets > 0
+                || e.turn_streams > 0
                 || !e.connections.is_full(rates.connections, now)
                 || !e.joins.is_full(rates.joins, now)
         });
@@ -280,12 +301,12 @@ impl Guard {
 pub struct SocketSlot {
     guard: Arc<Guard>,
     key: AddrKey,
-    in_flight: Arc<Arena>,
+    in_flight: Arc<AddressShare>,
 }
 
 impl SocketSlot {
     /// The address's share of the in-flight arena (`rates.ip_in_flight_kib`).
-    pub fn in_flight_share(&self) -> Arc<Arena> {
+    pub fn in_flight_share(&self) -> Arc<AddressShare> {
         self.in_flight.clone()
     }
 }
@@ -294,6 +315,20 @@ impl Drop for SocketSlot {
     fn drop(&mut self) {
         if let Some(e) = lock(&self.guard.addresses).get_mut(&self.key) {
             e.sockets = e.sockets.saturating_sub(1);
+        }
+    }
+}
+
+/// One TURN stream's place in its address's count.
+pub struct TurnStreamSlot {
+    guard: Arc<Guard>,
+    key: AddrKey,
+}
+
+impl Drop for TurnStreamSlot {
+    fn drop(&mut self) {
+        if let Some(e) = lock(&self.guard.addresses).get_mut(&self.key) {
+            e.turn_streams = e.turn_streams.saturating_sub(1);
         }
     }
 }

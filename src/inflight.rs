@@ -11,10 +11,16 @@
 //! messages complete. A message that has begun must also finish within a deadline, so a trickler
 //! cannot hold its share forever.
 //!
-//! Room for honest messages while the arena is contested: the first chunk of every message rides
-//! on the socket's own share (a join, an ICE candidate never wait), and the last quarter of the
-//! arena is kept for messages that have not passed [`LARGE_MESSAGE`] (offers and answers are
-//! 4-20 KiB), so sockets holding large messages cannot take all of it.
+//! Room for honest messages while the arena is contested, which many addresses can do:
+//! - the first chunk of every message rides on the socket's own share (a join, an ICE candidate
+//!   never wait);
+//! - the arena's last quarter is a reserve for messages that have not passed [`LARGE_MESSAGE`]
+//!   (offers and answers are 4-20 KiB), and one address may hold at most
+//!   [`RESERVE_PER_ADDRESS`] of it, so a few hundred addresses are needed to spend it;
+//! - while some reader waits on the arena, a message that has been open longer than
+//!   [`CONTESTED_GRACE`] is cut (an honest one arrives in milliseconds; a 1 MiB message on a
+//!   slow uplink that meets an attack is the price), so whatever the attacker spends, it holds
+//!   it for seconds, and must then reconnect and rejoin within its address's join rate.
 
 use std::future::Future;
 use std::io;
@@ -36,16 +42,46 @@ const RETRY: Duration = Duration::from_millis(50);
 /// A message held past this many bytes draws only on the arena's first three quarters.
 pub const LARGE_MESSAGE: u64 = 64 * 1024;
 
+/// The most of the arena's reserve quarter that the sockets of one address hold together.
+pub const RESERVE_PER_ADDRESS: u64 = 64 * 1024;
+
+/// How long a message may stay open while another reader waits on the arena.
+pub const CONTESTED_GRACE: Duration = Duration::from_secs(2);
+
+/// One address's shares of the in-flight arena, which all its sockets draw on together.
+#[derive(Debug)]
+pub struct AddressShare {
+    /// Everything its sockets hold (`rates.ip_in_flight_kib`).
+    all: Arena,
+    /// What they hold of the arena's reserve quarter.
+    reserve: Arena,
+}
+
+impl AddressShare {
+    pub fn new(bytes: u64) -> AddressShare {
+        AddressShare {
+            all: Arena::new("in_flight_address", bytes),
+            reserve: Arena::new("in_flight_address_reserve", RESERVE_PER_ADDRESS),
+        }
+    }
+
+    pub fn used(&self) -> u64 {
+        self.all.used()
+    }
+}
+
 /// One socket's share of the in-flight arena.
 pub struct Charge {
     budget: Arc<Budget>,
-    /// The share of the arena that all sockets of this socket's address draw on together
+    /// The shares of the arena that all sockets of this socket's address draw on together
     /// (none for addresses exempt from per-address limits).
-    address: Option<Arc<Arena>>,
+    address: Option<Arc<AddressShare>>,
     /// Bytes read since the last message ended.
     held: AtomicU64,
     /// The part of `held` charged to the arena (the first chunk rides on the socket's own share).
     charged: AtomicU64,
+    /// The part of `charged` taken from the reserve quarter.
+    reserved: AtomicU64,
     /// Set once the socket has a seat. Before that it may not draw on the arena at all: a join
     /// fits in the first chunk, and 2,000 sockets that never join must not be able to spend the
     /// arena that joined participants' offers need (under a 64 MiB budget they did, and honest
@@ -66,12 +102,13 @@ impl std::fmt::Display for TooLargeBeforeJoin {
 impl std::error::Error for TooLargeBeforeJoin {}
 
 impl Charge {
-    pub fn new(budget: Arc<Budget>, address: Option<Arc<Arena>>) -> Arc<Charge> {
+    pub fn new(budget: Arc<Budget>, address: Option<Arc<AddressShare>>) -> Arc<Charge> {
         Arc::new(Charge {
             budget,
             address,
             held: AtomicU64::new(0),
             charged: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
             joined: AtomicBool::new(false),
         })
     }
@@ -86,41 +123,69 @@ impl Charge {
     fn settle_to(&self, rest: u64) {
         self.held.store(rest, Ordering::Release);
         let charged = self.charged.swap(0, Ordering::AcqRel);
-        if charged > 0 {
-            self.release(charged);
-        }
+        let reserved = self.reserved.swap(0, Ordering::AcqRel);
+        self.release(charged - reserved, false);
+        self.release(reserved, true);
     }
 
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::Acquire)
     }
 
-    /// Takes `amount` from the address's share and the arena, both or neither.
-    fn acquire(&self, amount: u64, large: bool) -> bool {
-        if let Some(address) = &self.address {
-            if !address.try_acquire(amount) {
-                return false;
+    /// Takes `amount` for a read: from the arena's first three quarters, or for a message not
+    /// yet large from the reserve quarter within the address's part of it; always within the
+    /// address's whole share. `Some(true)` if it came from the reserve, `None` if it did not fit
+    /// (nothing taken).
+    fn acquire(&self, amount: u64, large: bool) -> Option<bool> {
+        let arena = &self.budget.in_flight;
+        let bulk = arena.capacity() - arena.capacity() / 4;
+        let share = self.address.as_deref();
+        if share.is_some_and(|s| !s.all.try_acquire(amount)) {
+            return self.refused();
+        }
+        if arena.try_acquire_within(amount, bulk) {
+            return Some(false);
+        }
+        if !large && share.map_or(true, |s| s.reserve.try_acquire(amount)) {
+            if arena.try_acquire(amount) {
+                return Some(true);
+            }
+            if let Some(s) = share {
+                s.reserve.release(amount);
             }
         }
-        let arena = &self.budget.in_flight;
-        let limit = if large {
-            arena.capacity() - arena.capacity() / 4
-        } else {
-            arena.capacity()
-        };
-        if arena.try_acquire_within(amount, limit) {
-            return true;
+        if let Some(s) = share {
+            s.all.release(amount);
         }
-        if let Some(address) = &self.address {
-            address.release(amount);
-        }
-        false
+        self.refused()
     }
 
-    fn release(&self, amount: u64) {
+    /// Notes that a reader waits on the arena (see [`CONTESTED_GRACE`]).
+    fn refused(&self) -> Option<bool> {
+        let ms = self.budget.epoch.elapsed().as_millis() as u64 + 1;
+        self.budget
+            .in_flight_refused_at
+            .store(ms, Ordering::Release);
+        None
+    }
+
+    /// True while some reader has waited on the arena within the last [`CONTESTED_GRACE`].
+    fn contested(&self) -> bool {
+        let at = self.budget.in_flight_refused_at.load(Ordering::Acquire);
+        let now = self.budget.epoch.elapsed().as_millis() as u64 + 1;
+        at > 0 && now.saturating_sub(at) < CONTESTED_GRACE.as_millis() as u64
+    }
+
+    fn release(&self, amount: u64, reserved: bool) {
+        if amount == 0 {
+            return;
+        }
         self.budget.in_flight.release(amount);
-        if let Some(address) = &self.address {
-            address.release(amount);
+        if let Some(s) = &self.address {
+            s.all.release(amount);
+            if reserved {
+                s.reserve.release(amount);
+            }
         }
     }
 }
@@ -138,9 +203,12 @@ pub struct ChargedIo<T> {
     charge: Arc<Charge>,
     /// Largest single read: reading never overshoots the arena by more than this.
     chunk: usize,
-    /// Fires when the message now being received has taken too long; armed by its first byte,
+    /// Wakes the reader while a message is open: every [`CONTESTED_GRACE`] to see whether the
+    /// arena is contested, and at the message deadline. Armed by the message's first byte,
     /// disarmed only when the message has been handed over whole.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// When the open message began.
+    begun: Option<tokio::time::Instant>,
     limit: Duration,
     pause: Option<Pin<Box<Sleep>>>,
     frames: Reframer,
@@ -154,6 +222,7 @@ impl<T> ChargedIo<T> {
             charge,
             chunk,
             deadline: None,
+            begun: None,
             limit: deadline,
             pause: None,
             // Fragments of a third of the buffer, less the largest header. tungstenite reserves
@@ -176,6 +245,7 @@ impl<T> ChargedIo<T> {
     fn message_done(&mut self) {
         self.charge.settle_to(self.frames.queued_bytes());
         self.deadline = None;
+        self.begun = None;
     }
 }
 
@@ -211,10 +281,33 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChargedIo<T> {
 impl<T: AsyncRead + Unpin> ChargedIo<T> {
     fn arm_deadline(&mut self, cx: &mut Context<'_>) {
         if self.deadline.is_none() {
-            let mut deadline = Box::pin(tokio::time::sleep(self.limit));
+            let now = tokio::time::Instant::now();
+            let begun = *self.begun.get_or_insert(now);
+            let next = (now + CONTESTED_GRACE).min(begun + self.limit);
+            let mut deadline = Box::pin(tokio::time::sleep_until(next));
             let _ = deadline.as_mut().poll(cx);
             self.deadline = Some(deadline);
         }
+    }
+
+    /// Whether the open message must be cut now: past its deadline, or past the grace while
+    /// the arena is contested and it holds some of it.
+    fn overdue(&mut self, cx: &mut Context<'_>) -> Option<&'static str> {
+        let deadline = self.deadline.as_mut()?;
+        // Polled here so that the timer wakes this task even while the peer sends nothing.
+        if deadline.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.deadline = None;
+        let age = self.begun.map_or(Duration::ZERO, |b| b.elapsed());
+        if age >= self.limit {
+            return Some("a message took too long to arrive");
+        }
+        if self.charge.charged.load(Ordering::Acquire) > 0 && self.charge.contested() {
+            return Some("a slow message was cut while others waited for memory");
+        }
+        self.arm_deadline(cx);
+        None
     }
 
     /// Reads one chunk from the socket (charged, paused when the arena is spent, under the
@@ -223,16 +316,11 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         let held = self.charge.held();
         if held == 0 {
             self.deadline = None;
+            self.begun = None;
         } else {
             self.arm_deadline(cx);
-            // Polled here so that the timer wakes this task even while the peer sends nothing.
-            if let Some(deadline) = self.deadline.as_mut() {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "a message took too long to arrive",
-                    )));
-                }
+            if let Some(why) = self.overdue(cx) {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
             }
         }
         if let Some(pause) = self.pause.as_mut() {
@@ -251,21 +339,29 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         }
         let want = if free > 0 { free } else { self.chunk as u64 };
         let charged = if free > 0 { 0 } else { want };
-        if charged > 0 && !self.charge.acquire(charged, held + want > LARGE_MESSAGE) {
+        let reserved = if charged > 0 {
+            self.charge.acquire(charged, held + want > LARGE_MESSAGE)
+        } else {
+            Some(false)
+        };
+        let Some(reserved) = reserved else {
             // Spent: leave the bytes in the kernel and look again shortly.
             let mut pause = Box::pin(tokio::time::sleep(RETRY));
             let _ = pause.as_mut().poll(cx);
             self.pause = Some(pause);
             return Poll::Pending;
-        }
+        };
         let mut space = vec![0u8; want as usize];
         let mut read = ReadBuf::new(&mut space);
         let polled = Pin::new(&mut self.inner).poll_read(cx, &mut read);
         let got = read.filled().len();
         // Keep what was read, give back what was not.
         if charged > 0 {
-            self.charge.release(charged - got as u64);
+            self.charge.release(charged - got as u64, reserved);
             self.charge.charged.fetch_add(got as u64, Ordering::AcqRel);
+            if reserved {
+                self.charge.reserved.fetch_add(got as u64, Ordering::AcqRel);
+            }
         }
         match polled {
             Poll::Ready(Ok(())) if got == 0 => {
@@ -313,7 +409,7 @@ mod tests {
         Arc::new(budget)
     }
 
-    fn joined(budget: &Arc<Budget>, address: Option<Arc<Arena>>) -> Arc<Charge> {
+    fn joined(budget: &Arc<Budget>, address: Option<Arc<AddressShare>>) -> Arc<Charge> {
         let charge = Charge::new(budget.clone(), address);
         charge.set_joined();
         charge
@@ -479,7 +575,7 @@ mod tests {
     #[tokio::test]
     async fn one_address_may_hold_only_its_share() {
         let budget = tiny_budget(1 << 20);
-        let share = Arc::new(Arena::new("address", 8));
+        let share = Arc::new(AddressShare::new(8));
         let (mut tx_a, rx_a) = tokio::io::duplex(64);
         let (mut tx_b, rx_b) = tokio::io::duplex(64);
         let (mut tx_c, rx_c) = tokio::io::duplex(64);
@@ -503,6 +599,78 @@ mod tests {
             "C, another address, did not wait"
         );
         assert_eq!(budget.in_flight.used(), 8, "C's message ended; A's is open");
+    }
+
+    /// While a reader waits on a spent arena, a message open for longer than the grace is cut;
+    /// while nobody waits, it may take its whole deadline.
+    #[tokio::test]
+    async fn a_long_open_message_is_cut_when_others_wait() {
+        // Room for A's 8 and its pong's read, not for B's second chunk as well.
+        let budget = tiny_budget(12);
+        let (mut tx_a, rx_a) = tokio::io::duplex(64);
+        let (mut tx_b, rx_b) = tokio::io::duplex(64);
+        let mut a = ChargedIo::new(rx_a, joined(&budget, None), 4, Duration::from_secs(30))
+            .with_max_frame(0);
+        let mut b = ChargedIo::new(rx_b, joined(&budget, None), 4, Duration::from_secs(30))
+            .with_max_frame(0);
+        tx_a.write_all(&header(0x01, 10)).await.unwrap();
+        tx_a.write_all(b"0123456789").await.unwrap();
+        read_n(&mut a, 12).await.unwrap();
+        // Nobody waits yet: A outlives the grace.
+        tokio::time::sleep(CONTESTED_GRACE + Duration::from_millis(200)).await;
+        tx_a.write_all(&header(0x8a, 0)).await.unwrap();
+        read_n(&mut a, 2).await.expect("not cut while uncontested");
+        // B waits on the arena: at its next wake-up A is cut, and B goes on.
+        tx_b.write_all(&header(0x81, 8)).await.unwrap();
+        tx_b.write_all(b"abcdefgh").await.unwrap();
+        read_n(&mut b, 4).await.unwrap();
+        let mut rest = [0u8; 6];
+        let b_done = tokio::spawn(async move { b.read_exact(&mut rest).await.map(|_| rest) });
+        let mut one = [0u8; 1];
+        let err = tokio::time::timeout(CONTESTED_GRACE * 2, a.read_exact(&mut one))
+            .await
+            .expect("A is cut within the grace")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(a);
+        let rest = tokio::time::timeout(Duration::from_secs(1), b_done)
+            .await
+            .expect("B goes on")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&rest, b"cdefgh");
+    }
+
+    /// The reserve quarter: one address may hold only its part of it, others still get in.
+    #[tokio::test]
+    async fn the_reserve_is_shared_out_by_address() {
+        let budget = tiny_budget(4 * RESERVE_PER_ADDRESS);
+        // The first three quarters are taken by someone else.
+        assert!(budget.in_flight.try_acquire(3 * RESERVE_PER_ADDRESS));
+        let one = Arc::new(AddressShare::new(1 << 20));
+        let other = Arc::new(AddressShare::new(1 << 20));
+        let a = joined(&budget, Some(one.clone()));
+        assert_eq!(a.acquire(RESERVE_PER_ADDRESS / 2, false), Some(true));
+        assert_eq!(a.acquire(RESERVE_PER_ADDRESS / 2, false), Some(true));
+        assert_eq!(a.acquire(1, false), None, "the address's part is spent");
+        assert_eq!(
+            one.used(),
+            RESERVE_PER_ADDRESS,
+            "and nothing taken by the refusal"
+        );
+        let b = joined(&budget, Some(other));
+        assert_eq!(
+            b.acquire(1, true),
+            None,
+            "large messages never use the reserve"
+        );
+        assert_eq!(b.acquire(1, false), None, "the reserve is spent by A");
+        a.charged.store(RESERVE_PER_ADDRESS, Ordering::Release);
+        a.reserved.store(RESERVE_PER_ADDRESS, Ordering::Release);
+        a.settle_to(0);
+        assert_eq!(one.used(), 0);
+        assert_eq!(budget.in_flight.used(), 3 * RESERVE_PER_ADDRESS);
+        assert_eq!(b.acquire(1000, false), Some(true));
     }
 
     /// A message past LARGE_MESSAGE may not take the last quarter of the arena, which stays for

@@ -63,6 +63,7 @@ limits_table! {
     timers.message_secs,
     rates.ip_sockets,
     rates.ip_in_flight_kib,
+    rates.ip_turn_streams,
     rates.ip_connections_burst,
     rates.ip_connections_per_min,
     rates.ip_joins_burst,
@@ -74,6 +75,8 @@ limits_table! {
     rates.tracked_addresses,
     turn.allocations_mib,
     turn.allocation_kib,
+    turn.streams_mib,
+    turn.stream_kib,
     turn.allocations_per_seat,
     turn.permissions_per_allocation,
     turn.channels_per_allocation,
@@ -183,7 +186,8 @@ impl Limits {
             + self.rooms_mib
             + self.in_flight_mib
             + self.outbound_mib
-            + self.allocations_mib;
+            + self.allocations_mib
+            + self.streams_mib;
         if arenas + self.reserve_mib > self.total_mib {
             return Err(format!(
                 "the arenas ({arenas} MiB) and the reserve ({} MiB) exceed budget.total_mib ({} MiB)",
@@ -218,6 +222,11 @@ impl Limits {
     /// How many TURN allocations the relay arena admits.
     pub fn max_allocations(&self) -> u64 {
         self.allocations_mib * 1024 / self.allocation_kib
+    }
+
+    /// How many TURN-over-TCP/TLS connections the stream arena admits.
+    pub fn max_turn_streams(&self) -> u64 {
+        self.streams_mib * 1024 / self.stream_kib
     }
 
     /// How many rooms the room arena admits.

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub turn_relayed_bytes: AtomicU64,
     pub turn_relayed_packets: AtomicU64,
     pub turn_packets_dropped: AtomicU64,
+    pub turn_streams_refused: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -73,6 +74,12 @@ impl Metrics {
             "gauge",
             "Open WebSockets.",
             budget.sockets.used(),
+        );
+        line(
+            "turn_streams",
+            "gauge",
+            "Open TURN connections over TCP and TLS.",
+            budget.turn_streams.used(),
         );
         line(
             "joins_total",
@@ -183,6 +190,12 @@ impl Metrics {
             get(&self.turn_packets_dropped),
         );
         line(
+            "turn_streams_refused_total",
+            "counter",
+            "TURN connections over TCP/TLS refused: their arena or the address's cap is full.",
+            get(&self.turn_streams_refused),
+        );
+        line(
             "heap_bytes",
             "gauge",
             "Heap bytes in use, counted by the allocator.",
@@ -234,6 +247,7 @@ impl Metrics {
             &budget.in_flight,
             &budget.outbound,
             &budget.allocations,
+            &budget.turn_streams,
         ] {
             let _ = writeln!(
                 out,

@@ -21,7 +21,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use crate::budget::Permit;
 use crate::config::in_networks;
+use crate::guard::TurnStreamSlot;
 use crate::metrics::bump;
 use crate::password::hmac_sha1;
 use crate::protocol::SeatId;
@@ -34,8 +36,6 @@ const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
 const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
 /// Largest packet relayed: an Ethernet MTU's worth plus headroom; WebRTC stays under 1,300.
 const MAX_PACKET: usize = 1600;
-/// A TCP client that has not allocated within this long is closed.
-const TCP_IDLE: Duration = Duration::from_secs(30);
 const UDP_PROTOCOL: u8 = 17;
 
 /// The bound sockets, made before serving so a taken port is reported at start.
@@ -248,15 +248,28 @@ impl Relay {
                 () = self.state.stopped() => return,
             };
             let state = &self.state;
-            if state.limits_apply_to(peer.ip())
-                && state.guard.connection(peer.ip(), Instant::now()).is_err()
-            {
-                bump(&state.metrics.connections_refused);
-                continue;
-            }
-            let Some(permit) = crate::state::SocketPermit::acquire(state) else {
+            let now = Instant::now();
+            let slot = if state.limits_apply_to(peer.ip()) {
+                if state.guard.connection(peer.ip(), now).is_err() {
+                    bump(&state.metrics.connections_refused);
+                    continue;
+                }
+                match state.guard.open_turn_stream(peer.ip(), now) {
+                    Ok(slot) => Some(slot),
+                    Err(_) => {
+                        bump(&state.metrics.turn_streams_refused);
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            // Their own arena: TURN connections can never take the WebSockets' sockets.
+            let Some(permit) = Permit::acquire(&state.budget, |b| &b.turn_streams) else {
+                bump(&state.metrics.turn_streams_refused);
                 continue;
             };
+            let permit = (permit, slot);
             let _ = stream.set_nodelay(true);
             let id = self
                 .next_tcp
@@ -283,7 +296,7 @@ impl Relay {
         stream: S,
         peer: SocketAddr,
         id: u64,
-        _permit: crate::state::SocketPermit,
+        _permit: (Permit, Option<TurnStreamSlot>),
     ) where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -300,6 +313,11 @@ impl Relay {
         let key = ClientKey::Tcp(id);
         let mut buf = vec![0u8; MAX_PACKET + 4];
         let mut have = 0usize;
+        // A client that has not allocated within `timers.join_timeout_secs` of connecting is
+        // closed, however it trickles (a browser allocates within a round trip or two).
+        let allocate_by = tokio::time::Instant::now()
+            + Duration::from_secs(self.state.limits().join_timeout_secs);
+        let mut allocated = false;
         loop {
             // Frame boundaries come from the 4-byte head; anything unframeable ends the stream.
             let need = if have >= 4 {
@@ -318,13 +336,22 @@ impl Relay {
                 have -= need;
                 continue;
             }
-            let idle = if self.table().by_client.contains_key(&key) {
-                Duration::from_secs(self.state.limits().lifetime_max_secs)
+            // Until it allocates, the connection has a fixed deadline that reads do not move;
+            // after, it lives as long as its allocation (RFC 8656 section 3.1: one TCP
+            // connection, one allocation) and goes with it.
+            let has_allocation = self.table().by_client.contains_key(&key);
+            if allocated && !has_allocation {
+                break;
+            }
+            allocated |= has_allocation;
+            let until = if allocated {
+                tokio::time::Instant::now()
+                    + Duration::from_secs(self.state.limits().lifetime_max_secs)
             } else {
-                TCP_IDLE
+                allocate_by
             };
             let read = tokio::select! {
-                r = tokio::time::timeout(idle, reader.read(&mut buf[have..])) => r,
+                r = tokio::time::timeout_at(until, reader.read(&mut buf[have..])) => r,
                 () = self.state.stopped() => break,
             };
             match read {

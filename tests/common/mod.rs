@@ -376,3 +376,70 @@ pub fn masked_text_header(len: u64) -> Vec<u8> {
     h.extend_from_slice(&[0, 0, 0, 0]);
     h
 }
+
+/// A masked client frame (mask key 0) with this first byte (FIN and opcode) and payload.
+pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = masked_text_header(payload.len() as u64);
+    f[0] = first;
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The loopback address of attacker number `n` (127.2.x.y): distinct hosts to the per-address
+/// limits when the server runs with `limit_loopback`.
+pub fn attacker_ip(n: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 2, (n / 250) as u8, (n % 250 + 1) as u8)
+}
+
+/// A TCP connection to `server` from the loopback address `ip`.
+pub async fn connect_from(ip: std::net::Ipv4Addr, server: SocketAddr) -> Option<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
+    socket.connect(server).await.ok()
+}
+
+/// A WebSocket handshake by hand from `ip`; `None` if refused (the status is not 101).
+pub async fn raw_ws_from(
+    ip: std::net::Ipv4Addr,
+    server: SocketAddr,
+    room: &str,
+) -> Option<TcpStream> {
+    let mut stream = connect_from(ip, server).await?;
+    let request = upgrade_request(server, room, "Upgrade", "");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.ok()?;
+        head.push(byte[0]);
+    }
+    head.starts_with(b"HTTP/1.1 101").then_some(stream)
+}
+
+/// Sends a join on a raw WebSocket and reads until `joined` (true) or an error or close (false).
+pub async fn raw_join(stream: &mut TcpStream, name: &str, client: &str) -> bool {
+    let join =
+        json!({"type":"join","name":name,"client":client,"audio":false,"video":false}).to_string();
+    if stream
+        .write_all(&masked_frame(0x81, join.as_bytes()))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen);
+        if text.contains("\"joined\"") {
+            return true;
+        }
+        if text.contains("\"error\"") {
+            return false;
+        }
+        match tokio::time::timeout(SOON, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => return false,
+        }
+    }
+}

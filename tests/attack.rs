@@ -1,0 +1,256 @@
+//! The hostile suite of issue 13: each attack, from many loopback source addresses (127.2.x.y,
+//! with per-address limits on for loopback, as `--limit-loopback` does), against a real server
+//! in this process, whose heap is counted by the same allocator the binary uses. Each test
+//! asserts the guarantee (the arena or cap holds, attackers are cut in time) and that an honest
+//! participant still joins and signals during the attack, and prints its figures
+//! (docs/SECURITY.md keeps them: `cargo test --release --test attack -- --nocapture`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{attacker_ip, masked_frame, raw_join, raw_ws_from, Server};
+use videomeet::budget::CountingAlloc;
+use videomeet::Config;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn limited() -> Config {
+    Config {
+        limit_loopback: true,
+        ..Config::default()
+    }
+}
+
+/// Ada and Bo meet in `room` and Bo sends Ada an offer-sized signal; returns how long it took.
+async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Duration {
+    let started = Instant::now();
+    let (mut ada, a) = server.join(room, "ada").await;
+    let (mut bo, _) = server.join(room, "bo").await;
+    assert_eq!(ada.recv().await["type"], "peer-joined");
+    bo.send(json!({"type":"signal","to":a["you"],"data":{"sdp":"v".repeat(offer_bytes)}}))
+        .await;
+    assert_eq!(ada.recv().await["type"], "signal");
+    let took = started.elapsed();
+    ada.close().await;
+    bo.close().await;
+    took
+}
+
+/// Issue 13.1: seated sockets that answer the heartbeat keep an almost-1 MiB *fragmented*
+/// message open, with pongs between its fragments (legal, RFC 6455 5.4). Before the fix every
+/// pong gave the charge back and restarted the deadline: 480 sockets from 40 addresses took the
+/// heap to 651 MiB. Now the arena and each address's share hold, the message deadline cuts the
+/// attackers, and an honest offer passes meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() {
+    let (addresses, per_address) = (40, 12);
+    // The message deadline stays at its shipped 30 s: what cuts the attackers is that others
+    // wait on the arena (inflight::CONTESTED_GRACE, 2 s).
+    let server = Server::start_with(
+        limited(),
+        &[
+            ("arenas.in_flight_mib", "16"),
+            ("rates.ip_in_flight_kib", "1024"),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let mut attackers = Vec::new();
+    for n in 0..addresses * per_address {
+        let addr = server.addr;
+        attackers.push(tokio::spawn(async move {
+            let ip = attacker_ip(n / per_address);
+            let mut ws = raw_ws_from(ip, addr, &format!("frag-{}", n / 6)).await?;
+            if !raw_join(&mut ws, "a", &format!("frag-{n:05}")).await {
+                return None;
+            }
+            let (mut rx, mut tx) = ws.into_split();
+            // The server cuts the socket: note when (EOF or reset on read).
+            let closed = tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while matches!(rx.read(&mut buf).await, Ok(n) if n > 0) {}
+                Instant::now()
+            });
+            let begun = Instant::now();
+            let piece = vec![b'x'; 50_000];
+            let _ = async {
+                tx.write_all(&masked_frame(0x01, &piece)).await?;
+                for _ in 0..19 {
+                    tx.write_all(&masked_frame(0x8a, b"")).await?;
+                    tx.write_all(&masked_frame(0x00, &piece)).await?;
+                }
+                // Never the final fragment: only pongs, as a heartbeat-answering client would.
+                loop {
+                    tx.write_all(&masked_frame(0x8a, b"")).await?;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), std::io::Error>(())
+            }
+            .await;
+            let closed = closed.await.ok()?;
+            Some(closed.duration_since(begun))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let in_flight = server
+        .metric("videomeet_arena_used{arena=\"in_flight\"}")
+        .await;
+    let honest = honest_meeting(&server, "honest", 6000).await;
+    let mut cut_after = Vec::new();
+    for a in attackers {
+        if let Ok(Some(t)) = a.await {
+            cut_after.push(t);
+        }
+    }
+    let peak = server.metric("videomeet_heap_peak_bytes").await;
+    let after = server
+        .metric("videomeet_arena_used{arena=\"in_flight\"}")
+        .await;
+    cut_after.sort();
+    let slowest = cut_after.last().copied().unwrap_or_default();
+    println!(
+        "fragment holders: {} seated from {addresses} addresses; in-flight {:.1} MiB of 16 \
+         during; heap peak {:.1} MiB; honest join+6 KB offer {honest:.0?}; all cut within \
+         {slowest:.1?} (grace 2 s, deadline 30 s); in-flight after {after}; run {:.1?}",
+        cut_after.len(),
+        in_flight / 1048576.0,
+        peak / 1048576.0,
+        started.elapsed()
+    );
+    assert!(
+        cut_after.len() >= addresses * per_address * 9 / 10,
+        "most attackers were seated: {}",
+        cut_after.len()
+    );
+    assert!(in_flight <= 16.0 * 1048576.0, "in-flight {in_flight}");
+    assert!(
+        in_flight >= 8.0 * 1048576.0,
+        "the attackers did press on the arena: {in_flight}"
+    );
+    assert!(peak < 150.0 * 1048576.0, "heap peak {peak}");
+    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(
+        // In waves: those that waited for the arena hold it next, and are cut at their next
+        // 2 s wake-up.
+        slowest < Duration::from_secs(10),
+        "attackers cut in 2 s waves, long before the 30 s deadline: {slowest:?}"
+    );
+    assert_eq!(after, 0.0, "the arena is free again");
+    server.shutdown().await;
+}
+
+/// Issue 13.1, before `join`: the 2 KiB rule for a socket without a seat held only until the
+/// first pong; now a seatless fragmented message is refused with `too_large` (1009) whatever
+/// control frames come between its fragments.
+#[tokio::test]
+async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
+    let server = Server::start_with(limited(), &[]).await;
+    let mut ws = raw_ws_from(attacker_ip(1), server.addr, "r").await.unwrap();
+    let piece = vec![b'x'; 500];
+    ws.write_all(&masked_frame(0x01, &piece)).await.unwrap();
+    let mut refused = false;
+    for _ in 0..20 {
+        if ws.write_all(&masked_frame(0x8a, b"")).await.is_err()
+            || ws.write_all(&masked_frame(0x00, &piece)).await.is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.read_to_end(&mut seen)).await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("too_large") || refused,
+        "refused as too large: {text}"
+    );
+    assert!(
+        seen.windows(2).any(|w| w == [0x03, 0xf1]),
+        "close 1009: {seen:?}"
+    );
+    assert!(honest_meeting(&server, "r2", 6000).await < Duration::from_secs(1));
+    server.shutdown().await;
+}
+
+/// Issue 13.2: TURN over TCP took WebSocket permits, was not counted per address, and its idle
+/// timer restarted on every read: 10,300 connections from 199 addresses filled the 10,240
+/// permits and every WebSocket got 503; one lived 80 s on 4 bytes. Now TURN streams have their
+/// own arena and per-address cap, a connection that has not allocated is closed at a fixed
+/// deadline whatever it trickles, and WebSockets never notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
+    let addresses = 24;
+    let server = Server::start_with_relay(
+        limited(),
+        &[
+            ("turn.streams_mib", "1"),
+            ("turn.stream_kib", "8"),
+            ("rates.ip_turn_streams", "8"),
+            ("timers.join_timeout_secs", "2"),
+        ],
+    )
+    .await;
+    let turn = std::net::SocketAddr::new([127, 0, 0, 1].into(), server.stun.unwrap());
+    let started = Instant::now();
+    // Each address tries 12 connections (its cap is 8), each trickling a byte every 300 ms.
+    let mut conns = Vec::new();
+    for n in 0..addresses * 12 {
+        conns.push(tokio::spawn(async move {
+            let mut s = common::connect_from(attacker_ip(n / 12), turn).await?;
+            let opened = Instant::now();
+            // The first bytes of a STUN header, then a trickle that never completes it.
+            for _ in 0..100 {
+                if s.write_all(&[0]).await.is_err() {
+                    break;
+                }
+                let mut b = [0u8; 1];
+                match tokio::time::timeout(Duration::from_millis(300), s.read(&mut b)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    _ => {}
+                }
+            }
+            Some(opened.elapsed())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let streams = server.metric("videomeet_turn_streams").await;
+    let sockets_before = server.metric("videomeet_open_sockets").await;
+    let honest = honest_meeting(&server, "honest", 6000).await;
+    let mut lived = Vec::new();
+    for c in conns {
+        if let Ok(Some(t)) = c.await {
+            lived.push(t);
+        }
+    }
+    lived.sort();
+    let refused = server.metric("videomeet_turn_streams_refused_total").await;
+    let longest = lived.last().copied().unwrap_or_default();
+    println!(
+        "turn streams: {} tried from {addresses} addresses; {streams} open at once (arena 128, \
+         8 per address), {refused} refused; WebSockets open meanwhile {sockets_before}; honest \
+         join+offer {honest:.0?}; longest trickler {longest:.1?} (deadline 2 s); run {:.1?}",
+        addresses * 12,
+        started.elapsed()
+    );
+    assert!(streams <= 128.0, "the stream arena holds: {streams}");
+    assert!(streams >= 100.0, "the attack pressed on it: {streams}");
+    assert!(
+        refused >= (addresses * 4) as f64,
+        "over-cap connections refused: {refused}"
+    );
+    assert_eq!(sockets_before, 0.0, "TURN streams are not WebSockets");
+    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(
+        longest < Duration::from_millis(3500),
+        "tricklers cut at the 2 s deadline: {longest:?}"
+    );
+    assert_eq!(server.metric("videomeet_turn_streams").await, 0.0);
+    server.shutdown().await;
+}
