@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::bucket::{Bucket, Rate};
 use crate::inflight::AddressShare;
 use crate::limits::Limits;
 use crate::rooms::RoomName;
@@ -28,55 +29,6 @@ impl AddrKey {
             }
             v4 => AddrKey(v4),
         }
-    }
-}
-
-/// A token bucket: `burst` at once, refilled at `per_sec`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub burst: f64,
-    pub per_sec: f64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn full(rate: Rate, now: Instant) -> Bucket {
-        Bucket {
-            tokens: rate.burst,
-            at: now,
-        }
-    }
-
-    fn refill(&mut self, rate: Rate, now: Instant) {
-        let secs = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + secs * rate.per_sec).min(rate.burst);
-        self.at = now;
-    }
-
-    /// Takes one token if there is one.
-    fn take(&mut self, rate: Rate, now: Instant) -> bool {
-        self.refill(rate, now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn has(&mut self, rate: Rate, now: Instant) -> bool {
-        self.refill(rate, now);
-        self.tokens >= 1.0
-    }
-
-    fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
-        self.refill(rate, now);
-        self.tokens >= rate.burst
     }
 }
 
@@ -142,10 +94,7 @@ pub struct Guard {
 }
 
 fn per_min(burst: u64, per_min: u64) -> Rate {
-    Rate {
-        burst: burst as f64,
-        per_sec: per_min as f64 / 60.0,
-    }
+    Rate::per_min(burst, per_min)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -4,6 +4,7 @@
 //! function on a loopback port, so they drive exactly what ships. See `ARCHITECTURE.md`.
 
 pub mod assets;
+pub mod bucket;
 pub mod budget;
 pub mod coalesce;
 pub mod config;

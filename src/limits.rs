@@ -64,6 +64,9 @@ limits_table! {
     rates.ip_sockets,
     rates.ip_in_flight_kib,
     rates.ip_turn_streams,
+    rates.ip_allocations,
+    rates.stun_burst,
+    rates.stun_per_sec,
     rates.ip_connections_burst,
     rates.ip_connections_per_min,
     rates.ip_joins_burst,
@@ -81,6 +84,8 @@ limits_table! {
     turn.permissions_per_allocation,
     turn.channels_per_allocation,
     turn.allocation_kbit_per_sec,
+    turn.seat_kbit_per_sec,
+    turn.total_mbit_per_sec,
     turn.lifetime_max_secs,
     turn.nonce_secs,
 }

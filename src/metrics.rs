@@ -34,6 +34,7 @@ pub struct Metrics {
     pub turn_relayed_packets: AtomicU64,
     pub turn_packets_dropped: AtomicU64,
     pub turn_streams_refused: AtomicU64,
+    pub stun_answers_limited: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -188,6 +189,12 @@ impl Metrics {
             "counter",
             "Relay packets dropped: no permission, forbidden peer, or over the bandwidth cap.",
             get(&self.turn_packets_dropped),
+        );
+        line(
+            "stun_answers_limited_total",
+            "counter",
+            "STUN/TURN requests without a valid credential left unanswered: over the source's rate.",
+            get(&self.stun_answers_limited),
         );
         line(
             "turn_streams_refused_total",

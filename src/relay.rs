@@ -21,9 +21,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use crate::bucket::{Bucket, Rate};
 use crate::budget::Permit;
 use crate::config::in_networks;
-use crate::guard::TurnStreamSlot;
+use crate::guard::{AddrKey, TurnStreamSlot};
 use crate::metrics::bump;
 use crate::password::hmac_sha1;
 use crate::protocol::SeatId;
@@ -31,6 +32,10 @@ use crate::state::State;
 use crate::stun::{self, attr, Builder, Class, Message};
 
 pub const REALM: &str = "videomeet";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 const DEFAULT_LIFETIME: u64 = 600;
 const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
 const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
@@ -103,6 +108,11 @@ impl Link {
 
 struct Allocation {
     link: Link,
+    /// The client's address as the relay sees it, for the per-address quota.
+    client: IpAddr,
+    /// Shared by all allocations of the seat, and by all allocations.
+    seat_bucket: Arc<Mutex<Bucket>>,
+    total_bucket: Arc<Mutex<Bucket>>,
     socket: Arc<UdpSocket>,
     relayed: SocketAddr,
     username: String,
@@ -118,9 +128,8 @@ struct Inner {
     expires: Instant,
     permissions: Vec<(IpAddr, Instant)>,
     channels: Vec<(u16, SocketAddr, Instant)>,
-    /// Bytes that may still pass this second (a token bucket refilled continuously).
-    tokens: f64,
-    refilled: Instant,
+    /// Bytes this allocation may still pass (`turn.allocation_kbit_per_sec`).
+    bucket: Bucket,
 }
 
 impl Allocation {
@@ -136,18 +145,26 @@ impl Allocation {
             .any(|(p, until)| *p == ip && *until > now)
     }
 
-    /// Takes `bytes` from the bandwidth bucket; false means drop the packet.
+    /// Takes `bytes` from the allocation's, the seat's and the relay's bandwidth buckets;
+    /// false means drop the packet, as a congested link would.
     fn spend(&self, bytes: usize, now: Instant) -> bool {
-        let rate = (self.state.limits().allocation_kbit_per_sec * 125) as f64;
-        let mut inner = self.inner();
-        let elapsed = now.duration_since(inner.refilled).as_secs_f64();
-        inner.tokens = (inner.tokens + elapsed * rate).min(rate);
-        inner.refilled = now;
-        if inner.tokens < bytes as f64 {
-            return false;
-        }
-        inner.tokens -= bytes as f64;
-        true
+        let limits = self.state.limits();
+        let n = bytes as f64;
+        self.inner()
+            .bucket
+            .take_n(n, Rate::kbit_per_sec(limits.allocation_kbit_per_sec), now)
+            && take(
+                &self.seat_bucket,
+                n,
+                Rate::kbit_per_sec(limits.seat_kbit_per_sec),
+                now,
+            )
+            && take(
+                &self.total_bucket,
+                n,
+                Rate::kbit_per_sec(limits.total_mbit_per_sec * 1000),
+                now,
+            )
     }
 
     fn close(&self) {
@@ -163,6 +180,19 @@ impl Drop for Allocation {
     }
 }
 
+/// Takes `n` from a shared bucket.
+fn take(bucket: &Mutex<Bucket>, n: f64, rate: Rate, now: Instant) -> bool {
+    bucket
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_n(n, rate, now)
+}
+
+/// Of the allocation arena's last quarter, only an address's first few allocations may take
+/// a place: a newcomer's browser can always relay its five peer connections, however many
+/// allocations a few busy addresses hold.
+const RESERVED_PER_ADDRESS: usize = 6;
+
 /// The relay: every allocation, and what checks them.
 pub struct Relay {
     state: Arc<State>,
@@ -173,12 +203,20 @@ pub struct Relay {
     /// only on a port that is one of our live relayed addresses.
     own: HashSet<IpAddr>,
     next_tcp: std::sync::atomic::AtomicU64,
+    /// All relayed traffic together (`turn.total_mbit_per_sec`).
+    total_bucket: Arc<Mutex<Bucket>>,
+    /// Answers to requests that carry no valid credential (Binding, 401), per source address:
+    /// they are a little larger than the request, so unlimited they would amplify a spoofed
+    /// flood. Bounded by `rates.tracked_addresses`, swept by the housekeeping.
+    unauthenticated: Mutex<HashMap<AddrKey, Bucket>>,
 }
 
 #[derive(Default)]
 struct Table {
     by_client: HashMap<ClientKey, Arc<Allocation>>,
     relay_ports: HashSet<u16>,
+    /// Each seat's bandwidth bucket, shared by its allocations (`turn.seat_kbit_per_sec`).
+    seat_buckets: HashMap<SeatId, Arc<Mutex<Bucket>>>,
 }
 
 impl Relay {
@@ -190,7 +228,10 @@ impl Relay {
         own.extend(state.config.public_ip);
         own.insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
         own.insert(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+        let total = Rate::kbit_per_sec(state.limits().total_mbit_per_sec * 1000);
         let relay = Arc::new(Relay {
+            total_bucket: Arc::new(Mutex::new(Bucket::full(total, Instant::now()))),
+            unauthenticated: Mutex::new(HashMap::new()),
             state,
             secret: secret.as_bytes().to_vec(),
             nonce_key,
@@ -386,8 +427,13 @@ impl Relay {
             Class::Request => {}
             _ => return None,
         }
+        // Everything answered before the credential is checked is rate-limited per source.
+        let unauthenticated = |relay: &Relay| relay.unauthenticated_answer_allowed(from.ip(), now);
         let unknown = msg.unknown_required();
         if !unknown.is_empty() {
+            if !unauthenticated(self) {
+                return None;
+            }
             log::debug!("turn: {from} sent unknown attributes {unknown:04x?}");
             let list: Vec<u8> = unknown.iter().flat_map(|t| t.to_be_bytes()).collect();
             return Some(
@@ -398,6 +444,9 @@ impl Relay {
             );
         }
         if msg.method == stun::BINDING {
+            if !unauthenticated(self) {
+                return None;
+            }
             bump(&self.state.metrics.stun_bindings);
             return Some(
                 Builder::new(stun::BINDING, Class::Success, msg.txid)
@@ -413,12 +462,18 @@ impl Relay {
         ]
         .contains(&msg.method)
         {
+            if !unauthenticated(self) {
+                return None;
+            }
             return Some(error(&msg, 400, "Bad Request", None, fingerprint));
         }
         let auth = match self.authenticate(&msg, from) {
             Ok(auth) => auth,
             Err(reply) => {
                 bump(&self.state.metrics.turn_auth_failures);
+                if !unauthenticated(self) {
+                    return None;
+                }
                 return Some(reply);
             }
         };
@@ -565,7 +620,27 @@ impl Relay {
         if of_seat >= limits.allocations_per_seat {
             return refuse(486, "Allocation Quota Reached");
         }
-        if !self.state.budget.heap_has_room() || !self.state.budget.allocations.try_acquire(1) {
+        let address = AddrKey::of(from.ip());
+        let counted = self.state.limits_apply_to(from.ip());
+        let of_address = if counted {
+            self.table()
+                .by_client
+                .values()
+                .filter(|a| AddrKey::of(a.client) == address)
+                .count()
+        } else {
+            0
+        };
+        if of_address as u64 >= limits.ip_allocations {
+            return refuse(486, "Allocation Quota Reached");
+        }
+        let arena = &self.state.budget.allocations;
+        let limit = if of_address < RESERVED_PER_ADDRESS {
+            arena.capacity()
+        } else {
+            arena.capacity() - arena.capacity() / 4
+        };
+        if !self.state.budget.heap_has_room() || !arena.try_acquire_within(1, limit) {
             return refuse(508, "Insufficient Capacity");
         }
         let even = msg.has(attr::EVEN_PORT);
@@ -577,8 +652,20 @@ impl Relay {
         let ip = self.relayed_ip(from);
         let relayed = SocketAddr::new(ip, port);
         let lifetime = requested_lifetime(msg, limits.lifetime_max_secs);
+        let seat_bucket = self
+            .table()
+            .seat_buckets
+            .entry(auth.seat)
+            .or_insert_with(|| {
+                let rate = Rate::kbit_per_sec(limits.seat_kbit_per_sec);
+                Arc::new(Mutex::new(Bucket::full(rate, now)))
+            })
+            .clone();
         let allocation = Arc::new(Allocation {
             link: link.clone(),
+            client: from.ip(),
+            seat_bucket,
+            total_bucket: self.total_bucket.clone(),
             socket: Arc::new(socket),
             relayed,
             username: auth.username.clone(),
@@ -588,8 +675,7 @@ impl Relay {
                 expires: now + Duration::from_secs(lifetime),
                 permissions: Vec::new(),
                 channels: Vec::new(),
-                tokens: (limits.allocation_kbit_per_sec * 125) as f64,
-                refilled: now,
+                bucket: Bucket::full(Rate::kbit_per_sec(limits.allocation_kbit_per_sec), now),
             }),
             task: Mutex::new(None),
             state: self.state.clone(),
@@ -841,6 +927,8 @@ impl Relay {
             let now = Instant::now();
             let seats: HashSet<SeatId> = {
                 if self.table().by_client.is_empty() {
+                    let rate = self.unauthenticated_rate();
+                    lock(&self.unauthenticated).retain(|_, b| !b.is_full(rate, now));
                     continue;
                 }
                 self.state.rooms().seat_ids().collect()
@@ -855,11 +943,45 @@ impl Relay {
             for key in ended {
                 self.remove(key);
             }
+            self.table()
+                .seat_buckets
+                .retain(|_, bucket| Arc::strong_count(bucket) > 1);
+            let rate = self.unauthenticated_rate();
+            lock(&self.unauthenticated).retain(|_, b| !b.is_full(rate, now));
         }
         let all: Vec<ClientKey> = self.table().by_client.keys().copied().collect();
         for key in all {
             self.remove(key);
         }
+    }
+
+    fn unauthenticated_rate(&self) -> Rate {
+        let limits = self.state.limits();
+        Rate {
+            burst: limits.stun_burst as f64,
+            per_sec: limits.stun_per_sec as f64,
+        }
+    }
+
+    /// Whether `from` may get one more answer to a request without a valid credential.
+    fn unauthenticated_answer_allowed(&self, from: IpAddr, now: Instant) -> bool {
+        if !self.state.limits_apply_to(from) {
+            return true;
+        }
+        let rate = self.unauthenticated_rate();
+        let mut map = lock(&self.unauthenticated);
+        let key = AddrKey::of(from);
+        if !map.contains_key(&key) && map.len() >= self.state.limits().tracked_addresses as usize {
+            return false;
+        }
+        let allowed = map
+            .entry(key)
+            .or_insert_with(|| Bucket::full(rate, now))
+            .take(rate, now);
+        if !allowed {
+            bump(&self.state.metrics.stun_answers_limited);
+        }
+        allowed
     }
 
     /// How many allocations are held (for tests and the log).
@@ -908,30 +1030,64 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Not loopback, private, shared (CGNAT), link-local, multicast, broadcast, documentation or
-/// unspecified: somewhere on the internet.
+/// The IANA special-purpose address registries' blocks that are not globally reachable, or that
+/// reach somewhere else than their face says (6to4 and NAT64 prefixes embed an IPv4 address that
+/// may be private), plus multicast and the reserved 240/4: no relay sends there.
+/// <https://www.iana.org/assignments/iana-ipv4-special-registry>,
+/// <https://www.iana.org/assignments/iana-ipv6-special-registry>.
+const NOT_PUBLIC_V4: [([u8; 4], u8); 17] = [
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 31, 196, 0], 24), // AS112-v4 (anycast DNS sinks)
+    ([192, 52, 193, 0], 24), // AMT
+    ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([192, 175, 48, 0], 24), // direct delegation AS112
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([224, 0, 0, 0], 3),     // multicast 224/4, reserved 240/4 and broadcast
+];
+
+const NOT_PUBLIC_V6: [(u128, u8); 14] = [
+    (0, 128),                                        // unspecified
+    (1, 128),                                        // loopback
+    (0xffff_0000_0000, 96),                          // IPv4-mapped (checked as IPv4 first)
+    (0x0064_ff9b_0000_0000_0000_0000_0000_0000, 96), // NAT64
+    (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48), // local-use NAT64
+    (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // discard-only
+    (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // IETF protocol assignments
+    (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // documentation
+    (0x2002_0000_0000_0000_0000_0000_0000_0000, 16), // 6to4
+    (0x3fff_0000_0000_0000_0000_0000_0000_0000, 20), // documentation
+    (0x5f00_0000_0000_0000_0000_0000_0000_0000, 16), // segment routing SIDs
+    (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // unique local
+    (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // link-local
+    (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // multicast
+];
+
+/// Somewhere on the internet: in none of the special-purpose blocks above.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_unspecified()
-                || v4.is_documentation()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b)))
+            let bits = u32::from(v4);
+            !NOT_PUBLIC_V4.iter().any(|(net, len)| {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+                bits & mask == u32::from_be_bytes(*net) & mask
+            })
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+            let bits = u128::from(v6);
+            !NOT_PUBLIC_V6.iter().any(|(net, len)| {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+                bits & mask == net & mask
+            })
         }
     }
 }
@@ -1023,6 +1179,25 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            // The rest of the IANA special-purpose tables (issue 13.4).
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.0.8",
+            "192.88.99.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "192.31.196.1",
+            "192.175.48.6",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "100::1",
+            "2001:db8::1",
+            "2001::1",
+            "2002:c0a8:0101::1",
+            "3fff::1",
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -1031,6 +1206,10 @@ mod tests {
             "203.1.113.5",
             "2001:4860::8888",
             "::ffff:1.1.1.1",
+            "198.20.0.1",
+            "192.0.3.1",
+            "223.255.255.1",
+            "2a00:1450::1",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::turn::{code_of, Peer};
 use common::Server;
 use serde_json::Value;
-use tokio::net::UdpSocket;
 use videomeet::stun::{self, attr, Builder, Class, Message};
 use videomeet::Config;
 
@@ -32,99 +31,6 @@ fn turn_entry(joined: &Value) -> (Vec<String>, String, String) {
         turn["username"].as_str().unwrap().into(),
         turn["credential"].as_str().unwrap().into(),
     )
-}
-
-/// A TURN client over UDP made of the server's own codec.
-struct Peer {
-    sock: UdpSocket,
-    server: SocketAddr,
-    user: String,
-    key: [u8; 16],
-    nonce: String,
-}
-
-impl Peer {
-    async fn new(port: u16, user: &str, password: &str) -> Peer {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        Peer {
-            sock,
-            server: SocketAddr::from(([127, 0, 0, 1], port)),
-            user: user.into(),
-            key: stun::long_term_key(user, "videomeet", password),
-            nonce: String::new(),
-        }
-    }
-
-    async fn recv(&self) -> Vec<u8> {
-        let mut buf = vec![0u8; 2048];
-        let n = tokio::time::timeout(Duration::from_secs(3), self.sock.recv(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        buf.truncate(n);
-        buf
-    }
-
-    async fn roundtrip(&self, packet: Vec<u8>) -> Vec<u8> {
-        self.sock.send_to(&packet, self.server).await.unwrap();
-        self.recv().await
-    }
-
-    fn txid() -> [u8; 12] {
-        let mut t = [0u8; 12];
-        getrandom::fill(&mut t).unwrap();
-        t
-    }
-
-    /// Sends an authenticated request built by `build`; learns the nonce from a 401/438 first.
-    /// Returns (error code or 0, the raw answer).
-    async fn ask(&mut self, method: u16, build: impl Fn(Builder) -> Builder) -> (u16, Vec<u8>) {
-        for _ in 0..2 {
-            let b = Builder::new(method, Class::Request, Self::txid())
-                .attr(attr::USERNAME, self.user.as_bytes())
-                .attr(attr::REALM, b"videomeet")
-                .attr(attr::NONCE, self.nonce.as_bytes());
-            let raw = self.roundtrip(build(b).finish(Some(&self.key), true)).await;
-            let msg = Message::parse(&raw).expect("a STUN answer");
-            let code = code_of(&msg);
-            if code == 401 || code == 438 {
-                let nonce = msg.text(attr::NONCE).expect("a challenge names a nonce");
-                if nonce != self.nonce {
-                    self.nonce = nonce.into();
-                    continue;
-                }
-            }
-            return (code, raw);
-        }
-        unreachable!()
-    }
-
-    async fn allocate(&mut self) -> (u16, Option<SocketAddr>) {
-        let (code, raw) = self
-            .ask(stun::ALLOCATE, |b| {
-                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-            })
-            .await;
-        let msg = Message::parse(&raw).unwrap();
-        if code == 0 {
-            assert!(msg.integrity_ok(&self.key), "answers are signed");
-            assert_eq!(msg.u32(attr::LIFETIME), Some(600));
-        }
-        (code, msg.xor_address(attr::XOR_RELAYED_ADDRESS))
-    }
-
-    async fn permit(&mut self, peer: SocketAddr) -> u16 {
-        self.ask(stun::CREATE_PERMISSION, |b| {
-            b.xor_address(attr::XOR_PEER_ADDRESS, peer)
-        })
-        .await
-        .0
-    }
-}
-
-fn code_of(msg: &Message) -> u16 {
-    msg.get(attr::ERROR_CODE)
-        .map_or(0, |v| u16::from(v[2]) * 100 + u16::from(v[3]))
 }
 
 async fn relay_server(sets: &[(&str, &str)]) -> (Server, u16) {

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod https;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -98,6 +99,16 @@ impl Server {
         let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(room))
             .await
             .expect("websocket connects");
+        Client { ws }
+    }
+
+    /// A WebSocket client from the loopback address `ip`.
+    pub async fn client_from(&self, ip: std::net::Ipv4Addr, room: &str) -> Client {
+        let stream = connect_from(ip, self.addr).await.expect("connects");
+        let (ws, _) =
+            tokio_tungstenite::client_async(self.ws_url(room), MaybeTlsStream::Plain(stream))
+                .await
+                .expect("websocket connects");
         Client { ws }
     }
 
