@@ -161,7 +161,17 @@ impl Permit {
         budget: &std::sync::Arc<Budget>,
         arena: fn(&Budget) -> &Arena,
     ) -> Option<Permit> {
-        arena(budget).try_acquire(1).then(|| Permit {
+        let cap = arena(budget).capacity();
+        Permit::acquire_within(budget, arena, cap)
+    }
+
+    /// A unit only if the arena stays at or under `limit` after it.
+    pub fn acquire_within(
+        budget: &std::sync::Arc<Budget>,
+        arena: fn(&Budget) -> &Arena,
+        limit: u64,
+    ) -> Option<Permit> {
+        arena(budget).try_acquire_within(1, limit).then(|| Permit {
             budget: budget.clone(),
             arena,
         })
@@ -187,6 +197,8 @@ pub struct Budget {
     pub allocations: Arena,
     /// Counted in TURN-over-TCP/TLS connections.
     pub turn_streams: Arena,
+    /// Counted in HTTP connections not upgraded (yet).
+    pub connections: Arena,
     /// When a read last waited on the in-flight arena (ms since `epoch`, plus one; 0: never):
     /// while it is recent, messages that have been open for long are cut to make room.
     pub in_flight_refused_at: AtomicU64,
@@ -204,6 +216,7 @@ impl Budget {
             outbound: Arena::new("outbound", limits.outbound_mib << 20),
             allocations: Arena::new("turn_allocations", limits.max_allocations()),
             turn_streams: Arena::new("turn_streams", limits.max_turn_streams()),
+            connections: Arena::new("http_connections", limits.max_connections()),
             in_flight_refused_at: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
             heap_ceiling: (limits.total_mib - limits.reserve_mib) << 20,

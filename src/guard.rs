@@ -57,10 +57,22 @@ impl MessageRate {
     }
 }
 
+/// What an address holds open at once, each under its own cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// WebSockets (`rates.ip_sockets`).
+    Socket = 0,
+    /// TURN connections over TCP or TLS (`rates.ip_turn_streams`).
+    TurnStream = 1,
+    /// HTTP connections not (yet) upgraded: page loads, requests still sending their headers
+    /// (`rates.ip_open_connections`).
+    Connection = 2,
+}
+
 #[derive(Debug)]
 struct Entry {
-    sockets: u32,
-    turn_streams: u32,
+    /// How many of each [`Open`] kind, by its index.
+    open: [u32; 3],
     /// The address's share of the in-flight arena, which all its sockets draw on together.
     in_flight: Arc<AddressShare>,
     connections: Bucket,
@@ -69,8 +81,7 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy)]
 struct Rates {
-    sockets: u32,
-    turn_streams: u32,
+    open: [u32; 3],
     in_flight_bytes: u64,
     connections: Rate,
     joins: Rate,
@@ -105,8 +116,11 @@ impl Guard {
     pub fn new(limits: &Limits) -> Guard {
         Guard {
             rates: Rates {
-                sockets: limits.ip_sockets as u32,
-                turn_streams: limits.ip_turn_streams as u32,
+                open: [
+                    limits.ip_sockets as u32,
+                    limits.ip_turn_streams as u32,
+                    limits.ip_open_connections as u32,
+                ],
                 in_flight_bytes: limits.ip_in_flight_kib * 1024,
                 connections: per_min(limits.ip_connections_burst, limits.ip_connections_per_min),
                 joins: per_min(limits.ip_joins_burst, limits.ip_joins_per_min),
@@ -136,8 +150,7 @@ impl Guard {
             map.insert(
                 key,
                 Entry {
-                    sockets: 0,
-                    turn_streams: 0,
+                    open: [0; 3],
                     in_flight: Arc::new(AddressShare::new(self.rates.in_flight_bytes)),
                     connections: Bucket::full(self.rates.connections, now),
                     joins: Bucket::full(self.rates.joins, now),
@@ -158,39 +171,28 @@ impl Guard {
         })
     }
 
-    /// A WebSocket from `ip`; the slot is given back when dropped.
-    pub fn open_socket(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<SocketSlot, Refused> {
-        let in_flight = self.with_entry(ip, now, |e, r| {
-            if e.sockets >= r.sockets {
+    /// One more `kind` open from `ip`, within its cap; the slot is given back when dropped.
+    pub fn open(self: &Arc<Self>, kind: Open, ip: IpAddr, now: Instant) -> Result<Slot, Refused> {
+        let (in_flight, before) = self.with_entry(ip, now, |e, r| {
+            let count = &mut e.open[kind as usize];
+            if *count >= r.open[kind as usize] {
                 return Err(Refused::Address);
             }
-            e.sockets += 1;
-            Ok(e.in_flight.clone())
+            *count += 1;
+            Ok((e.in_flight.clone(), *count - 1))
         })?;
-        Ok(SocketSlot {
+        Ok(Slot {
             guard: self.clone(),
             key: AddrKey::of(ip),
+            kind,
             in_flight,
+            before,
         })
     }
 
-    /// A TURN connection over TCP or TLS from `ip`; the slot is given back when dropped.
-    pub fn open_turn_stream(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        now: Instant,
-    ) -> Result<TurnStreamSlot, Refused> {
-        self.with_entry(ip, now, |e, r| {
-            if e.turn_streams >= r.turn_streams {
-                return Err(Refused::Address);
-            }
-            e.turn_streams += 1;
-            Ok(())
-        })?;
-        Ok(TurnStreamSlot {
-            guard: self.clone(),
-            key: AddrKey::of(ip),
-        })
+    /// A WebSocket from `ip`; the slot is given back when dropped.
+    pub fn open_socket(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<Slot, Refused> {
+        self.open(Open::Socket, ip, now)
     }
 
     /// A join from `ip`.
@@ -229,8 +231,7 @@ impl Guard {
         let rates = self.rates;
         let mut map = lock(&self.addresses);
         map.retain(|_, e| {
-            e.sockets > 0
-                || e.turn_streams > 0
+            e.open.iter().any(|n| *n > 0)
                 || !e.connections.is_full(rates.connections, now)
                 || !e.joins.is_full(rates.joins, now)
         });
@@ -242,42 +243,42 @@ impl Guard {
     pub fn sockets_of(&self, ip: IpAddr) -> u32 {
         lock(&self.addresses)
             .get(&AddrKey::of(ip))
-            .map_or(0, |e| e.sockets)
+            .map_or(0, |e| e.open[Open::Socket as usize])
     }
 }
 
-/// One WebSocket's place in its address's count.
-pub struct SocketSlot {
+/// One open thing's place in its address's count.
+pub struct Slot {
     guard: Arc<Guard>,
     key: AddrKey,
+    kind: Open,
     in_flight: Arc<AddressShare>,
+    /// How many of its kind the address held before this one.
+    before: u32,
 }
 
-impl SocketSlot {
+/// The slot of a WebSocket.
+pub type SocketSlot = Slot;
+/// The slot of a TURN connection over TCP or TLS.
+pub type TurnStreamSlot = Slot;
+
+impl Slot {
     /// The address's share of the in-flight arena (`rates.ip_in_flight_kib`).
     pub fn in_flight_share(&self) -> Arc<AddressShare> {
         self.in_flight.clone()
     }
-}
 
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        if let Some(e) = lock(&self.guard.addresses).get_mut(&self.key) {
-            e.sockets = e.sockets.saturating_sub(1);
-        }
+    /// How many of its kind the address held when this one opened.
+    pub fn before(&self) -> u32 {
+        self.before
     }
 }
 
-/// One TURN stream's place in its address's count.
-pub struct TurnStreamSlot {
-    guard: Arc<Guard>,
-    key: AddrKey,
-}
-
-impl Drop for TurnStreamSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(e) = lock(&self.guard.addresses).get_mut(&self.key) {
-            e.turn_streams = e.turn_streams.saturating_sub(1);
+            let count = &mut e.open[self.kind as usize];
+            *count = count.saturating_sub(1);
         }
     }
 }

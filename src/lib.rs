@@ -8,6 +8,7 @@ pub mod bucket;
 pub mod budget;
 pub mod coalesce;
 pub mod config;
+pub mod evict;
 pub mod guard;
 pub mod http;
 pub mod inflight;
@@ -127,19 +128,32 @@ pub async fn serve_on(
             log::debug!("{peer}: too many connections, closed");
             continue;
         }
+        let Some(slot) = admit_connection(&state, peer.ip(), proxied) else {
+            metrics::bump(&state.metrics.connections_refused);
+            log::debug!("{peer}: too many connections from its address, closed");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (state, done) = (state.clone(), done_tx.clone());
         match tls {
             None => {
-                tokio::spawn(serve_connection(stream, peer, state, done));
+                tokio::spawn(async move {
+                    let Some(held) = take_place(&state, slot).await else {
+                        return metrics::bump(&state.metrics.connections_refused);
+                    };
+                    serve_connection(stream, peer, state, (done, held)).await
+                });
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
+                    let Some(held) = take_place(&state, slot).await else {
+                        return metrics::bump(&state.metrics.connections_refused);
+                    };
                     // A client that starts a handshake and stalls gets as long as one that
                     // stalls in its headers.
                     let limit = Duration::from_secs(state.limits().header_timeout_secs);
                     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, state, done).await,
+                        Ok(Ok(stream)) => serve_connection(stream, peer, state, (done, held)).await,
                         Ok(Err(e)) => {
                             metrics::bump(&state.metrics.tls_handshakes_failed);
                             log::debug!("TLS handshake failed: {e}");
@@ -233,11 +247,66 @@ fn log_https(local: std::net::SocketAddr, tls: &tls::Tls) {
     log::info!("certificate {kind}: SHA-256 {}", tls.fingerprint());
 }
 
+/// What an HTTP connection holds until it ends or is upgraded: its place in the connection
+/// arena, and in its address's count.
+type ConnectionHeld = (budget::Permit, Option<guard::Slot>);
+
+/// Admits one HTTP connection against its address's cap (unless exempt) and the heap ceiling;
+/// its place in the connection arena is taken by [`take_place`].
+fn admit_connection(
+    state: &Arc<State>,
+    ip: std::net::IpAddr,
+    proxied: bool,
+) -> Option<Option<guard::Slot>> {
+    let slot = if !proxied && state.limits_apply_to(ip) {
+        Some(
+            state
+                .guard
+                .open(guard::Open::Connection, ip, Instant::now())
+                .ok()?,
+        )
+    } else {
+        None
+    };
+    state.budget.heap_has_room().then_some(slot)
+}
+
+/// A place in the connection arena; when it is full, the oldest connection old enough is told
+/// to go and this one takes its place (see `evict`), waiting at most a little longer than
+/// `evict::MIN_AGE` for one to become old enough.
+///
+/// The arena's last quarter is only for an address's first few connections, so that newcomers
+/// do not queue behind the connections many addresses keep opening: a place freed by eviction
+/// goes to one of them.
+async fn take_place(state: &State, slot: Option<guard::Slot>) -> Option<ConnectionHeld> {
+    const FIRST_FEW: u32 = 4;
+    let arena = &state.budget.connections;
+    let limit = if slot.as_ref().map_or(true, |s| s.before() < FIRST_FEW) {
+        arena.capacity()
+    } else {
+        arena.capacity() - arena.capacity() / 4
+    };
+    let give_up = Instant::now() + evict::MIN_AGE + Duration::from_millis(500);
+    let mut evicted = false;
+    while Instant::now() < give_up {
+        if let Some(permit) =
+            budget::Permit::acquire_within(&state.budget, |b| &b.connections, limit)
+        {
+            return Some((permit, slot));
+        }
+        if !evicted {
+            evicted = state.connections.evict_oldest(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
 async fn serve_connection<S>(
     stream: S,
     peer: std::net::SocketAddr,
     state: Arc<State>,
-    _done: mpsc::Sender<()>,
+    _held: (mpsc::Sender<()>, ConnectionHeld),
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -254,12 +323,22 @@ async fn serve_connection<S>(
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
+    let go = Arc::new(tokio::sync::Notify::new());
+    state.connections.push(
+        &go,
+        state.budget.connections.capacity() as usize,
+        Instant::now(),
+    );
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
                 log::debug!("http connection ended: {e}");
             }
+        }
+        () = go.notified() => {
+            metrics::bump(&state.metrics.connections_evicted);
+            log::debug!("{peer}: oldest connection closed to make room");
         }
         () = state.stopped() => {
             conn.as_mut().graceful_shutdown();

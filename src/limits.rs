@@ -51,6 +51,8 @@ limits_table! {
     arenas.in_flight_mib,
     arenas.outbound_mib,
     arenas.outbound_per_socket_kib,
+    arenas.connections_mib,
+    arenas.connection_kib,
     caps.peers_per_room,
     caps.max_message_bytes,
     timers.room_ttl_secs,
@@ -64,6 +66,7 @@ limits_table! {
     rates.ip_sockets,
     rates.ip_in_flight_kib,
     rates.ip_turn_streams,
+    rates.ip_open_connections,
     rates.ip_allocations,
     rates.stun_burst,
     rates.stun_per_sec,
@@ -192,7 +195,8 @@ impl Limits {
             + self.in_flight_mib
             + self.outbound_mib
             + self.allocations_mib
-            + self.streams_mib;
+            + self.streams_mib
+            + self.connections_mib;
         if arenas + self.reserve_mib > self.total_mib {
             return Err(format!(
                 "the arenas ({arenas} MiB) and the reserve ({} MiB) exceed budget.total_mib ({} MiB)",
@@ -227,6 +231,11 @@ impl Limits {
     /// How many TURN allocations the relay arena admits.
     pub fn max_allocations(&self) -> u64 {
         self.allocations_mib * 1024 / self.allocation_kib
+    }
+
+    /// How many HTTP connections (not upgraded) the connection arena admits.
+    pub fn max_connections(&self) -> u64 {
+        self.connections_mib * 1024 / self.connection_kib
     }
 
     /// How many TURN-over-TCP/TLS connections the stream arena admits.

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub turn_packets_dropped: AtomicU64,
     pub turn_streams_refused: AtomicU64,
     pub stun_answers_limited: AtomicU64,
+    pub connections_evicted: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -191,6 +192,12 @@ impl Metrics {
             get(&self.turn_packets_dropped),
         );
         line(
+            "connections_evicted_total",
+            "counter",
+            "HTTP connections closed because their arena was full and they were the oldest.",
+            get(&self.connections_evicted),
+        );
+        line(
             "stun_answers_limited_total",
             "counter",
             "STUN/TURN requests without a valid credential left unanswered: over the source's rate.",
@@ -255,6 +262,7 @@ impl Metrics {
             &budget.outbound,
             &budget.allocations,
             &budget.turn_streams,
+            &budget.connections,
         ] {
             let _ = writeln!(
                 out,

@@ -21,7 +21,11 @@ pub fn no_huge_pages() {
 /// File descriptors the budget can admit at once: every WebSocket, every relay allocation (a
 /// UDP socket each), and a margin for listeners, HTTP requests and TURN over TCP.
 pub fn descriptors_needed(limits: &Limits) -> u64 {
-    limits.max_sockets() + limits.max_allocations() + limits.max_turn_streams() + 256
+    limits.max_sockets()
+        + limits.max_allocations()
+        + limits.max_turn_streams()
+        + limits.max_connections()
+        + 256
 }
 
 /// Raises the soft open-file limit toward what the budget admits, as far as the hard limit
@@ -70,8 +74,8 @@ mod tests {
     fn the_default_budget_needs_its_sockets_and_allocations_in_descriptors() {
         let limits = Limits::shipped();
         // 160 MiB / 16 KiB sockets + 8 MiB / 16 KiB allocations + 4 MiB / 8 KiB TURN streams
-        // + the margin.
-        assert_eq!(descriptors_needed(&limits), 10_240 + 512 + 512 + 256);
+        // + 24 MiB / 32 KiB HTTP connections + the margin.
+        assert_eq!(descriptors_needed(&limits), 10_240 + 512 + 512 + 768 + 256);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 use crate::bucket::{Bucket, Rate};
 use crate::budget::Permit;
 use crate::config::in_networks;
-use crate::guard::{AddrKey, TurnStreamSlot};
+use crate::guard::{AddrKey, Open, TurnStreamSlot};
 use crate::metrics::bump;
 use crate::password::hmac_sha1;
 use crate::protocol::SeatId;
@@ -295,7 +295,7 @@ impl Relay {
                     bump(&state.metrics.connections_refused);
                     continue;
                 }
-                match state.guard.open_turn_stream(peer.ip(), now) {
+                match state.guard.open(Open::TurnStream, peer.ip(), now) {
                     Ok(slot) => Some(slot),
                     Err(_) => {
                         bump(&state.metrics.turn_streams_refused);

@@ -388,3 +388,96 @@ fn turn_credential(joined: &serde_json::Value) -> (String, String) {
         turn["credential"].as_str().unwrap().into(),
     )
 }
+
+/// Issue 13.6: request headers lived outside every arena (~26 KB of heap per connection still
+/// sending headers, no global cap: 250 addresses reached 349 MiB). Now HTTP connections have an
+/// arena and a per-address cap, whose last quarter is kept for an address's first few; header
+/// tricklers and idle keep-alive connections are cut at the header timeout; an honest page
+/// load and meeting go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
+    let addresses = 40;
+    let server = Server::start_with(
+        limited(),
+        &[
+            ("arenas.connections_mib", "4"),
+            ("arenas.connection_kib", "32"),
+            ("rates.ip_open_connections", "24"),
+            ("timers.header_timeout_secs", "3"),
+        ],
+    )
+    .await;
+    let addr = server.addr;
+    let started = Instant::now();
+    let mut conns = Vec::new();
+    for n in 0..addresses * 30 {
+        conns.push(tokio::spawn(async move {
+            let mut s = common::connect_from(attacker_ip(n / 30), addr).await?;
+            let opened = Instant::now();
+            let head = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Pad: ");
+            if n % 10 == 0 {
+                // Some finish one request and then sit on the kept-alive connection.
+                let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                s.write_all(req.as_bytes()).await.ok()?;
+            } else {
+                s.write_all(head.as_bytes()).await.ok()?;
+            }
+            let mut buf = [0u8; 4096];
+            for _ in 0..100 {
+                if n % 10 != 0 && s.write_all(b"a").await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    _ => {}
+                }
+            }
+            Some(opened.elapsed())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let open = server
+        .metric("videomeet_arena_used{arena=\"http_connections\"}")
+        .await;
+    let heap = server.metric("videomeet_heap_bytes").await;
+    let page_started = Instant::now();
+    let (status, _, _) = common::http_at(
+        addr,
+        &format!("GET /r/family HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let page = page_started.elapsed();
+    let honest = honest_meeting(&server, "honest", 6000).await;
+    let mut lived = Vec::new();
+    for c in conns {
+        if let Ok(Some(t)) = c.await {
+            lived.push(t);
+        }
+    }
+    lived.sort();
+    let longest = lived.last().copied().unwrap_or_default();
+    let refused = server.metric("videomeet_connections_refused_total").await;
+    println!(
+        "header tricklers: {} from {addresses} addresses; {open} HTTP connections open (arena \
+         128, 24 per address), {refused} refused; heap {:.1} MiB; honest page {status} in \
+         {page:.0?}, join+offer {honest:.0?}; longest connection {longest:.1?} (header \
+         timeout 3 s); run {:.1?}",
+        addresses * 30,
+        heap / 1048576.0,
+        started.elapsed()
+    );
+    assert!(open <= 128.0, "the connection arena holds: {open}");
+    assert!(
+        refused >= 100.0,
+        "connections over the caps are refused: {refused}"
+    );
+    assert_eq!(status, 200, "the honest page loads");
+    assert!(page < Duration::from_secs(1), "page {page:?}");
+    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(
+        longest < Duration::from_millis(4500),
+        "tricklers and idle connections cut at the 3 s header timeout: {longest:?}"
+    );
+    server.shutdown().await;
+}
