@@ -3,6 +3,7 @@
 // connections in this page forced through the relay. Each result says in plain words what works
 // and what to fix. The page joins a throwaway room for the few seconds it runs, because TURN
 // credentials are only ever issued to a seat.
+import { ClientMsg } from './protocol.js';
 import { classify } from './selftest-verdicts.js';
 
 const MARKS = { ok: '✓', fail: '✗', warn: '!', run: '…' };
@@ -62,9 +63,9 @@ function joinServer() {
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail('no answer within 10 seconds'), 10000);
-    ws.onopen = () => ws.send(JSON.stringify({
-      type: 'join', name: 'Connection check', client: randomHex(8), audio: false, video: false,
-    }));
+    ws.onopen = () => ws.send(JSON.stringify(ClientMsg.join({
+      name: 'Connection check', client: randomHex(8), audio: false, video: false,
+    })));
     ws.onmessage = (event) => {
       const msg = JSON.parse(event.data);
       if (msg.type === 'joined') {
@@ -183,7 +184,7 @@ async function run() {
     } else {
       set('call', 'fail', 'Skipped: no relay is available to call through.');
     }
-    joined.ws.send(JSON.stringify({ type: 'leave' }));
+    joined.ws.send(JSON.stringify(ClientMsg.leave()));
     joined.ws.close();
   } else {
     for (const check of ['stun', 'relay-udp', 'relay-tcp', 'call']) set(check, 'fail', 'Skipped: the server could not be reached.');
