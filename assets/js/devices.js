@@ -23,7 +23,7 @@ export async function listDevices(mediaDevices = globalThis.navigator?.mediaDevi
  * @param {HTMLSelectElement} select
  * @param {MediaDeviceInfo[]} devices
  * @param {string} chosen
- * @param {(key: string, vars?: object) => string} t
+ * @param {import('./i18n.js').Translate} t
  * @param {string} kindLabel
  */
 export function fillPicker(select, devices, chosen, t, kindLabel) {
