@@ -440,7 +440,7 @@ class Meeting {
       try {
         await media.startScreen();
       } catch (err) {
-        if (err?.name !== 'NotAllowedError') this.toast(t('screenFailed', { message: err?.message ?? '' }));
+        if (/** @type {any} */ (err)?.name !== 'NotAllowedError') this.toast(t('screenFailed', { message: /** @type {any} */ (err)?.message ?? '' }));
       }
     }
     this.renderScreen();

@@ -6,6 +6,7 @@
  * @returns {Promise<{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[], audiooutput: MediaDeviceInfo[] }>}
  */
 export async function listDevices(mediaDevices = globalThis.navigator?.mediaDevices) {
+  /** @type {{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[], audiooutput: MediaDeviceInfo[] }} */
   const lists = { audioinput: [], videoinput: [], audiooutput: [] };
   if (!mediaDevices?.enumerateDevices) return lists;
   try {

@@ -111,7 +111,7 @@ export class MeetingState {
 
   /**
    * Any other server message but `signal` and `error` (those go to the links and to errorOutcome).
-   * @param {{ type: string, [field: string]: any }} msg
+   * @param {any} msg a server message as parsed from JSON
    * @returns {Notice[]}
    */
   apply(msg) {
@@ -143,7 +143,7 @@ export class MeetingState {
         }
         break;
       case 'chat':
-        this.#addChat(/** @type {ChatLine} */ (msg), out, { history: false });
+        this.#addChat(msg, out, { history: false });
         break;
       case 'room-updated':
         out.push(this.#setRoom(msg));

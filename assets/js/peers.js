@@ -10,6 +10,15 @@
 import { IceRestartPolicy } from './ice-policy.js';
 
 /**
+ * A transceiver that stop() ended here or the other side ended (the standard's test: the
+ * `stopped` attribute left the spec and TypeScript's DOM types, though Chromium still has it).
+ * @param {RTCRtpTransceiver} transceiver
+ */
+function isStopped(transceiver) {
+  return transceiver.direction === 'stopped' || transceiver.currentDirection === 'stopped';
+}
+
+/**
  * Whether this side is the polite one towards `remoteId`. Seat ids are strings on the wire
  * (docs/PROTOCOL.md, "Identities") and are compared as strings, so "10" < "9": the order is not
  * the numeric one, and need not be. What perfect negotiation needs is that the two sides agree,
@@ -104,7 +113,7 @@ export class PeerLink extends EventTarget {
   async #adoptOfferedTransceivers() {
     this.awaitingOffer = false;
     for (const transceiver of this.pc.getTransceivers()) {
-      if (transceiver.stopped || transceiver.direction !== 'recvonly') continue;
+      if (isStopped(transceiver) || transceiver.direction !== 'recvonly') continue;
       const kind = transceiver.receiver.track.kind;
       const track = this.media.outgoing(kind);
       if (track && !transceiver.sender.track) await transceiver.sender.replaceTrack(track);
@@ -177,7 +186,7 @@ export class PeerLink extends EventTarget {
     if (this.closed || this.awaitingOffer) return;
     // Normally one per kind; two only after offers crossed at the very start, and then both carry it.
     const transceivers = this.pc.getTransceivers().filter(
-      (t) => !t.stopped && t.receiver.track?.kind === kind,
+      (t) => !isStopped(t) && t.receiver.track?.kind === kind,
     );
     for (const transceiver of transceivers) {
       await transceiver.sender.replaceTrack(track);
@@ -191,6 +200,7 @@ export class PeerLink extends EventTarget {
   async audioEnergy() {
     const receiver = this.pc.getReceivers().find((r) => r.track?.kind === 'audio');
     if (this.closed || !receiver) return null;
+    /** @type {{ energy: number, duration: number } | null} */
     let sample = null;
     (await receiver.getStats()).forEach((s) => {
       if (s.type === 'inbound-rtp') sample = { energy: s.totalAudioEnergy ?? 0, duration: s.totalSamplesDuration ?? 0 };
@@ -202,6 +212,7 @@ export class PeerLink extends EventTarget {
   async quality() {
     if (this.closed) return null;
     const stats = await this.pc.getStats();
+    /** @type {number | null} */
     let rtt = null;
     let lost = 0;
     let received = 0;

@@ -52,6 +52,7 @@ export const ABNORMAL_CLOSE = 1006;
  * Close codes after which reconnecting cannot help: the table's "no", and `4002`, which waits for
  * the user to type the password.
  */
+/** @type {ReadonlySet<number>} */
 export const FINAL_CLOSE_CODES = new Set([
   CloseCode.NORMAL, CloseCode.POLICY, CloseCode.REPLACED, CloseCode.ROOM_FULL,
   CloseCode.BAD_PASSWORD, CloseCode.REMOVED, CloseCode.LOCKED,
@@ -117,7 +118,7 @@ export class Signaling extends EventTarget {
     this.timer = null;
     this.stopped = false;
     this.hasJoined = false;
-    /** The seat token from the last `joined`; sent back to resume the seat. */
+    /** The seat token from the last `joined`; sent back to resume the seat. @type {string | null} */
     this.token = null;
   }
 

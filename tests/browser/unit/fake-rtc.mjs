@@ -62,7 +62,6 @@ class FakeTransceiver {
     this.#direction = direction;
     /** The direction this side last agreed to (in the current local description). */
     this.currentDirection = null;
-    this.stopped = false;
     this.createdByRemote = createdByRemote;
     this.sender = { track, replaceTrack: async (next) => { this.sender.track = next; } };
     this.receiver = { track: new FakeTrack(kind), fired: false };
@@ -246,7 +245,7 @@ export class FakeRTCPeerConnection {
     }
     let next = 0;
     for (const transceiver of this.transceivers) {
-      if (transceiver.stopped || transceiver.mid !== null) continue;
+      if (transceiver.direction === 'stopped' || transceiver.mid !== null) continue;
       while (this.usedMids.has(String(next))) next += 1;
       transceiver.mid = String(next);
       this.usedMids.add(transceiver.mid);
@@ -357,7 +356,7 @@ export class FakeRTCPeerConnection {
 
   #negotiationNeeded() {
     if (this.iceRestartPending) return true;
-    return this.transceivers.some((t) => !t.stopped
+    return this.transceivers.some((t) => t.direction !== 'stopped'
       && (t.mid === null || (t.currentDirection !== null && t.currentDirection !== t.direction)));
   }
 }
