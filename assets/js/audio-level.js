@@ -1,10 +1,12 @@
 // Loudness: the lobby's microphone meter (Web Audio) and the active-speaker highlight (receiver stats).
 
+/** @type {AudioContext | null} */
 let shared = null;
 
 function context() {
   if (!shared) {
-    const Ctx = globalThis.AudioContext ?? globalThis.webkitAudioContext;
+    /** @type {typeof AudioContext | undefined} Safari before 14.1 has only the prefixed one */
+    const Ctx = globalThis.AudioContext ?? /** @type {any} */ (globalThis).webkitAudioContext;
     if (!Ctx) return null;
     shared = new Ctx();
   }
@@ -35,10 +37,13 @@ export class Level {
   /** @param {MediaStream} stream */
   constructor(stream) {
     this.stream = stream;
+    /** @type {AnalyserNode | null} */
     this.analyser = null;
+    /** @type {MediaStreamAudioSourceNode | null} */
     this.source = null;
+    /** @type {MediaStreamTrack | null} */
     this.track = null;
-    this.buffer = null;
+    this.buffer = new Float32Array(WINDOW);
   }
 
   /** 0..1; follows the stream's current audio track. */
@@ -51,6 +56,7 @@ export class Level {
     return Math.min(1, loudestBlock(this.buffer) * 4);
   }
 
+  /** @param {MediaStreamTrack} track */
   #connect(track) {
     this.dispose();
     const ctx = context();

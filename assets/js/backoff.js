@@ -1,4 +1,5 @@
 // Reconnect delays: jittered exponential backoff from about 0.5 s up to 5 s. Pure, so node tests it.
+// Which close codes reconnect at all is the protocol's to say: `shouldReconnect` in protocol.js.
 
 /** @typedef {{ base: number, max: number, factor: number, jitter: number }} BackoffPolicy */
 
@@ -16,12 +17,4 @@ export function backoffDelay(attempt, random = Math.random, policy = DEFAULT_BAC
   // Spread clients that lost the server at the same instant, so they do not return together.
   const spread = raw * policy.jitter * (random() * 2 - 1);
   return Math.round(Math.min(policy.max, Math.max(policy.base * (1 - policy.jitter), raw + spread)));
-}
-
-/** Close codes after which reconnecting cannot help (see docs/PROTOCOL.md). */
-export const FINAL_CLOSE_CODES = new Set([1000, 1008, 4000, 4001, 4002, 4004, 4005]);
-
-/** @param {number} code */
-export function shouldReconnect(code) {
-  return !FINAL_CLOSE_CODES.has(code);
 }

@@ -6,6 +6,7 @@
  * @returns {Promise<{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[], audiooutput: MediaDeviceInfo[] }>}
  */
 export async function listDevices(mediaDevices = globalThis.navigator?.mediaDevices) {
+  /** @type {{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[], audiooutput: MediaDeviceInfo[] }} */
   const lists = { audioinput: [], videoinput: [], audiooutput: [] };
   if (!mediaDevices?.enumerateDevices) return lists;
   try {
@@ -23,7 +24,7 @@ export async function listDevices(mediaDevices = globalThis.navigator?.mediaDevi
  * @param {HTMLSelectElement} select
  * @param {MediaDeviceInfo[]} devices
  * @param {string} chosen
- * @param {(key: string, vars?: object) => string} t
+ * @param {import('./i18n.js').Translate} t
  * @param {string} kindLabel
  */
 export function fillPicker(select, devices, chosen, t, kindLabel) {

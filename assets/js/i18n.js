@@ -216,14 +216,20 @@ export function pickLanguage(languages) {
   return 'en';
 }
 
+/** @typedef {(key: string, vars?: Record<string, string | number>) => string} Translate */
+
 /**
  * A translator for one language; `{name}` placeholders are filled from `vars`.
  * @param {string} lang
+ * @returns {Translate}
  */
 export function translator(lang) {
+  /** @type {Record<string, string>} */
   const table = STRINGS[lang] ?? STRINGS.en;
+  /** @type {Record<string, string>} */
+  const en = STRINGS.en;
   return (key, vars = {}) => {
-    const text = table[key] ?? STRINGS.en[key] ?? key;
+    const text = table[key] ?? en[key] ?? key;
     return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
   };
 }

@@ -2,18 +2,18 @@
 
 import { pickLanguage, translator } from './i18n.js';
 import { normalizeRoomName, randomRoomName } from './room-name.js';
-import { applyStrings } from './ui/dom.js';
+import { applyStrings, byId } from './ui/dom.js';
 
 const lang = pickLanguage(navigator.languages);
 const t = translator(lang);
 document.documentElement.lang = lang;
 applyStrings(document, t);
 
-const form = document.getElementById('join-room');
-const input = document.getElementById('room-name');
-const error = document.getElementById('room-error');
+const form = byId('join-room', HTMLFormElement);
+const input = byId('room-name', HTMLInputElement);
+const error = byId('room-error');
 
-document.getElementById('create-room').addEventListener('submit', (event) => {
+byId('create-room', HTMLFormElement).addEventListener('submit', (event) => {
   event.preventDefault();
   location.assign(`/r/${randomRoomName((bytes) => crypto.getRandomValues(bytes))}`);
 });

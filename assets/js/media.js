@@ -180,7 +180,7 @@ export class LocalMedia extends EventTarget {
   async #captureReplacing(kind, extra, current) {
     try {
       return await this.#capture(kind, extra);
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       if (err?.name !== 'NotReadableError' && err?.name !== 'AbortError') throw err;
       current.stop();
       return this.#capture(kind, extra);

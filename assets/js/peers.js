@@ -1,6 +1,6 @@
 // One RTCPeerConnection per remote participant, never two, negotiated with the perfect-negotiation
-// pattern (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example): the side with the smaller
-// id is polite and yields when offers cross.
+// pattern (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example): one side of each pair is
+// polite and yields when offers cross (see isPolite).
 //
 // Every connection has exactly one audio and one video transceiver, both `sendrecv` from the first
 // offer on, whether or not this side has a track yet (an empty sender sends nothing). So turning
@@ -8,6 +8,30 @@
 // an existing sender, never a renegotiation; and a participant with no devices still receives.
 
 import { IceRestartPolicy } from './ice-policy.js';
+
+/**
+ * A transceiver that stop() ended here or the other side ended (the standard's test: the
+ * `stopped` attribute left the spec and TypeScript's DOM types, though Chromium still has it).
+ * @param {RTCRtpTransceiver} transceiver
+ */
+function isStopped(transceiver) {
+  return transceiver.direction === 'stopped' || transceiver.currentDirection === 'stopped';
+}
+
+/**
+ * Whether this side is the polite one towards `remoteId`. Seat ids are strings on the wire
+ * (docs/PROTOCOL.md, "Identities") and are compared as strings, so "10" < "9": the order is not
+ * the numeric one, and need not be. What perfect negotiation needs is that the two sides agree,
+ * exactly one polite, and a string comparison of two different ids gives that on every client
+ * (this one, an older tab still open across an upgrade, another client of the protocol).
+ * Comparing as numbers would break that promise: ids are u64, past what a JS number holds
+ * exactly, so two close ids could compare equal on both sides and leave both impolite.
+ * @param {string} selfId
+ * @param {string} remoteId
+ */
+export function isPolite(selfId, remoteId) {
+  return String(selfId) < String(remoteId);
+}
 
 /**
  * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state}.
@@ -23,11 +47,13 @@ export class PeerLink extends EventTarget {
   constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator }) {
     super();
     this.id = id;
-    this.polite = selfId < id;
+    this.polite = isPolite(selfId, id);
     this.send = send;
     this.media = media;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    /** An answer is being applied: an offer queued behind it finds the connection stable. */
+    this.settingRemoteAnswer = false;
     this.closed = false;
     this.remoteStream = new MediaStream();
     this.pc = new RTCPeerConnection({
@@ -87,7 +113,7 @@ export class PeerLink extends EventTarget {
   async #adoptOfferedTransceivers() {
     this.awaitingOffer = false;
     for (const transceiver of this.pc.getTransceivers()) {
-      if (transceiver.stopped || transceiver.direction !== 'recvonly') continue;
+      if (isStopped(transceiver) || transceiver.direction !== 'recvonly') continue;
       const kind = transceiver.receiver.track.kind;
       const track = this.media.outgoing(kind);
       if (track && !transceiver.sender.track) await transceiver.sender.replaceTrack(track);
@@ -110,11 +136,20 @@ export class PeerLink extends EventTarget {
     try {
       if (data.description) {
         const description = data.description;
-        const collision = description.type === 'offer'
-          && (this.makingOffer || pc.signalingState !== 'stable');
+        // Not a collision: an offer right behind the answer to our own (the other side
+        // renegotiating at once, as the polite side does after a glare), since the connection
+        // applies descriptions in order and is stable by the time it reaches the offer.
+        const readyForOffer = !this.makingOffer
+          && (pc.signalingState === 'stable' || this.settingRemoteAnswer);
+        const collision = description.type === 'offer' && !readyForOffer;
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
-        await pc.setRemoteDescription(description);
+        this.settingRemoteAnswer = description.type === 'answer';
+        try {
+          await pc.setRemoteDescription(description);
+        } finally {
+          this.settingRemoteAnswer = false;
+        }
         if (description.type === 'offer') {
           await this.#adoptOfferedTransceivers();
           await pc.setLocalDescription();
@@ -151,7 +186,7 @@ export class PeerLink extends EventTarget {
     if (this.closed || this.awaitingOffer) return;
     // Normally one per kind; two only after offers crossed at the very start, and then both carry it.
     const transceivers = this.pc.getTransceivers().filter(
-      (t) => !t.stopped && t.receiver.track?.kind === kind,
+      (t) => !isStopped(t) && t.receiver.track?.kind === kind,
     );
     for (const transceiver of transceivers) {
       await transceiver.sender.replaceTrack(track);
@@ -161,11 +196,11 @@ export class PeerLink extends EventTarget {
     if (transceivers.length === 0 && track) this.pc.addTransceiver(track, { direction: 'sendrecv' });
   }
 
-  /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */
   /** The counters of the audio this peer sends us, for the active-speaker highlight. */
   async audioEnergy() {
     const receiver = this.pc.getReceivers().find((r) => r.track?.kind === 'audio');
     if (this.closed || !receiver) return null;
+    /** @type {{ energy: number, duration: number } | null} */
     let sample = null;
     (await receiver.getStats()).forEach((s) => {
       if (s.type === 'inbound-rtp') sample = { energy: s.totalAudioEnergy ?? 0, duration: s.totalSamplesDuration ?? 0 };
@@ -173,9 +208,11 @@ export class PeerLink extends EventTarget {
     return sample;
   }
 
+  /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */
   async quality() {
     if (this.closed) return null;
     const stats = await this.pc.getStats();
+    /** @type {number | null} */
     let rtt = null;
     let lost = 0;
     let received = 0;

@@ -52,10 +52,12 @@ export function savePrefs(storage, prefs) {
  * The tab's identity for the signaling server: a random id kept in sessionStorage, so a reload
  * or reconnect in the same tab is the same participant and a new tab is a new one.
  * @param {Pick<Storage, 'getItem' | 'setItem'> | undefined} storage
- * @param {(bytes: Uint8Array) => Uint8Array} fill
+ * @param {(bytes: Uint8Array<ArrayBuffer>) => Uint8Array} fill
+ * @returns {string}
  */
 export function tabIdentity(storage, fill) {
   const key = 'videomeet.client.v1';
+  /** @type {string | null | undefined} */
   let id = null;
   try { id = storage?.getItem(key); } catch { /* private mode */ }
   if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {

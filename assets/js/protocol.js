@@ -1,12 +1,92 @@
 // The signaling socket: wire messages of docs/PROTOCOL.md, reconnect with backoff, resume with
 // the seat token. Knows nothing of the DOM or of WebRTC.
+//
+// Every message the client sends is built here (`ClientMsg`), and every code the server sends is
+// a constant here (`ErrorCode`, `CloseCode`): the rest of the client names them, never spells
+// them, and unit/protocol-doc.test.mjs checks them against docs/PROTOCOL.md's tables.
 
-import { backoffDelay, shouldReconnect } from './backoff.js';
+import { backoffDelay } from './backoff.js';
 
 /**
  * @typedef {{ id: string, name: string, audio: boolean, video: boolean, screen: boolean,
  *             host: boolean, away: boolean, hand: boolean }} Peer
+ * @typedef {{ from: string, name: string, text: string, ts: number }} ChatLine
+ * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean }} MediaState
+ * @typedef {{ name: string, client: string, password?: string, audio: boolean, video: boolean }} JoinFields
  */
+
+/** The `code` of a server `error` message (docs/PROTOCOL.md, "error"; src/protocol.rs `ErrorCode`). */
+export const ErrorCode = Object.freeze({
+  BAD_REQUEST: 'bad_request',
+  ROOM_FULL: 'room_full',
+  BAD_PASSWORD: 'bad_password',
+  TOO_LARGE: 'too_large',
+  SERVER_BUSY: 'server_busy',
+  REPLACED: 'replaced',
+  REMOVED: 'removed',
+  LOCKED: 'locked',
+  NOT_HOST: 'not_host',
+  RATE_LIMITED: 'rate_limited',
+  SLOW_DOWN: 'slow_down',
+});
+
+/** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/protocol.rs `close`). */
+export const CloseCode = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  POLICY: 1008,
+  TOO_LARGE: 1009,
+  REPLACED: 4000,
+  ROOM_FULL: 4001,
+  BAD_PASSWORD: 4002,
+  SERVER_BUSY: 4003,
+  REMOVED: 4004,
+  LOCKED: 4005,
+  RATE_LIMITED: 4006,
+});
+
+/** The code a browser reports when a socket is lost without a close frame (never sent by the server). */
+export const ABNORMAL_CLOSE = 1006;
+
+/**
+ * Close codes after which reconnecting cannot help: the table's "no", and `4002`, which waits for
+ * the user to type the password.
+ */
+/** @type {ReadonlySet<number>} */
+export const FINAL_CLOSE_CODES = new Set([
+  CloseCode.NORMAL, CloseCode.POLICY, CloseCode.REPLACED, CloseCode.ROOM_FULL,
+  CloseCode.BAD_PASSWORD, CloseCode.REMOVED, CloseCode.LOCKED,
+]);
+
+/** @param {number} code */
+export function shouldReconnect(code) {
+  return !FINAL_CLOSE_CODES.has(code);
+}
+
+/** The client → server messages of docs/PROTOCOL.md, as plain objects ready for JSON. */
+export const ClientMsg = {
+  /** @param {JoinFields & { token?: string | null, resume?: boolean }} fields */
+  join({ token, resume, ...fields }) {
+    /** @type {Record<string, unknown>} */
+    const msg = { ...fields, type: 'join' };
+    if (token) msg.token = token;
+    if (resume !== undefined) msg.resume = resume;
+    return msg;
+  },
+  /** @param {string} to @param {unknown} data */
+  signal: (to, data) => ({ type: 'signal', to, data }),
+  /** @param {MediaState} state */
+  update: (state) => ({ type: 'update', ...state }),
+  /** @param {string} text */
+  chat: (text) => ({ type: 'chat', text }),
+  /** @param {boolean} locked */
+  lock: (locked) => ({ type: 'lock', locked }),
+  /** @param {string} password '' clears it */
+  setPassword: (password) => ({ type: 'set-password', password }),
+  /** @param {string} id */
+  remove: (id) => ({ type: 'remove', id }),
+  leave: () => ({ type: 'leave' }),
+};
 
 /**
  * Events (dispatched as CustomEvent with `detail`):
@@ -19,7 +99,7 @@ import { backoffDelay, shouldReconnect } from './backoff.js';
  */
 export class Signaling extends EventTarget {
   /**
-   * @param {{ url: string, join: () => object, WebSocketImpl?: typeof WebSocket,
+   * @param {{ url: string, join: () => JoinFields, WebSocketImpl?: typeof WebSocket,
    *           random?: () => number, setTimer?: typeof setTimeout, clearTimer?: typeof clearTimeout }} options
    *   `join` builds the join message each time (it may change between attempts).
    */
@@ -38,7 +118,7 @@ export class Signaling extends EventTarget {
     this.timer = null;
     this.stopped = false;
     this.hasJoined = false;
-    /** The seat token from the last `joined`; sent back to resume the seat. */
+    /** The seat token from the last `joined`; sent back to resume the seat. @type {string | null} */
     this.token = null;
   }
 
@@ -58,16 +138,14 @@ export class Signaling extends EventTarget {
     try {
       ws = new this.WebSocketImpl(this.url);
     } catch (err) {
-      this.#scheduleReconnect(1006, String(err));
+      this.#scheduleReconnect(ABNORMAL_CLOSE, String(err));
       return;
     }
     this.ws = ws;
     // Handlers are attached before anything can await, so no event is missed.
     ws.onopen = () => {
-      const join = { ...this.buildJoin(), type: 'join' };
-      if (this.token) join.token = this.token;
       // A resume keeps the peer connections of this page alive.
-      join.resume = this.hasJoined;
+      const join = ClientMsg.join({ ...this.buildJoin(), token: this.token, resume: this.hasJoined });
       ws.send(JSON.stringify(join));
     };
     ws.onmessage = (event) => {
@@ -125,12 +203,32 @@ export class Signaling extends EventTarget {
 
   /** @param {string} to @param {unknown} data */
   signal(to, data) {
-    return this.send({ type: 'signal', to, data });
+    return this.send(ClientMsg.signal(to, data));
   }
 
-  /** @param {{audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean}} state */
+  /** @param {MediaState} state */
   update(state) {
-    return this.send({ type: 'update', ...state });
+    return this.send(ClientMsg.update(state));
+  }
+
+  /** @param {string} text already checked by prepareChat */
+  chat(text) {
+    return this.send(ClientMsg.chat(text));
+  }
+
+  /** Host only. @param {boolean} locked */
+  lock(locked) {
+    return this.send(ClientMsg.lock(locked));
+  }
+
+  /** Host only. @param {string} password '' clears it */
+  setPassword(password) {
+    return this.send(ClientMsg.setPassword(password));
+  }
+
+  /** Host only. @param {string} id */
+  remove(id) {
+    return this.send(ClientMsg.remove(id));
   }
 
   /** Leaves the room for good: the seat is freed at once. */
@@ -140,8 +238,8 @@ export class Signaling extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     if (ws && ws.readyState === 1) {
-      ws.send(JSON.stringify({ type: 'leave' }));
-      ws.close(1000, 'left');
+      ws.send(JSON.stringify(ClientMsg.leave()));
+      ws.close(CloseCode.NORMAL, 'left');
     } else if (ws) {
       ws.close();
     }

@@ -17,7 +17,7 @@ export function normalizeRoomName(input) {
 /**
  * A fresh room name: 12 hex digits (48 random bits) in three groups of four. Guessing one is
  * the only way into an unlisted room, so the bits come from a CSPRNG, never Math.random.
- * @param {(bytes: Uint8Array) => Uint8Array} fill e.g. `(b) => crypto.getRandomValues(b)`
+ * @param {(bytes: Uint8Array<ArrayBuffer>) => Uint8Array} fill e.g. `(b) => crypto.getRandomValues(b)`
  */
 export function randomRoomName(fill) {
   const hex = Array.from(fill(new Uint8Array(6)), (b) => b.toString(16).padStart(2, '0')).join('');

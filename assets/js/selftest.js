@@ -3,16 +3,29 @@
 // connections in this page forced through the relay. Each result says in plain words what works
 // and what to fix. The page joins a throwaway room for the few seconds it runs, because TURN
 // credentials are only ever issued to a seat.
+import { ClientMsg } from './protocol.js';
 import { classify } from './selftest-verdicts.js';
+import { byId } from './ui/dom.js';
 
+/** @typedef {'ok' | 'fail' | 'warn' | 'run'} Status */
+
+/** @type {Record<Status, string>} */
 const MARKS = { ok: '✓', fail: '✗', warn: '!', run: '…' };
 
+/** The checks' list items, by `data-check`. */
+const checks = () => /** @type {HTMLElement[]} */ ([...document.querySelectorAll('[data-check]')]);
+
+/** @param {string} check @param {Status} status @param {string} detail */
 function set(check, status, detail) {
-  const item = document.querySelector(`[data-check="${check}"]`);
+  const item = checks().find((i) => i.dataset.check === check);
+  if (!item) throw new Error(`the page has no check ${check}`);
   item.dataset.status = status;
-  item.querySelector('.mark').textContent = MARKS[status];
-  item.querySelector('.detail').textContent = detail;
+  /** @type {HTMLElement} */ (item.querySelector('.mark')).textContent = MARKS[status];
+  /** @type {HTMLElement} */ (item.querySelector('.detail')).textContent = detail;
 }
+
+/** @param {unknown} e a thrown error, whatever it is */
+const errorText = (e) => (e instanceof Error ? e.message : String(e));
 
 function randomHex(bytes) {
   const a = new Uint8Array(bytes);
@@ -20,6 +33,7 @@ function randomHex(bytes) {
   return [...a].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** @type {Record<string, string>} */
 const MEDIA_ERRORS = {
   NotAllowedError: 'The browser blocked them. Allow the camera and microphone for this site (the icon at the left of the address bar), then run the check again.',
   NotFoundError: 'No camera or microphone was found. Plug one in, or join meetings to watch and listen only.',
@@ -41,17 +55,21 @@ async function checkMedia() {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     const names = stream.getTracks().map((t) => `${t.kind === 'audio' ? 'microphone' : 'camera'} “${t.label || t.kind}”`);
     set('media', 'ok', `Working: ${names.join(' and ')}.`);
-    const preview = document.getElementById('preview');
+    const preview = byId('preview', HTMLVideoElement);
     preview.srcObject = stream;
     preview.hidden = false;
     return stream;
   } catch (e) {
-    set('media', 'fail', MEDIA_ERRORS[e.name] ?? `They could not start (${e.name}: ${e.message}).`);
+    const name = e instanceof Error ? e.name : 'Error';
+    set('media', 'fail', MEDIA_ERRORS[name] ?? `They could not start (${name}: ${errorText(e)}).`);
     return null;
   }
 }
 
-/** Joins a fresh room as "Connection check"; resolves with the socket and its ice_servers. */
+/**
+ * Joins a fresh room as "Connection check"; resolves with the socket and its ice_servers.
+ * @returns {Promise<{ ws: WebSocket, iceServers: RTCIceServer[] }>}
+ */
 function joinServer() {
   return new Promise((resolve, reject) => {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -62,9 +80,9 @@ function joinServer() {
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail('no answer within 10 seconds'), 10000);
-    ws.onopen = () => ws.send(JSON.stringify({
-      type: 'join', name: 'Connection check', client: randomHex(8), audio: false, video: false,
-    }));
+    ws.onopen = () => ws.send(JSON.stringify(ClientMsg.join({
+      name: 'Connection check', client: randomHex(8), audio: false, video: false,
+    })));
     ws.onmessage = (event) => {
       const msg = JSON.parse(event.data);
       if (msg.type === 'joined') {
@@ -85,10 +103,10 @@ async function gather(iceServers) {
   const candidates = [];
   const errors = [];
   pc.addEventListener('icecandidateerror', (e) => errors.push({ url: e.url, code: e.errorCode, text: e.errorText }));
-  const done = new Promise((resolve) => {
+  const done = /** @type {Promise<void>} */ (new Promise((resolve) => {
     pc.addEventListener('icecandidate', (e) => (e.candidate ? candidates.push(e.candidate) : resolve()));
     setTimeout(resolve, 15000);
-  });
+  }));
   await pc.setLocalDescription(await pc.createOffer());
   await done;
   pc.close();
@@ -103,6 +121,7 @@ async function gather(iceServers) {
  * the round trip, and the camera (when there is one) must arrive decoded on the far side.
  */
 async function relayCall(iceServers, stream) {
+  /** @type {RTCConfiguration} */
   const config = { iceServers, iceTransportPolicy: 'relay' };
   const a = new RTCPeerConnection(config);
   const b = new RTCPeerConnection(config);
@@ -116,9 +135,9 @@ async function relayCall(iceServers, stream) {
     const video = stream?.getVideoTracks()[0];
     if (video) a.addTrack(video, stream);
     await a.setLocalDescription(await a.createOffer());
-    await b.setRemoteDescription(a.localDescription);
+    await b.setRemoteDescription(/** @type {RTCSessionDescription} */ (a.localDescription));
     await b.setLocalDescription(await b.createAnswer());
-    await a.setRemoteDescription(b.localDescription);
+    await a.setRemoteDescription(/** @type {RTCSessionDescription} */ (b.localDescription));
     const rtt = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no connection within 20 seconds')), 20000);
       channel.onopen = () => {
@@ -145,19 +164,21 @@ async function relayCall(iceServers, stream) {
 }
 
 async function run() {
-  const again = document.getElementById('again');
+  const again = byId('again', HTMLButtonElement);
+  const summary = byId('summary');
   again.disabled = true;
-  for (const item of document.querySelectorAll('[data-check]')) set(item.dataset.check, 'run', 'waiting');
-  document.getElementById('summary').textContent = 'Checking…';
+  for (const item of checks()) set(item.dataset.check ?? '', 'run', 'waiting');
+  summary.textContent = 'Checking…';
 
   const stream = await checkMedia();
+  /** @type {{ ws: WebSocket, iceServers: RTCIceServer[] } | null} */
   let joined = null;
   try {
     set('server', 'run', 'connecting…');
     joined = await joinServer();
     set('server', 'ok', 'Connected: meetings can be set up through this server.');
   } catch (e) {
-    set('server', 'fail', `Could not reach this server's meeting service (${e.message}). A proxy or firewall between you and the server may block WebSockets.`);
+    set('server', 'fail', `Could not reach this server's meeting service (${errorText(e)}). A proxy or firewall between you and the server may block WebSockets.`);
   }
 
   if (joined) {
@@ -178,25 +199,25 @@ async function run() {
           set('call', 'ok', `Works: ${ms} ms round trip through the relay${call.video ? ', video arrives' : ''}.`);
         }
       } catch (e) {
-        set('call', 'fail', `The relay did not carry a call (${e.message}). The server's relay ports (UDP 49152–65535 by default) may be blocked by its firewall.`);
+        set('call', 'fail', `The relay did not carry a call (${errorText(e)}). The server's relay ports (UDP 49152–65535 by default) may be blocked by its firewall.`);
       }
     } else {
       set('call', 'fail', 'Skipped: no relay is available to call through.');
     }
-    joined.ws.send(JSON.stringify({ type: 'leave' }));
+    joined.ws.send(JSON.stringify(ClientMsg.leave()));
     joined.ws.close();
   } else {
     for (const check of ['stun', 'relay-udp', 'relay-tcp', 'call']) set(check, 'fail', 'Skipped: the server could not be reached.');
   }
   for (const track of stream?.getTracks() ?? []) track.stop();
-  document.getElementById('preview').hidden = true;
+  byId('preview').hidden = true;
 
-  const failed = [...document.querySelectorAll('[data-check]')].filter((i) => i.dataset.status === 'fail').length;
-  document.getElementById('summary').textContent = failed === 0
+  const failed = checks().filter((i) => i.dataset.status === 'fail').length;
+  summary.textContent = failed === 0
     ? 'Everything works: you can meet people on other networks through this server.'
     : `${failed} of 6 checks failed: see what to do next to each.`;
   again.disabled = false;
 }
 
-document.getElementById('again').addEventListener('click', run);
+byId('again').addEventListener('click', run);
 run();

@@ -1,5 +1,20 @@
 // Small DOM helpers shared by the pages. User text only ever goes in through textContent.
 
+/**
+ * The element with `id`, of the type the caller expects; throws at once if the page lacks it,
+ * rather than failing later on a null. Each id is looked up by the one ui/ module that owns it.
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {{ new (): T, prototype: T }} [type] HTMLElement unless given
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const node = document.getElementById(id);
+  const want = type ?? HTMLElement;
+  if (!(node instanceof want)) throw new Error(`the page has no ${want.name} #${id}`);
+  return /** @type {T} */ (node);
+}
+
 /** Fills every `[data-i18n]` element's text, and every `[data-i18n-label]`'s aria-label, from the translator. */
 export function applyStrings(root, t) {
   for (const el of root.querySelectorAll('[data-i18n]')) {
@@ -20,6 +35,7 @@ export function el(tag, className, text) {
 
 /** Says something to screen readers through the page's aria-live region. */
 export function announce(text) {
+  // Not byId: pages without the region (the start page) simply say nothing.
   const region = document.getElementById('announcer');
   if (!region) return;
   region.textContent = '';

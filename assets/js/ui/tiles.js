@@ -1,6 +1,7 @@
-// The meeting grid: one tile per participant, with video, name and state badges.
+// The meeting grid: one tile per participant, with video, name and state badges. Owns the
+// element id `grid`; everything inside it is made here.
 
-import { el, icon } from './dom.js';
+import { byId, el, icon } from './dom.js';
 
 /** Tile shapes the layout may choose between, as width / height. */
 const WIDEST = 16 / 9;
@@ -29,7 +30,12 @@ export function fitTiles(count, width, height, gap = 8) {
 }
 
 export class Grid {
-  /** @param {HTMLElement} root @param {(key: string, vars?: object) => string} t */
+  /** The grid of the room page. @param {import('../i18n.js').Translate} t */
+  static onPage(t) {
+    return new Grid(byId('grid'), t);
+  }
+
+  /** @param {HTMLElement} root @param {import('../i18n.js').Translate} t */
   constructor(root, t) {
     this.root = root;
     this.t = t;

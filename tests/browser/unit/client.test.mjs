@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 
 import { DEFAULT_PREFS, loadPrefs, savePrefs, tabIdentity } from '../../../assets/js/prefs.js';
 import { STRINGS, pickLanguage, translator } from '../../../assets/js/i18n.js';
-import { backoffDelay, shouldReconnect } from '../../../assets/js/backoff.js';
+import { backoffDelay } from '../../../assets/js/backoff.js';
+import { shouldReconnect } from '../../../assets/js/protocol.js';
 import { IceRestartPolicy, DISCONNECTED_GRACE_MS } from '../../../assets/js/ice-policy.js';
 import { mediaErrorKey } from '../../../assets/js/media.js';
 

@@ -106,3 +106,23 @@ test('signaling: server errors and other messages reach their listeners; leave s
   assert.deepEqual(socket.sent.at(-1), { type: 'leave' });
   assert.equal(socket.readyState, 3);
 });
+
+test('signaling: chat and the host controls go out as their wire messages, only once joined', () => {
+  const { signaling, last } = setup();
+  signaling.start();
+  last().open();
+  assert.equal(signaling.lock(true), false, 'nothing before joined');
+  last().receive(joined());
+  assert.equal(signaling.chat('hi'), true);
+  signaling.lock(true);
+  signaling.setPassword('open sesame');
+  signaling.setPassword('');
+  signaling.remove('9');
+  assert.deepEqual(last().sent.slice(1), [
+    { type: 'chat', text: 'hi' },
+    { type: 'lock', locked: true },
+    { type: 'set-password', password: 'open sesame' },
+    { type: 'set-password', password: '' },
+    { type: 'remove', id: '9' },
+  ]);
+});

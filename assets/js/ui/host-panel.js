@@ -1,0 +1,69 @@
+// Room settings, for the host: lock, password, and the button in the top bar that opens them.
+// Owns those element ids. The panel sends nothing itself: it hands what was asked for to app.js,
+// which sends it through protocol.js.
+
+import { byId } from './dom.js';
+
+/** @typedef {import('../i18n.js').Translate} Translate */
+
+export class HostPanel {
+  /** @param {Translate} t */
+  constructor(t) {
+    this.t = t;
+    this.el = {
+      open: byId('settings', HTMLButtonElement),
+      panel: byId('host-panel'),
+      close: byId('host-close', HTMLButtonElement),
+      lock: byId('lock', HTMLButtonElement),
+      passwordForm: byId('password-form', HTMLFormElement),
+      newPassword: byId('new-password', HTMLInputElement),
+      clearPassword: byId('clear-password', HTMLButtonElement),
+      state: byId('room-state'),
+    };
+  }
+
+  get isOpen() {
+    return !this.el.panel.hidden;
+  }
+
+  /**
+   * @param {{ toggle: () => void, close: () => void, lock: () => void,
+   *           setPassword: (password: string) => void }} actions
+   *   `setPassword('')` clears it.
+   */
+  bind(actions) {
+    const { el } = this;
+    el.open.addEventListener('click', actions.toggle);
+    el.close.addEventListener('click', actions.close);
+    el.lock.addEventListener('click', actions.lock);
+    el.passwordForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const password = el.newPassword.value;
+      if (password) actions.setPassword(password);
+      el.newPassword.value = '';
+    });
+    el.clearPassword.addEventListener('click', () => actions.setPassword(''));
+  }
+
+  /** Only the host sees the button. @param {boolean} host */
+  setHost(host) {
+    this.el.open.hidden = !host;
+  }
+
+  /** @param {boolean} open */
+  setOpen(open) {
+    this.el.panel.hidden = !open;
+    this.el.open.setAttribute('aria-expanded', String(open));
+    if (open) this.el.lock.focus();
+  }
+
+  /** @param {{ locked: boolean, password: boolean }} room */
+  render({ locked, password }) {
+    const t = this.t;
+    this.el.lock.textContent = t(locked ? 'unlockRoom' : 'lockRoom');
+    this.el.state.textContent = t('roomState', {
+      lock: t(locked ? 'roomLocked' : 'roomUnlocked'),
+      password: t(password ? 'roomHasPassword' : 'roomNoPassword'),
+    });
+  }
+}

@@ -1,0 +1,161 @@
+// The lobby: name and password, the camera preview and level meter, the microphone and camera
+// toggles before joining, and the device pickers. Owns every element id of the lobby's form,
+// preview and pickers; knows nothing of the socket or of peers.
+
+import { fillPicker } from '../devices.js';
+import { byId, setLabel } from './dom.js';
+
+/** @typedef {import('../i18n.js').Translate} Translate */
+
+export class Lobby {
+  /** @param {Translate} t @param {string} room */
+  constructor(t, room) {
+    this.t = t;
+    this.el = {
+      title: byId('join-title'),
+      form: byId('join-form', HTMLFormElement),
+      name: byId('name', HTMLInputElement),
+      passwordField: byId('password-field'),
+      password: byId('password', HTMLInputElement),
+      join: byId('join', HTMLButtonElement),
+      joinError: byId('join-error'),
+      mediaError: byId('media-error'),
+      preview: byId('preview', HTMLVideoElement),
+      previewOff: byId('preview-off'),
+      previewOffText: byId('preview-off-text'),
+      previewStart: byId('preview-start', HTMLButtonElement),
+      levelBar: byId('level-bar'),
+      mic: byId('lobby-mic', HTMLButtonElement),
+      cam: byId('lobby-cam', HTMLButtonElement),
+      pickCamera: byId('pick-camera', HTMLSelectElement),
+      pickMic: byId('pick-mic', HTMLSelectElement),
+      pickSpeaker: byId('pick-speaker', HTMLSelectElement),
+      pickSpeakerLabel: byId('pick-speaker-label'),
+    };
+    this.el.title.textContent = t('joinTitle', { room });
+  }
+
+  get name() {
+    return this.el.name.value;
+  }
+
+  set name(value) {
+    this.el.name.value = value;
+  }
+
+  /** The room password typed, if any. */
+  get password() {
+    return this.el.password.value || undefined;
+  }
+
+  /** @param {(name: string) => void} handler the name as typed, on change */
+  onNameChange(handler) {
+    this.el.name.addEventListener('change', () => handler(this.el.name.value));
+  }
+
+  /** @param {(name: string) => void} handler the trimmed name, on Join */
+  onJoin(handler) {
+    this.el.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      handler(this.el.name.value.trim());
+    });
+  }
+
+  /** @param {(kind: 'audio' | 'video') => void} handler */
+  onToggle(handler) {
+    this.el.mic.addEventListener('click', () => handler('audio'));
+    this.el.cam.addEventListener('click', () => handler('video'));
+  }
+
+  /** @param {(kind: 'audio' | 'video', deviceId: string) => void} handler */
+  onPickDevice(handler) {
+    this.el.pickCamera.addEventListener('change', () => handler('video', this.el.pickCamera.value));
+    this.el.pickMic.addEventListener('change', () => handler('audio', this.el.pickMic.value));
+  }
+
+  /** @param {(deviceId: string) => void} handler */
+  onPickSpeaker(handler) {
+    this.el.pickSpeaker.addEventListener('change', () => handler(this.el.pickSpeaker.value));
+  }
+
+  /** @param {() => void} handler "Show my camera" */
+  onPreviewStart(handler) {
+    this.el.previewStart.addEventListener('click', handler);
+  }
+
+  /** @param {'join' | 'media'} which @param {string | null} text null hides it */
+  showError(which, text) {
+    const node = which === 'join' ? this.el.joinError : this.el.mediaError;
+    node.hidden = !text;
+    node.textContent = text ?? '';
+  }
+
+  focusName() {
+    this.el.name.focus();
+  }
+
+  /** The room wants a password: show the field and put the cursor in it. */
+  askPassword() {
+    this.el.passwordField.hidden = false;
+    this.el.password.focus();
+  }
+
+  /** @param {boolean} joining Join pressed, waiting for a seat */
+  setJoining(joining) {
+    this.el.join.disabled = joining;
+    this.el.join.textContent = this.t(joining ? 'joining' : 'join');
+  }
+
+  /**
+   * The toggles' names say what a press does; data-on only styles them.
+   * @param {{ audio: boolean, video: boolean }} on
+   */
+  renderToggles(on) {
+    renderToggle(this.el.mic, on.audio, this.t('micOff'), this.t('micOn'));
+    renderToggle(this.el.cam, on.video, this.t('cameraOff'), this.t('cameraOn'));
+  }
+
+  /**
+   * @param {{ videoOn: boolean, pending: boolean }} preview `pending`: the camera is wanted
+   *   but not started (a remembered choice starts on Join): say so, and offer a preview.
+   */
+  renderPreview({ videoOn, pending }) {
+    this.el.previewOff.hidden = videoOn;
+    this.el.previewOffText.textContent = this.t(pending ? 'previewLater' : 'previewOff');
+    this.el.previewStart.hidden = !pending;
+  }
+
+  /** Attached only once there is a track: an empty stream would hold the page's load event forever. @param {MediaStream} stream */
+  showPreview(stream) {
+    if (this.el.preview.srcObject !== stream) this.el.preview.srcObject = stream;
+  }
+
+  /** @param {number} level 0 to 1 */
+  showLevel(level) {
+    this.el.levelBar.style.width = `${Math.round(level * 100)}%`;
+  }
+
+  /**
+   * @param {{ audioinput: MediaDeviceInfo[], videoinput: MediaDeviceInfo[], audiooutput: MediaDeviceInfo[] }} lists
+   * @param {{ audio: string, video: string, speaker: string }} chosen
+   * @param {boolean} canPickSpeaker
+   */
+  fillPickers(lists, chosen, canPickSpeaker) {
+    const t = this.t;
+    fillPicker(this.el.pickCamera, lists.videoinput, chosen.video, t, t('camera'));
+    fillPicker(this.el.pickMic, lists.audioinput, chosen.audio, t, t('microphone'));
+    const speakers = canPickSpeaker && lists.audiooutput.length > 0;
+    this.el.pickSpeaker.hidden = !speakers;
+    this.el.pickSpeakerLabel.hidden = !speakers;
+    if (speakers) fillPicker(this.el.pickSpeaker, lists.audiooutput, chosen.speaker, t, t('speaker'));
+  }
+}
+
+/**
+ * A toggle button for a device: the label says what a press does.
+ * @param {HTMLElement} button @param {boolean} on @param {string} whenOn @param {string} whenOff
+ */
+export function renderToggle(button, on, whenOn, whenOff) {
+  setLabel(button, on ? whenOn : whenOff);
+  button.dataset.on = String(on);
+}
