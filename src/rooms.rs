@@ -98,6 +98,11 @@ struct Room<H> {
 }
 
 impl<H: Clone> Room<H> {
+    /// Whether the host set anything that a stranger re-creating the room would undo.
+    fn is_protected(&self) -> bool {
+        self.password.is_some() || self.locked || !self.removed.is_empty()
+    }
+
     fn new(now: Instant) -> Room<H> {
         Room {
             seats: heapless::Vec::new(),
@@ -529,12 +534,15 @@ impl<H: Clone> Rooms<H> {
         })
     }
 
-    /// Drops the least recently active room that nobody sits in, to make place for a new one.
+    /// Drops the least recently active room that nobody sits in and nothing protects, to make
+    /// place for a new one. A room with a password, a lock or removals is never evicted before
+    /// its TTL: otherwise anyone could push a family's overnight room out and re-create it as
+    /// host with no password (issue 13.3).
     fn evict_idle_room(&mut self) -> bool {
         let idle = self
             .rooms
             .iter()
-            .filter(|(_, room)| room.seats.is_empty())
+            .filter(|(_, room)| room.seats.is_empty() && !room.is_protected())
             .min_by_key(|(_, room)| room.last_activity)
             .map(|(name, _)| name.clone());
         match idle {
@@ -1153,6 +1161,48 @@ mod tests {
         assert_eq!(rooms.sweep_expired(t0 + six_hours), 1);
         assert_eq!(rooms.room_count(), 1);
         assert_eq!(rooms.sweep_expired(t0 + six_hours * 100), 0, "occupied");
+    }
+
+    #[test]
+    fn at_the_room_cap_a_protected_empty_room_is_never_evicted() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        // "family" has a password and a lock, "club" a removal; both are empty and the oldest.
+        let f = join_n(&mut rooms, &room("family"), 1, t0);
+        rooms
+            .set_password(
+                &room("family"),
+                f.you,
+                ConnId(1),
+                Some(PasswordHash::new("pw")),
+                t0,
+            )
+            .unwrap();
+        rooms
+            .set_locked(&room("family"), f.you, ConnId(1), true, t0)
+            .unwrap();
+        rooms.leave(&room("family"), f.you, ConnId(1), t0);
+        let c = join_n(&mut rooms, &room("club"), 2, t0);
+        let troll = join_n(&mut rooms, &room("club"), 3, t0);
+        rooms
+            .remove(&room("club"), c.you, ConnId(2), troll.you, t0)
+            .unwrap();
+        rooms.leave(&room("club"), c.you, ConnId(2), t0);
+        let later = t0 + Duration::from_secs(60);
+        join_n(&mut rooms, &room("open"), 4, later);
+        assert_eq!(rooms.room_count(), 3);
+        // At the cap, a new room finds nothing it may evict.
+        let refused = rooms.join(
+            &room("taken"),
+            &join_req("p", "client0009", None, false),
+            conn(9),
+            token(9),
+            None,
+            later,
+            true,
+        );
+        assert_eq!(refused.unwrap_err(), Refusal::ServerBusy);
+        assert!(rooms.password_of(&room("family")).is_some());
     }
 
     #[test]

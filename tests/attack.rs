@@ -481,3 +481,57 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
     );
     server.shutdown().await;
 }
+
+/// Issue 13.3: at the room cap the longest-idle empty room was evicted with its password, lock
+/// and removals, so 2,200 join+leave calls from 200 addresses pushed a family's overnight room
+/// out and the attacker re-created it as host with no password. Now a protected room is never
+/// evicted before its TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_room_cannot_be_taken_over_by_eviction() {
+    // 42 rooms.
+    let server = Server::start_with(limited(), &[("arenas.rooms_mib", "1")]).await;
+    let (mut mum, _) = server.join("family", "mum").await;
+    mum.send(json!({"type":"set-password","password":"kitchen"}))
+        .await;
+    assert_eq!(mum.recv().await["type"], "room-updated");
+    mum.close().await;
+    let started = Instant::now();
+    let mut created = 0;
+    let mut busy = 0;
+    for n in 0..300 {
+        let mut c = server
+            .client_from(attacker_ip(n / 10), &format!("churn-{n}"))
+            .await;
+        c.send(json!({"type":"join","name":"x","client":format!("churn-{n:05}"),"audio":false,"video":false}))
+            .await;
+        let joined = c.recv().await;
+        match joined["type"].as_str() {
+            Some("joined") => created += 1,
+            _ if joined["code"] == "server_busy" => busy += 1,
+            _ => {}
+        }
+        c.close().await;
+    }
+    let churn = started.elapsed();
+    let mut troll = server.client_from(attacker_ip(250), "family").await;
+    troll
+        .send(json!({"type":"join","name":"troll","client":"troll-00001","audio":false,"video":false}))
+        .await;
+    let took_over = troll.recv().await;
+    let mut back = server.client("family").await;
+    back.send(json!({"type":"join","name":"mum","client":common::client_id("mum2"),"audio":true,"video":true,"password":"kitchen"}))
+        .await;
+    let mum_back = back.recv().await;
+    println!(
+        "eviction: 300 join+leave from 30 addresses in {churn:.1?} ({created} rooms made, {busy} \
+         server_busy); the troll's join of the protected room: {}; the family with its password: {}",
+        took_over["code"], mum_back["type"]
+    );
+    assert!(created >= 40, "the churn did reach the room cap: {created}");
+    assert_eq!(
+        took_over["code"], "bad_password",
+        "the room kept its password"
+    );
+    assert_eq!(mum_back["type"], "joined");
+    server.shutdown().await;
+}
