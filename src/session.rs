@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFra
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::bucket::{Bucket, Rate};
 use crate::budget::Budget;
 use crate::coalesce::Coalesce;
 use crate::guard::{MessageRate, SocketSlot};
@@ -33,6 +34,13 @@ use crate::rooms::{Conn, ConnId, Event, HostError, Notice, Refusal, RoomName};
 use crate::state::{SocketPermit, State};
 
 type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;
+
+/// How often one socket may set a password: a few at once, then one every 5 s (a host types
+/// one; a script in a loop is what this stops).
+const PASSWORD_RATE: Rate = Rate {
+    burst: 3.0,
+    per_sec: 0.2,
+};
 
 /// How many frames a socket's queue holds; its bytes are bounded separately.
 const QUEUE_FRAMES: usize = 256;
@@ -182,6 +190,7 @@ pub async fn run(
     let limits = state.limits().clone();
     let mut rate = MessageRate::new(&limits, Instant::now());
     let mut warned_at: Option<Instant> = None;
+    let mut password_rate = Bucket::full(PASSWORD_RATE, Instant::now());
     let (outbox, rx) = Outbox::new(
         state.budget.clone(),
         (limits.outbound_per_socket_kib * 1024) as usize,
@@ -316,10 +325,18 @@ pub async fn run(
                 deliver_notices(rooms.chat(&room, me.seat, conn, &text, ts, Instant::now()));
             }
             (Some(me), Ok(ClientMsg::SetPassword { password })) => {
+                let now = Instant::now();
+                if !password.is_empty() && !password_rate.take(PASSWORD_RATE, now) {
+                    outbox.error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+                    continue;
+                }
                 let hash = if password.is_empty() {
                     None
                 } else {
-                    // The hash is slow on purpose; keep it off the async threads.
+                    // The hash is slow on purpose: off the async threads, one at a time.
+                    let Ok(_turn) = state.hashing.acquire().await else {
+                        continue;
+                    };
                     tokio::task::spawn_blocking(move || PasswordHash::new(&password))
                         .await
                         .ok()
@@ -478,6 +495,9 @@ async fn join_room(
                 return refuse_rate_limited(state, room, join, outbox, "wrong passwords");
             }
             let (check, given) = (hash.clone(), given.to_string());
+            let Ok(_turn) = state.verifying.acquire().await else {
+                return None;
+            };
             let ok = tokio::task::spawn_blocking(move || check.verify(&given))
                 .await
                 .unwrap_or(false);

@@ -32,6 +32,12 @@ pub struct State {
     pub relay: std::sync::OnceLock<RelayInfo>,
     /// Open HTTP connections, oldest first, for when their arena is full.
     pub connections: crate::evict::Oldest,
+    /// Password hashing is slow on purpose, so it runs on a bounded number of threads: joins'
+    /// checks on their own, and hosts' `set-password` on one of its own, so that twelve host
+    /// sockets setting passwords in a loop cannot keep a Pi's cores busy and delay every
+    /// honest password join (issue 13.7).
+    pub verifying: tokio::sync::Semaphore,
+    pub hashing: tokio::sync::Semaphore,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
@@ -74,6 +80,10 @@ impl State {
             next_conn: AtomicU64::new(1),
             relay: std::sync::OnceLock::new(),
             connections: crate::evict::Oldest::default(),
+            verifying: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+            hashing: tokio::sync::Semaphore::new(1),
             config,
         }
     }

@@ -535,3 +535,78 @@ async fn a_protected_room_cannot_be_taken_over_by_eviction() {
     assert_eq!(mum_back["type"], "joined");
     server.shutdown().await;
 }
+
+/// Issue 13.7: every `set-password` ran PBKDF2 on the blocking pool with no cap; 12 host
+/// sockets kept a Pi's cores busy and honest password joins took 1.7 s. Now hosts' hashing runs
+/// one at a time, each socket may set a password only every few seconds (`slow_down` past it),
+/// and joins' checks have their own threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_floods_do_not_delay_honest_password_joins() {
+    let server = Server::start_with(limited(), &[]).await;
+    let (mut mum, _) = server.join("family", "mum").await;
+    mum.send(json!({"type":"set-password","password":"kitchen"}))
+        .await;
+    assert_eq!(mum.recv().await["type"], "room-updated");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hosts = Vec::new();
+    for n in 0..12 {
+        let mut c = server
+            .client_from(attacker_ip(n), &format!("hash-{n}"))
+            .await;
+        c.join("h", &format!("hash-{n:05}"), None).await;
+        let stop = stop.clone();
+        hosts.push(tokio::spawn(async move {
+            let (mut sent, mut slowed) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.send(json!({"type":"set-password","password":format!("p{sent}")}))
+                    .await;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Each socket's queued requests are answered in order once its hashes are done.
+            while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(3), c.next()).await {
+                if m["code"] == "slow_down" {
+                    slowed += 1;
+                }
+                if slowed + 3 >= sent {
+                    break;
+                }
+            }
+            (sent, slowed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut joins = Vec::new();
+    for i in 0..5 {
+        let started = Instant::now();
+        let mut c = server.client("family").await;
+        c.send(json!({"type":"join","name":"gran","client":common::client_id(&format!("gran{i}")),"audio":false,"video":false,"password":"kitchen"}))
+            .await;
+        assert_eq!(c.recv().await["type"], "joined");
+        joins.push(started.elapsed());
+        c.close().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut sent, mut slowed) = (0, 0);
+    for h in hosts {
+        let (s, w) = h.await.unwrap();
+        sent += s;
+        slowed += w;
+    }
+    joins.sort();
+    println!(
+        "password flood: 12 hosts sent {sent} set-password, {slowed} answered slow_down; honest \
+         password joins took {:?} (median {:?})",
+        joins,
+        joins[joins.len() / 2]
+    );
+    assert!(
+        slowed > sent / 2,
+        "most of the flood is refused before hashing"
+    );
+    assert!(
+        joins[joins.len() - 1] < Duration::from_millis(500),
+        "honest password joins are not delayed: {joins:?}"
+    );
+    server.shutdown().await;
+}
