@@ -401,6 +401,22 @@ impl<H: Clone> Rooms<H> {
         self.rooms.get(room_name).and_then(|r| r.password.clone())
     }
 
+    /// Replaces a room's password hash made with an older KDF or cost by `fresh`, made from the
+    /// same password just proven against it; a no-op if the host changed the password meanwhile.
+    pub fn upgrade_password(
+        &mut self,
+        room_name: &RoomName,
+        old: &PasswordHash,
+        fresh: PasswordHash,
+    ) {
+        if let Some(room) = self.rooms.get_mut(room_name) {
+            if room.password.as_ref() == Some(old) {
+                room.password = Some(fresh);
+                self.changes += 1;
+            }
+        }
+    }
+
     /// Seats a join into `room`: takes over the seat of the same identity, or fills a new one if
     /// the room's rules allow. `proven` is the password hash the join's password was verified
     /// against (see [`Rooms::password_of`]). `heap_has_room` is the budget's word on whether a

@@ -55,6 +55,24 @@ impl Peer {
         }
     }
 
+    /// A peer whose socket is bound to another loopback address (127.0.0.2, ...).
+    async fn new_from(ip: [u8; 4], port: u16, user: &str, password: &str) -> Peer {
+        let mut peer = Peer::new(port, user, password).await;
+        peer.sock = UdpSocket::bind(SocketAddr::from((ip, 0))).await.unwrap();
+        peer
+    }
+
+    /// One signed request with `nonce` as it is, no retry: the error code (0 for success).
+    async fn ask_with_nonce(&self, method: u16, nonce: &str) -> u16 {
+        let b = Builder::new(method, Class::Request, Self::txid())
+            .attr(attr::USERNAME, self.user.as_bytes())
+            .attr(attr::REALM, b"videomeet")
+            .attr(attr::NONCE, nonce.as_bytes())
+            .attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        let raw = self.roundtrip(b.finish(Some(&self.key), true)).await;
+        code_of(&Message::parse(&raw).expect("a STUN answer"))
+    }
+
     async fn recv(&self) -> Vec<u8> {
         let mut buf = vec![0u8; 2048];
         let n = tokio::time::timeout(Duration::from_secs(3), self.sock.recv(&mut buf))
@@ -316,6 +334,54 @@ async fn quotas_nonces_and_credentials_expire() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let mut late = Peer::new(port, &user, &password).await;
     assert_eq!(late.allocate().await.0, 401);
+    server.shutdown().await;
+}
+
+/// Nonces are MACs of their expiry and the client address, checked in constant time: a nonce
+/// learnt from another address, one with a digit changed, or the short form of before issue 13
+/// is stale (438), while the honest client's own nonce works.
+#[tokio::test]
+async fn forged_or_borrowed_nonces_are_stale_and_the_honest_client_allocates() {
+    let (server, port) = relay_server(&[]).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&ja);
+    let mut honest = Peer::new(port, &user, &password).await;
+    assert_eq!(honest.allocate().await.0, 0, "the honest client allocates");
+    let nonce = honest.nonce.clone();
+    let (expiry, mac) = nonce.split_once('.').unwrap();
+    assert_eq!(mac.len(), 40, "the whole HMAC-SHA1, not a prefix");
+
+    let thief = Peer::new_from([127, 0, 0, 2], port, &user, &password).await;
+    assert_eq!(
+        thief.ask_with_nonce(stun::ALLOCATE, &nonce).await,
+        438,
+        "a nonce is bound to the address it was given to"
+    );
+    let last = mac.chars().last().unwrap();
+    let flipped = format!(
+        "{expiry}.{}{}",
+        &mac[..39],
+        if last == '0' { '1' } else { '0' }
+    );
+    let forged_expiry = format!("{:x}.{mac}", u64::from_str_radix(expiry, 16).unwrap() + 1);
+    for forged in [
+        flipped,
+        forged_expiry,
+        format!("{expiry}.{}", &mac[..16]),
+        format!("{expiry}.{}", "z".repeat(40)),
+        format!("{expiry}."),
+        "junk".to_string(),
+    ] {
+        let fresh = Peer::new(port, &user, &password).await;
+        assert_eq!(
+            fresh.ask_with_nonce(stun::ALLOCATE, &forged).await,
+            438,
+            "{forged}"
+        );
+    }
+    // The thief with a nonce of its own is an honest client of a live seat again.
+    let mut thief = thief;
+    assert_eq!(thief.allocate().await.0, 0);
     server.shutdown().await;
 }
 

@@ -133,3 +133,52 @@ async fn kill_9_at_any_moment_never_leaves_a_torn_or_empty_store() {
     assert!(rooms_seen >= 5, "each round's room was kept: {rooms_seen}");
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A room store written before issue 13 holds PBKDF2-HMAC-SHA1 hashes. They still guard their
+/// rooms (a wrong password is refused, the right one joins), and the first right password
+/// replaces the hash with PBKDF2-HMAC-SHA256, which the store keeps across a `kill -9`.
+#[tokio::test]
+async fn an_old_sha1_password_hash_still_guards_its_room_and_is_upgraded_on_the_right_password() {
+    let state = temp_dir("store-rehash");
+    std::fs::create_dir_all(&state).unwrap();
+    // "open sesame", salt 00..0f, 60,000 iterations: python3 hashlib.pbkdf2_hmac('sha1', ...).
+    let old = "pbkdf2-sha1$60000$000102030405060708090a0b0c0d0e0f$071c16db7c4b95eaafe67a8d9315651680a5ca80";
+    let saved_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let store = json!({"version":1,"saved_at":saved_at,"rooms":[
+        {"name":"legacy","idle_secs":0,"password":old,"locked":false,"removed":[],"seats":[]}
+    ]});
+    std::fs::write(state.join("rooms.json"), store.to_string()).unwrap();
+
+    let join = |name: &str, password: &str| {
+        json!({"type":"join","name":name,"client":client_id(name),"password":password,
+               "audio":true,"video":true})
+    };
+    let server = Running::start(&state, &[]);
+    let mut guesser = Client::connect(&server.ws_url("legacy")).await;
+    guesser.send(join("Eve", "sesame")).await;
+    assert_eq!(guesser.recv().await["code"], "bad_password");
+    let mut ada = Client::connect(&server.ws_url("legacy")).await;
+    ada.send(join("Ada", "open sesame")).await;
+    assert_eq!(ada.recv().await["type"], "joined");
+    wait_for_store(&state, "pbkdf2-sha256$").await;
+    let text = std::fs::read_to_string(state.join("rooms.json")).unwrap();
+    assert!(!text.contains("pbkdf2-sha1"), "{text}");
+    server.kill();
+
+    let server = Running::start(&state, &[]);
+    let mut bo = Client::connect(&server.ws_url("legacy")).await;
+    bo.send(join("Bo", "open sesame")).await;
+    assert_eq!(
+        bo.recv().await["type"],
+        "joined",
+        "the new hash is of the same password"
+    );
+    let mut eve = Client::connect(&server.ws_url("legacy")).await;
+    eve.send(join("Eve", "open sesame!")).await;
+    assert_eq!(eve.recv().await["code"], "bad_password");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}
