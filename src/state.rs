@@ -30,6 +30,8 @@ pub struct State {
     next_conn: AtomicU64,
     /// The built-in STUN/TURN server, once its sockets are bound.
     pub relay: std::sync::OnceLock<RelayInfo>,
+    /// The names requests may give in `Host` (against DNS rebinding).
+    pub hosts: crate::hosts::KnownHosts,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
@@ -71,6 +73,7 @@ impl State {
             shutdown,
             next_conn: AtomicU64::new(1),
             relay: std::sync::OnceLock::new(),
+            hosts: crate::hosts::KnownHosts::new(&config.allowed_hosts),
             config,
         }
     }
