@@ -511,6 +511,11 @@ async fn join_room(
         Conn {
             id: conn,
             handle: outbox.clone(),
+            // Removals bar the address too where per-address rules apply (not a local proxy's
+            // shared loopback unless --limit-loopback).
+            addr: state
+                .limits_apply_to(ip)
+                .then(|| crate::guard::AddrKey::of(ip)),
         },
         token,
         proven.as_ref(),

@@ -40,7 +40,18 @@ pub struct SavedRoom {
     pub password: Option<String>,
     pub locked: bool,
     pub removed: Vec<ClientId>,
+    /// Addresses someone was removed from (IPv4, or an IPv6 /64 as its first address) and the
+    /// identities seated from them then. Personal data: kept only while the room lives, and only
+    /// these. Absent in stores written before issue 13.
+    #[serde(default)]
+    pub removed_addrs: Vec<SavedRemoval>,
     pub seats: Vec<SavedSeat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedRemoval {
+    pub addr: std::net::IpAddr,
+    pub known: Vec<ClientId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +89,8 @@ struct Salvage {
     password: Option<Option<String>>,
     locked: Option<bool>,
     removed: Option<Vec<ClientId>>,
+    /// Missing (an older store) reads as none, like the full entry does.
+    removed_addrs: Option<Vec<SavedRemoval>>,
     seats: Option<Vec<SavedSeat>>,
 }
 
@@ -99,6 +112,10 @@ impl Salvage {
             password: field(&map, "password"),
             locked: field(&map, "locked"),
             removed: field(&map, "removed"),
+            removed_addrs: match map.get("removed_addrs") {
+                None => Some(Vec::new()),
+                Some(_) => field(&map, "removed_addrs"),
+            },
             seats: field(&map, "seats"),
         }
     }
@@ -129,6 +146,16 @@ impl Salvage {
             }
             None => room.locked = true,
         }
+        match self.removed_addrs {
+            Some(removed) => {
+                for entry in removed {
+                    if !room.removed_addrs.iter().any(|r| r.addr == entry.addr) {
+                        room.removed_addrs.push(entry);
+                    }
+                }
+            }
+            None => room.locked = true,
+        }
         if let Some(seats) = self.seats {
             room.seats = seats;
         }
@@ -143,6 +170,7 @@ fn empty_room(name: RoomName) -> SavedRoom {
         password: None,
         locked: false,
         removed: Vec::new(),
+        removed_addrs: Vec::new(),
         seats: Vec::new(),
     }
 }
@@ -423,6 +451,10 @@ mod tests {
             password: None,
             locked: true,
             removed: vec![ClientId::try_from("gone-client").unwrap()],
+            removed_addrs: vec![SavedRemoval {
+                addr: "203.0.113.7".parse().unwrap(),
+                known: vec![ClientId::try_from("housemate").unwrap()],
+            }],
             seats: vec![SavedSeat {
                 id: 42,
                 client: ClientId::try_from("client-1").unwrap(),

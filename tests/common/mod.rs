@@ -101,6 +101,19 @@ impl Server {
         Client { ws }
     }
 
+    /// A WebSocket to `room` from the loopback address `ip` (127.x.y.z), so that per-address
+    /// rules (with `limit_loopback`) see a host of its own.
+    pub async fn client_from(&self, ip: [u8; 4], room: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((ip, 0))).unwrap();
+        let stream = socket.connect(self.addr).await.unwrap();
+        let (ws, _) =
+            tokio_tungstenite::client_async(self.ws_url(room), MaybeTlsStream::Plain(stream))
+                .await
+                .expect("websocket connects");
+        Client { ws }
+    }
+
     /// Joins `room` as `name` with a client id derived from the name.
     pub async fn join(&self, room: &str, name: &str) -> (Client, Value) {
         let mut c = self.client(room).await;
