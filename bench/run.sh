@@ -18,8 +18,8 @@ mkdir -p "$OUT"
 PORT=18090
 RAISED=(--set rates.socket_messages_per_sec=1000000 --set rates.socket_messages_burst=1000000)
 BUDGET64=(--set budget.total_mib=64 --set budget.reserve_mib=8 --set arenas.sockets_mib=38
-  --set arenas.rooms_mib=2 --set arenas.in_flight_mib=8 --set arenas.outbound_mib=6
-  --set turn.allocations_mib=2)
+  --set arenas.rooms_mib=2 --set arenas.in_flight_mib=8 --set arenas.outbound_mib=3
+  --set turn.allocations_mib=2 --set turn.streams_mib=1 --set arenas.connections_mib=2)
 
 # start_server NAME ARGS... : a fresh videomeet on $PORT, its pid in $PID.
 start_server() {

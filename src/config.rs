@@ -40,6 +40,12 @@ pub struct Config {
     /// Page origins, besides the server's own, whose WebSockets are accepted
     /// (`https://meet.example.org`), lower-cased.
     pub allowed_origins: Vec<String>,
+    /// Host names, besides the machine's own and its certificate's, that requests may name in
+    /// `Host` (against DNS rebinding; see `hosts`), lower-cased.
+    pub allowed_hosts: Vec<String>,
+    /// Networks, besides loopback and `trusted_proxies`, that may read `/metrics`; `any` is
+    /// 0.0.0.0/0 and ::/0.
+    pub metrics_from: Vec<(IpAddr, u8)>,
     /// Apply the per-address capacity limits (connections, sockets, joins) to loopback clients
     /// too. Off by default: loopback is this machine itself - a local reverse proxy that was not
     /// listed in `--trusted-proxies` (all its users would share one address's allowance), or
@@ -115,6 +121,8 @@ impl Default for Config {
             state_dir: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            metrics_from: Vec::new(),
             limit_loopback: false,
             turn: crate::turn::TurnConfig {
                 ttl_secs: DEFAULT_TURN_TTL,
@@ -166,6 +174,14 @@ Options:
                          [env VIDEOMEET_TRUSTED_PROXIES] (default: none)
   --allowed-origins LIST other page origins allowed to open WebSockets, comma-separated,
                          e.g. https://meet.example.org [env VIDEOMEET_ALLOWED_ORIGINS]
+  --allowed-hosts LIST   host names this server is reached by, besides its own name,
+                         NAME.local, localhost, IP addresses and its certificate's names,
+                         e.g. meet.example.org,*.example.org (a DNS name pointing at a
+                         router that forwards here); any other Host gets 421, against
+                         DNS rebinding [env VIDEOMEET_ALLOWED_HOSTS]
+  --metrics-from LIST    networks that may read /metrics besides loopback and the
+                         trusted proxies, or `any` [env VIDEOMEET_METRICS_FROM]
+                         (default: none; others get 404)
   --limit-loopback       apply the per-address connection, socket and join limits to
                          127.0.0.0/8 and ::1 too (default: those are exempt)
                          [env VIDEOMEET_LIMIT_LOOPBACK=1]
@@ -232,6 +248,8 @@ pub fn parse(
     let mut state_dir = env("VIDEOMEET_STATE_DIR");
     let mut trusted = env("VIDEOMEET_TRUSTED_PROXIES");
     let mut origins = env("VIDEOMEET_ALLOWED_ORIGINS");
+    let mut allowed_hosts = env("VIDEOMEET_ALLOWED_HOSTS");
+    let mut metrics_from = env("VIDEOMEET_METRICS_FROM");
     let mut turn_urls = env("VIDEOMEET_TURN_URLS");
     let mut turn_secret = env("VIDEOMEET_TURN_SECRET");
     let mut turn_secret_file: Option<String> = None;
@@ -275,6 +293,8 @@ pub fn parse(
             "--state-dir" => state_dir = Some(value("--state-dir")?),
             "--trusted-proxies" => trusted = Some(value("--trusted-proxies")?),
             "--allowed-origins" => origins = Some(value("--allowed-origins")?),
+            "--allowed-hosts" => allowed_hosts = Some(value("--allowed-hosts")?),
+            "--metrics-from" => metrics_from = Some(value("--metrics-from")?),
             "--turn-urls" => turn_urls = Some(value("--turn-urls")?),
             "--turn-secret-file" => turn_secret_file = Some(value("--turn-secret-file")?),
             "--turn-ttl" => turn_ttl = Some(value("--turn-ttl")?),
@@ -358,6 +378,23 @@ pub fn parse(
             ));
         }
         config.allowed_origins.push(lower);
+    }
+    for name in list(allowed_hosts) {
+        // An IP address is allowed without the flag (see `hosts`); listing one does no harm.
+        let host = crate::hosts::host_of(&name).ok_or_else(|| {
+            format!("--allowed-hosts wants host names like meet.example.org, not `{name}`")
+        })?;
+        config.allowed_hosts.push(host);
+    }
+    for net in list(metrics_from) {
+        if net == "any" {
+            config.metrics_from.push((IpAddr::from([0u8; 4]), 0));
+            config.metrics_from.push((IpAddr::from([0u16; 8]), 0));
+        } else {
+            config
+                .metrics_from
+                .push(parse_cidr(&net).map_err(|e| format!("--metrics-from: {e}"))?);
+        }
     }
     config.limit_loopback = limit_loopback;
     config.turn.urls = list(turn_urls);
@@ -526,6 +563,18 @@ mod tests {
         assert!(run(&["--trusted-proxies", "10.0.0.0/33"], &[]).is_err());
         assert!(run(&["--allowed-origins", "meet.example.org"], &[]).is_err());
         assert!(!c.limit_loopback, "loopback is exempt unless asked");
+        let c = config(run(
+            &["--allowed-hosts", "Meet.Example.org., *.home.example"],
+            &[("VIDEOMEET_METRICS_FROM", "10.0.0.0/8")],
+        ));
+        assert_eq!(c.allowed_hosts, ["meet.example.org", "*.home.example"]);
+        assert!(in_networks(ip("10.1.2.3"), &c.metrics_from));
+        assert!(!in_networks(ip("11.1.2.3"), &c.metrics_from));
+        let any = config(run(&["--metrics-from", "any"], &[])).metrics_from;
+        assert!(in_networks(ip("203.0.113.9"), &any) && in_networks(ip("2001:db8::1"), &any));
+        assert!(config(run(&[], &[])).metrics_from.is_empty());
+        assert!(run(&["--allowed-hosts", "a b"], &[]).is_err());
+        assert!(run(&["--metrics-from", "everyone"], &[]).is_err());
         assert!(config(run(&["--limit-loopback"], &[])).limit_loopback);
         assert!(config(run(&[], &[("VIDEOMEET_LIMIT_LOOPBACK", "1")])).limit_loopback);
     }

@@ -30,6 +30,11 @@ impl AddrKey {
             v4 => AddrKey(v4),
         }
     }
+
+    /// The address as counted: an IPv4 address, or the first address of an IPv6 /64.
+    pub fn ip(self) -> IpAddr {
+        self.0
+    }
 }
 
 /// A message bucket for one socket; it lives in the session, not in the shared map.

@@ -31,10 +31,14 @@ pub type Body = Full<Bytes>;
 const READ_CHUNK: usize = 2048;
 
 /// Pages may load only what this server serves, run no inline script, and use the camera,
-/// microphone and screen capture for themselves only.
+/// microphone and screen capture for themselves only. `connect-src 'self'` admits the page's own
+/// `ws:`/`wss:` WebSocket (CSP Level 3 matches `'self'` against the same host with ws/wss for
+/// http/https; Chromium and Firefox do so, Safari since 15.4) and nothing else: no socket to any
+/// other host, as `ws: wss:` allowed. Safari 15.3 and older, which did not match ws under
+/// `'self'`, are not supported by the client anyway (it needs ES2022 and `replaceTrack`).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
-    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 const PERMISSIONS: &str = "camera=(self), microphone=(self), display-capture=(self), \
     geolocation=(), payment=(), usb=()";
@@ -46,6 +50,16 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
+    // Against DNS rebinding: a request must name this server (see `hosts`). A trusted proxy's
+    // requests carry the proxy's choice of Host; the proxy routes by name.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or(""));
+    if !in_networks(peer.ip(), &state.config.trusted_proxies) && !state.hosts.allows(host) {
+        bump(&state.metrics.refused_unknown_host);
+        return Ok(misdirected(host.unwrap_or("")));
+    }
     let response = if let Some(room) = path.strip_prefix("/ws/") {
         let client = Client::of(peer, req.headers(), &state.config.trusted_proxies);
         upgrade(&mut req, room, &state, &client)
@@ -58,13 +72,48 @@ pub async fn handle(
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         r
     } else {
-        let mut response = route(&path, req.headers(), &state);
+        let mut response = if path == "/metrics" && !metrics_allowed(&state, peer, req.headers()) {
+            // Answered like any address that has nothing, so its existence is not told either.
+            not_found("There is nothing at this address.")
+        } else {
+            route(&path, req.headers(), &state)
+        };
         if req.method() == Method::HEAD {
             *response.body_mut() = Body::default();
         }
         response
     };
     Ok(response)
+}
+
+/// `/metrics` tells when meetings happen and how close the heap is to its ceiling: it is for
+/// loopback, the trusted proxies' networks and `--metrics-from`, judged by the client address
+/// (behind a trusted proxy, the one it forwards for, so the proxy's visitors are not let in).
+fn metrics_allowed(state: &State, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let trusted = &state.config.trusted_proxies;
+    let ip = Client::of(peer, headers, trusted).ip;
+    ip.to_canonical().is_loopback()
+        || in_networks(ip, trusted)
+        || in_networks(ip, &state.config.metrics_from)
+}
+
+/// 421 Misdirected Request: the `Host` is not a name of this server (a DNS-rebinding page, or
+/// a name the operator has not listed). Pages and `/ws` upgrades alike.
+fn misdirected(host: &str) -> Response<Body> {
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(100)
+        .collect();
+    text(
+        StatusCode::MISDIRECTED_REQUEST,
+        &format!(
+            "This server does not answer to the name `{host}`.\n\
+             It answers to its own host name, NAME.local, localhost, its IP addresses and its \
+             certificate's names. If `{host}` is a name of this server (a DNS name for a router \
+             that forwards here), start it with --allowed-hosts {host}.\n"
+        ),
+    )
 }
 
 /// Answers a GET for `path` (public for the fuzz targets, like the header checks below).

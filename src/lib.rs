@@ -10,6 +10,7 @@ pub mod coalesce;
 pub mod config;
 pub mod evict;
 pub mod guard;
+pub mod hosts;
 pub mod http;
 pub mod inflight;
 pub mod limits;
@@ -88,6 +89,9 @@ pub async fn serve_on(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(State::new(config, stop_rx));
+    if let Some((_, tls)) = &listeners.https {
+        state.hosts.add_certificate(tls.clone());
+    }
     // Every task holds a clone of `done_tx`; when all are gone, `done_rx` yields None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::spawn(sweep_loop(state.clone(), done_tx.clone()));

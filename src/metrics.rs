@@ -24,6 +24,9 @@ pub struct Metrics {
     pub tls_handshakes_failed: AtomicU64,
     pub refused_rate_limited: AtomicU64,
     pub connections_refused: AtomicU64,
+    /// Requests answered 421: their Host is no name of this server (DNS rebinding, or a name
+    /// the operator did not list with --allowed-hosts).
+    pub refused_unknown_host: AtomicU64,
     pub upgrades_refused_per_ip: AtomicU64,
     pub messages_dropped_rate: AtomicU64,
     pub stun_bindings: AtomicU64,
@@ -118,6 +121,12 @@ impl Metrics {
             "counter",
             "TCP connections closed at once: too many too fast from one address.",
             get(&self.connections_refused),
+        );
+        line(
+            "requests_refused_unknown_host_total",
+            "counter",
+            "Requests answered 421: their Host is no name of this server (--allowed-hosts).",
+            get(&self.refused_unknown_host),
         );
         line(
             "upgrades_refused_per_address_total",

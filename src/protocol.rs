@@ -82,11 +82,7 @@ impl Token {
 
     /// Compares in time independent of where the tokens differ.
     pub fn matches(&self, other: &Token) -> bool {
-        self.0
-            .iter()
-            .zip(other.0.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        crate::password::secrets_equal(&self.0, &other.0)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::budget::Permit;
 use crate::config::in_networks;
 use crate::guard::{AddrKey, Open, TurnStreamSlot};
 use crate::metrics::bump;
-use crate::password::hmac_sha1;
+use crate::password::{hmac_sha1, hmac_sha1_verify};
 use crate::protocol::SeatId;
 use crate::state::State;
 use crate::stun::{self, attr, Builder, Class, Message};
@@ -544,25 +544,24 @@ impl Relay {
     }
 
     fn nonce_mac(&self, expiry: u64, ip: IpAddr) -> String {
-        let mut input = expiry.to_be_bytes().to_vec();
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => input.extend_from_slice(&v4.octets()),
-            IpAddr::V6(v6) => input.extend_from_slice(&v6.octets()),
-        }
-        hmac_sha1(&self.nonce_key, &input)[..8]
+        hmac_sha1(&self.nonce_key, &nonce_input(expiry, ip))
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
     }
 
+    /// The MAC is checked in constant time (`ring::hmac::verify`), so a client cannot learn a
+    /// valid nonce for an address it does not hold byte by byte from response times.
     fn nonce_ok(&self, nonce: &str, ip: IpAddr) -> bool {
         let Some((expiry, mac)) = nonce.split_once('.') else {
             return false;
         };
-        let Ok(expiry) = u64::from_str_radix(expiry, 16) else {
+        let (Ok(expiry), Some(mac)) =
+            (u64::from_str_radix(expiry, 16), crate::protocol::unhex(mac))
+        else {
             return false;
         };
-        expiry >= unix_now() && self.nonce_mac(expiry, ip) == mac
+        expiry >= unix_now() && hmac_sha1_verify(&self.nonce_key, &nonce_input(expiry, ip), &mac)
     }
 
     fn allocate(
@@ -1022,6 +1021,16 @@ fn requested_lifetime(msg: &Message, max: u64) -> u64 {
     msg.u32(attr::LIFETIME)
         .map_or(DEFAULT_LIFETIME, u64::from)
         .clamp(DEFAULT_LIFETIME.min(max), max)
+}
+
+/// What a nonce's MAC covers: its expiry and the client's address.
+fn nonce_input(expiry: u64, ip: IpAddr) -> Vec<u8> {
+    let mut input = expiry.to_be_bytes().to_vec();
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => input.extend_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => input.extend_from_slice(&v6.octets()),
+    }
+    input
 }
 
 fn unix_now() -> u64 {

@@ -14,14 +14,19 @@ use std::time::{Duration, Instant};
 use crate::limits::MAX_PEERS_PER_ROOM;
 use std::collections::VecDeque;
 
+use crate::guard::AddrKey;
 use crate::password::PasswordHash;
 use crate::protocol::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
-use crate::store::{SavedRoom, SavedSeat};
+use crate::store::{SavedRemoval, SavedRoom, SavedSeat};
 
 /// Bytes of chat text a room keeps for late joiners; the oldest lines go first.
 pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;
 /// Identities a room remembers as removed by the host; past it, the oldest is forgotten.
 pub const MAX_REMOVED: usize = 32;
+/// Addresses a room remembers as removed (each with the identities seated from it then); past
+/// it, the oldest is forgotten. Small, to stay inside the room's share of the budget: 8 entries
+/// of at most 5 identities are about 3 KiB.
+pub const MAX_REMOVED_ADDRESSES: usize = 8;
 
 /// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
 pub type RoomName = heapless::String<64>;
@@ -46,11 +51,23 @@ pub fn parse_room_name(raw: &str) -> Option<RoomName> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(pub u64);
 
-/// A socket bound to a seat: its id and the handle its messages are queued on.
+/// A socket bound to a seat: its id, the handle its messages are queued on, and the client
+/// address removals are keyed on (`None` where per-address rules do not apply: loopback
+/// without `--limit-loopback`, as a local proxy's users all share it).
 #[derive(Debug, Clone)]
 pub struct Conn<H> {
     pub id: ConnId,
     pub handle: H,
+    pub addr: Option<AddrKey>,
+}
+
+/// An address the host removed someone from, with the identities that were seated in the room
+/// from that address at the time: they may come back (a household behind one NAT), a new
+/// identity from there may not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RemovedAddr {
+    addr: AddrKey,
+    known: Vec<ClientId>,
 }
 
 #[derive(Debug)]
@@ -65,6 +82,8 @@ struct Seat<H> {
     hand: bool,
     host: bool,
     conn: Option<Conn<H>>,
+    /// The address it last joined from (kept while away, for a removal).
+    addr: Option<AddrKey>,
     /// Set while the socket is lost: the seat is freed at this instant unless resumed.
     away_until: Option<Instant>,
 }
@@ -93,6 +112,9 @@ struct Room<H> {
     locked: bool,
     /// Identities the host removed; they cannot rejoin while the room lives.
     removed: VecDeque<ClientId>,
+    /// Addresses the host removed someone from: only identities seated from there before the
+    /// removal may take a new seat from them while the room lives.
+    removed_addrs: VecDeque<RemovedAddr>,
     chat: VecDeque<ChatLine>,
     chat_bytes: usize,
 }
@@ -110,6 +132,7 @@ impl<H: Clone> Room<H> {
             password: None,
             locked: false,
             removed: VecDeque::new(),
+            removed_addrs: VecDeque::new(),
             chat: VecDeque::new(),
             chat_bytes: 0,
         }
@@ -120,6 +143,17 @@ impl<H: Clone> Room<H> {
             locked: self.locked,
             password: self.password.is_some(),
         }
+    }
+
+    /// Whether `client` joining from `addr` is barred by a removal: the identity itself, or a
+    /// new identity from an address someone was removed from.
+    fn barred(&self, client: &ClientId, addr: Option<AddrKey>) -> bool {
+        self.removed.contains(client)
+            || addr.is_some_and(|addr| {
+                self.removed_addrs
+                    .iter()
+                    .any(|r| r.addr == addr && !r.known.contains(client))
+            })
     }
 
     fn host_seat(&mut self, seat: SeatId, conn: ConnId) -> Result<&mut Seat<H>, HostError> {
@@ -294,6 +328,14 @@ impl<H: Clone> Rooms<H> {
                 password: room.password.as_ref().map(PasswordHash::to_stored),
                 locked: room.locked,
                 removed: room.removed.iter().cloned().collect(),
+                removed_addrs: room
+                    .removed_addrs
+                    .iter()
+                    .map(|r| SavedRemoval {
+                        addr: r.addr.ip(),
+                        known: r.known.clone(),
+                    })
+                    .collect(),
                 seats: room
                     .seats
                     .iter()
@@ -349,6 +391,17 @@ impl<H: Clone> Rooms<H> {
                 .take(MAX_REMOVED)
                 .rev()
                 .collect();
+            room.removed_addrs = saved
+                .removed_addrs
+                .into_iter()
+                .rev()
+                .take(MAX_REMOVED_ADDRESSES)
+                .rev()
+                .map(|r| RemovedAddr {
+                    addr: AddrKey::of(r.addr),
+                    known: r.known.into_iter().take(MAX_PEERS_PER_ROOM).collect(),
+                })
+                .collect();
             for seat in saved.seats.into_iter().take(self.limits.peers_per_room) {
                 let Some(token) = Token::from_hex(&seat.token) else {
                     continue;
@@ -365,6 +418,8 @@ impl<H: Clone> Rooms<H> {
                     hand: false,
                     host: seat.host,
                     conn: None,
+                    // Not kept: a seat removed before its owner is back bars the identity only.
+                    addr: None,
                     away_until: Some(now + self.limits.grace),
                 };
                 if room.seats.push(restored).is_ok() {
@@ -406,6 +461,22 @@ impl<H: Clone> Rooms<H> {
         self.rooms.get(room_name).and_then(|r| r.password.clone())
     }
 
+    /// Replaces a room's password hash made with an older KDF or cost by `fresh`, made from the
+    /// same password just proven against it; a no-op if the host changed the password meanwhile.
+    pub fn upgrade_password(
+        &mut self,
+        room_name: &RoomName,
+        old: &PasswordHash,
+        fresh: PasswordHash,
+    ) {
+        if let Some(room) = self.rooms.get_mut(room_name) {
+            if room.password.as_ref() == Some(old) {
+                room.password = Some(fresh);
+                self.changes += 1;
+            }
+        }
+    }
+
     /// Seats a join into `room`: takes over the seat of the same identity, or fills a new one if
     /// the room's rules allow. `proven` is the password hash the join's password was verified
     /// against (see [`Rooms::password_of`]). `heap_has_room` is the budget's word on whether a
@@ -445,6 +516,7 @@ impl<H: Clone> Rooms<H> {
         });
         if let Some(index) = claimed {
             let seat = &mut room.seats[index];
+            seat.addr = conn.addr.or(seat.addr);
             let replaced = seat.conn.replace(conn).map(|old| old.handle);
             if seat.away_until.take().is_some() {
                 self.away -= 1;
@@ -480,7 +552,7 @@ impl<H: Clone> Rooms<H> {
             });
         }
 
-        if room.removed.contains(&join.client) {
+        if room.barred(&join.client, conn.addr) {
             return Err(Refusal::Removed);
         }
         if room.locked {
@@ -506,6 +578,7 @@ impl<H: Clone> Rooms<H> {
             screen: false,
             hand: false,
             host: room.seats.is_empty(),
+            addr: conn.addr,
             conn: Some(conn),
             away_until: None,
         };
@@ -745,6 +818,25 @@ impl<H: Clone> Rooms<H> {
             room.removed.pop_front();
         }
         room.removed.push_back(victim.client.clone());
+        if let Some(addr) = victim.addr {
+            // Those seated from the same address now (a household, an office) stay welcome.
+            let known: Vec<ClientId> = room
+                .seats
+                .iter()
+                .filter(|s| s.id != target && s.addr == Some(addr))
+                .map(|s| s.client.clone())
+                .collect();
+            match room.removed_addrs.iter_mut().find(|r| r.addr == addr) {
+                // A second removal from one address: only those known both times stay welcome.
+                Some(entry) => entry.known.retain(|c| known.contains(c)),
+                None => {
+                    if room.removed_addrs.len() >= MAX_REMOVED_ADDRESSES {
+                        room.removed_addrs.pop_front();
+                    }
+                    room.removed_addrs.push_back(RemovedAddr { addr, known });
+                }
+            }
+        }
         room.last_activity = now;
         self.changes += 1;
         if room.remove_seat(target, &mut notices) {
@@ -858,6 +950,14 @@ mod tests {
         Conn {
             id: ConnId(u64::from(n)),
             handle: n,
+            addr: None,
+        }
+    }
+
+    fn conn_from(n: u32, ip: &str) -> Conn<H> {
+        Conn {
+            addr: Some(AddrKey::of(ip.parse().unwrap())),
+            ..conn(n)
         }
     }
 
@@ -959,6 +1059,109 @@ mod tests {
             late.restore(saved, Duration::from_secs(7 * 3600), t1),
             (1, 2)
         );
+    }
+
+    #[test]
+    fn a_removal_bars_the_identity_and_new_identities_from_its_address_not_the_household() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("family");
+        let join = |rooms: &mut Rooms<H>, client: &str, n: u32, ip: &str| {
+            rooms.join(
+                &r,
+                &join_req("p", client, None, false),
+                conn_from(n, ip),
+                token(n as u8),
+                None,
+                t0,
+                true,
+            )
+        };
+        let host = join(&mut rooms, "host-0001", 1, "203.0.113.9").unwrap();
+        let troll = join(&mut rooms, "troll-001", 2, "198.51.100.7").unwrap();
+        let house = join(&mut rooms, "house-001", 3, "198.51.100.7").unwrap();
+        let v6 = join(&mut rooms, "troll-v6-1", 4, "2001:db8:1:2::5").unwrap();
+        for victim in [troll.you, v6.you] {
+            rooms.remove(&r, host.you, ConnId(1), victim, t0).unwrap();
+        }
+        // The troll from a private window (a new identity), from its address or its /64.
+        for (client, n, ip) in [
+            ("troll-002", 5, "198.51.100.7"),
+            ("troll-001", 6, "192.0.2.44"),
+            ("troll-v6-2", 7, "2001:db8:1:2::99"),
+        ] {
+            assert_eq!(
+                join(&mut rooms, client, n, ip).unwrap_err(),
+                Refusal::Removed,
+                "{client}"
+            );
+        }
+        // The housemate seated before the removal comes back after leaving; others are welcome.
+        rooms.leave(&r, house.you, ConnId(3), t0);
+        assert!(join(&mut rooms, "house-001", 8, "198.51.100.7").is_ok());
+        assert!(join(&mut rooms, "stranger1", 9, "192.0.2.1").is_ok());
+        assert!(join(&mut rooms, "neighbour", 10, "2001:db8:1:3::1").is_ok());
+        // Without an address (loopback without --limit-loopback) only the identity is barred.
+        let keyless = rooms.join(
+            &r,
+            &join_req("p", "troll-003", None, false),
+            conn(11),
+            token(11),
+            None,
+            t0,
+            true,
+        );
+        assert!(keyless.is_ok());
+
+        // A restart keeps the rule.
+        let saved = rooms.save(t0);
+        let mut after: Rooms<H> = Rooms::new(limits(), 1);
+        after.restore(saved, Duration::ZERO, t0);
+        let again = after.join(
+            &r,
+            &join_req("p", "troll-004", None, false),
+            conn_from(12, "198.51.100.7"),
+            token(12),
+            None,
+            t0,
+            true,
+        );
+        assert_eq!(again.unwrap_err(), Refusal::Removed);
+    }
+
+    #[test]
+    fn removed_addresses_are_bounded() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("big");
+        let host = rooms
+            .join(
+                &r,
+                &join_req("p", "host-0001", None, false),
+                conn(1),
+                token(1),
+                None,
+                t0,
+                true,
+            )
+            .unwrap();
+        for n in 0..(MAX_REMOVED_ADDRESSES as u32 + 3) {
+            let victim = rooms
+                .join(
+                    &r,
+                    &join_req("p", &format!("troll{n:04}"), None, false),
+                    conn_from(n + 2, &format!("198.51.100.{n}")),
+                    token(2),
+                    None,
+                    t0,
+                    true,
+                )
+                .unwrap();
+            rooms
+                .remove(&r, host.you, ConnId(1), victim.you, t0)
+                .unwrap();
+        }
+        assert_eq!(rooms.save(t0)[0].removed_addrs.len(), MAX_REMOVED_ADDRESSES);
     }
 
     fn join_n(rooms: &mut Rooms<H>, r: &RoomName, n: u32, now: Instant) -> Admitted<H> {

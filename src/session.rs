@@ -498,15 +498,27 @@ async fn join_room(
             let Ok(_turn) = state.verifying.acquire().await else {
                 return None;
             };
-            let ok = tokio::task::spawn_blocking(move || check.verify(&given))
-                .await
-                .unwrap_or(false);
-            if !ok {
-                state.guard.password_failed(ip, room, Instant::now());
+            // A hash of an older KDF or cost is replaced while the right password is at hand.
+            let verified = tokio::task::spawn_blocking(move || {
+                check
+                    .verify(&given)
+                    .then(|| check.needs_rehash().then(|| PasswordHash::new(&given)))
+            })
+            .await
+            .unwrap_or(None);
+            match verified {
+                Some(fresh) => Some((hash, fresh)),
+                None => {
+                    state.guard.password_failed(ip, room, Instant::now());
+                    None
+                }
             }
-            ok.then_some(hash)
         }
         _ => None,
+    };
+    let (proven, rehashed) = match proven {
+        Some((hash, fresh)) => (Some(hash), fresh),
+        None => (None, None),
     };
     let token = fresh_token();
     let heap_ok = state.budget.heap_has_room();
@@ -517,6 +529,11 @@ async fn join_room(
         Conn {
             id: conn,
             handle: outbox.clone(),
+            // Removals bar the address too where per-address rules apply (not a local proxy's
+            // shared loopback unless --limit-loopback).
+            addr: state
+                .limits_apply_to(ip)
+                .then(|| crate::guard::AddrKey::of(ip)),
         },
         token,
         proven.as_ref(),
@@ -525,6 +542,10 @@ async fn join_room(
     );
     match result {
         Ok(admitted) => {
+            if let (Some(old), Some(fresh)) = (&proven, rehashed) {
+                rooms.upgrade_password(room, old, fresh);
+                log::info!("room {room}: password hash upgraded to the current KDF");
+            }
             bump(&state.metrics.joins);
             let ice_servers = state.ice_servers_for(admitted.you, host);
             outbox.push_msg(&ServerMsg::Joined {

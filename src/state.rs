@@ -38,6 +38,8 @@ pub struct State {
     /// honest password join (issue 13.7).
     pub verifying: tokio::sync::Semaphore,
     pub hashing: tokio::sync::Semaphore,
+    /// The names requests may give in `Host` (against DNS rebinding).
+    pub hosts: crate::hosts::KnownHosts,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
@@ -84,6 +86,7 @@ impl State {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
             hashing: tokio::sync::Semaphore::new(1),
+            hosts: crate::hosts::KnownHosts::new(&config.allowed_hosts),
             config,
         }
     }

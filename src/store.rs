@@ -5,6 +5,12 @@
 //! whole (a few KiB; 2,048 full rooms are under 2 MiB), at most once a second after a change,
 //! through a temp file, fsync and rename: a `kill -9` at any moment leaves the old file or the
 //! new one, never a torn or empty one. Chat and media state are deliberately not kept.
+//!
+//! What a damaged disk cannot undo (issue 13): the file is read room by room, so one unreadable
+//! entry costs that room, not every room; the generation before (`rooms.json.prev`, the file each
+//! write replaces, kept by a hard link) stands in for what the current one lost; and a room taken
+//! from it comes back *locked* unless the current file still shows which protection the room
+//! had, since the previous generation may predate a password or a removal. See [`read`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +24,8 @@ use crate::rooms::RoomName;
 use crate::state::State;
 
 pub const FILE: &str = "rooms.json";
+/// The generation before the current one: what `rooms.json` held before the last write.
+pub const PREV: &str = "rooms.json.prev";
 /// The store's format; a file with another version is set aside, not misread.
 const VERSION: u32 = 1;
 /// How often the writer looks for changes.
@@ -32,7 +40,18 @@ pub struct SavedRoom {
     pub password: Option<String>,
     pub locked: bool,
     pub removed: Vec<ClientId>,
+    /// Addresses someone was removed from (IPv4, or an IPv6 /64 as its first address) and the
+    /// identities seated from them then. Personal data: kept only while the room lives, and only
+    /// these. Absent in stores written before issue 13.
+    #[serde(default)]
+    pub removed_addrs: Vec<SavedRemoval>,
     pub seats: Vec<SavedSeat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedRemoval {
+    pub addr: std::net::IpAddr,
+    pub known: Vec<ClientId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,12 +63,163 @@ pub struct SavedSeat {
     pub host: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct File {
     version: u32,
     /// Unix seconds when written, to add the downtime to every room's idle time.
     saved_at: u64,
     rooms: Vec<SavedRoom>,
+}
+
+/// [`File`] as read: each room is kept as raw JSON and read on its own.
+#[derive(Deserialize)]
+struct RawFile<'a> {
+    version: u32,
+    saved_at: u64,
+    #[serde(borrow)]
+    rooms: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// What can still be read of a room entry that does not read whole: each field on its own.
+/// `None` is "unreadable"; `Some(None)` of the password is "readable: no password".
+#[derive(Debug, Default)]
+struct Salvage {
+    name: Option<RoomName>,
+    idle_secs: Option<u64>,
+    password: Option<Option<String>>,
+    locked: Option<bool>,
+    removed: Option<Vec<ClientId>>,
+    /// Missing (an older store) reads as none, like the full entry does.
+    removed_addrs: Option<Vec<SavedRemoval>>,
+    seats: Option<Vec<SavedSeat>>,
+}
+
+impl Salvage {
+    fn of(entry: &serde_json::value::RawValue) -> Salvage {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(entry.get()) else {
+            return Salvage::default();
+        };
+        fn field<T: serde::de::DeserializeOwned>(
+            map: &serde_json::Map<String, serde_json::Value>,
+            key: &str,
+        ) -> Option<T> {
+            map.get(key)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        }
+        Salvage {
+            name: field(&map, "name"),
+            idle_secs: field(&map, "idle_secs"),
+            password: field(&map, "password"),
+            locked: field(&map, "locked"),
+            removed: field(&map, "removed"),
+            removed_addrs: match map.get("removed_addrs") {
+                None => Some(Vec::new()),
+                Some(_) => field(&map, "removed_addrs"),
+            },
+            seats: field(&map, "seats"),
+        }
+    }
+
+    /// The room as far as it can be trusted: `base` (its previous generation, or an empty room)
+    /// under every field still readable here. A protection field (password, lock, removals)
+    /// that is unreadable here may hold what `base` lacks, so the room is then locked.
+    fn over(self, base: SavedRoom) -> SavedRoom {
+        let mut room = base;
+        if let Some(idle) = self.idle_secs {
+            room.idle_secs = idle;
+        }
+        match self.password {
+            Some(password) => room.password = password,
+            None => room.locked = true,
+        }
+        match self.locked {
+            Some(locked) => room.locked |= locked,
+            None => room.locked = true,
+        }
+        match self.removed {
+            Some(removed) => {
+                for client in removed {
+                    if !room.removed.contains(&client) {
+                        room.removed.push(client);
+                    }
+                }
+            }
+            None => room.locked = true,
+        }
+        match self.removed_addrs {
+            Some(removed) => {
+                for entry in removed {
+                    if !room.removed_addrs.iter().any(|r| r.addr == entry.addr) {
+                        room.removed_addrs.push(entry);
+                    }
+                }
+            }
+            None => room.locked = true,
+        }
+        if let Some(seats) = self.seats {
+            room.seats = seats;
+        }
+        room
+    }
+}
+
+fn empty_room(name: RoomName) -> SavedRoom {
+    SavedRoom {
+        name,
+        idle_secs: 0,
+        password: None,
+        locked: false,
+        removed: Vec::new(),
+        removed_addrs: Vec::new(),
+        seats: Vec::new(),
+    }
+}
+
+/// One generation of the store, read room by room.
+struct Generation {
+    saved_at: u64,
+    rooms: Vec<SavedRoom>,
+    /// Entries that did not read whole, with what could be read of them.
+    damaged: Vec<Salvage>,
+}
+
+/// Why a generation could not be read at all.
+enum Unread {
+    Missing,
+    Broken(String),
+}
+
+fn read_generation(path: &Path) -> Result<Generation, Unread> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unread::Missing),
+        Err(e) => return Err(Unread::Broken(e.to_string())),
+    };
+    let raw: RawFile<'_> =
+        serde_json::from_slice(&bytes).map_err(|e| Unread::Broken(e.to_string()))?;
+    if raw.version != VERSION {
+        return Err(Unread::Broken(format!("format version {}", raw.version)));
+    }
+    let mut generation = Generation {
+        saved_at: raw.saved_at,
+        rooms: Vec::new(),
+        damaged: Vec::new(),
+    };
+    for (index, entry) in raw.rooms.into_iter().enumerate() {
+        match serde_json::from_str::<SavedRoom>(entry.get()) {
+            Ok(room) => generation.rooms.push(room),
+            Err(e) => {
+                let salvage = Salvage::of(entry);
+                log::warn!(
+                    "{}: room entry {index} ({}) is unreadable: {e}",
+                    path.display(),
+                    salvage.name.as_deref().unwrap_or("name unreadable")
+                );
+                generation.damaged.push(salvage);
+            }
+        }
+    }
+    Ok(generation)
 }
 
 fn unix_now() -> u64 {
@@ -59,7 +229,9 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Writes the rooms atomically (temp file, fsync, rename, fsync of the directory).
+/// Writes the rooms atomically (temp file, fsync, rename, fsync of the directory), after
+/// keeping the file it replaces as [`PREV`]. The old file is hard-linked there (copied where
+/// links are not possible), so there is a `rooms.json` at every instant.
 pub fn write(dir: &Path, rooms: Vec<SavedRoom>) -> std::io::Result<()> {
     let file = File {
         version: VERSION,
@@ -67,44 +239,140 @@ pub fn write(dir: &Path, rooms: Vec<SavedRoom>) -> std::io::Result<()> {
         rooms,
     };
     let json = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-    crate::state_dir::write_private(&dir.join(FILE), &json)
+    let (current, prev, staged) = (
+        dir.join(FILE),
+        dir.join(PREV),
+        dir.join("rooms.json.prev.new"),
+    );
+    if current.exists() {
+        let _ = std::fs::remove_file(&staged);
+        std::fs::hard_link(&current, &staged)
+            .or_else(|_| std::fs::copy(&current, &staged).map(|_| ()))?;
+        std::fs::rename(&staged, &prev)?;
+    }
+    crate::state_dir::write_private(&current, &json)
 }
 
-/// Reads the store: the rooms and how long the server was down. A missing file is an empty
-/// store; an unreadable one is renamed aside (kept for a human) and the server starts empty.
+/// Reads the store: the rooms and how long the server was down.
+///
+/// The current file is read room by room. If it reads whole, that is the store. Otherwise it is
+/// moved aside (kept for a human; the next write then keeps [`PREV`] as it is) and the previous
+/// generation fills in:
+/// - a damaged entry whose name can be read is that room's previous entry (or an empty room)
+///   under every field the damaged entry still shows; if its password, lock or removals cannot
+///   be read, the room comes back locked (`Salvage::over`);
+/// - rooms only the previous generation has (the current file unreadable as a whole, or an
+///   entry without a readable name) come back from it locked, passwords and seats kept;
+/// - a room known in neither generation cannot be brought back.
+///
+/// Locked rooms let their seated people resume with their tokens (host rights included, so the
+/// host can unlock) and tell newcomers `locked`; an empty one expires after the room TTL.
 pub fn read(dir: &Path) -> (Vec<SavedRoom>, Duration) {
     let path = dir.join(FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Vec::new(), Duration::ZERO),
-        Err(e) => {
+    let mut current_missing = false;
+    let current = match read_generation(&path) {
+        Ok(generation) if generation.damaged.is_empty() => {
+            let down = Duration::from_secs(unix_now().saturating_sub(generation.saved_at));
+            return (generation.rooms, down);
+        }
+        Ok(generation) => Some(generation),
+        Err(Unread::Missing) => {
+            current_missing = true;
+            None
+        }
+        Err(Unread::Broken(why)) => {
             log::warn!(
-                "cannot read {} ({e}): starting with no rooms",
+                "{} is not a room store this version reads ({why})",
                 path.display()
             );
-            return (Vec::new(), Duration::ZERO);
+            None
         }
     };
-    match serde_json::from_slice::<File>(&bytes) {
-        Ok(file) if file.version == VERSION => {
-            let down = Duration::from_secs(unix_now().saturating_sub(file.saved_at));
-            (file.rooms, down)
+    if path.exists() {
+        let aside = aside_name(&path);
+        log::warn!(
+            "{} moved to {} for a human to look at",
+            path.display(),
+            aside.display()
+        );
+        let _ = std::fs::rename(&path, &aside);
+    }
+    let prev = read_generation(&dir.join(PREV)).ok();
+    if current.is_none() && prev.is_none() {
+        if !current_missing {
+            log::warn!("no readable room store: starting with no rooms");
         }
-        result => {
-            let why = match result {
-                Ok(file) => format!("format version {}", file.version),
-                Err(e) => e.to_string(),
-            };
-            let aside = aside_name(&path);
-            log::warn!(
-                "{} is not a room store this version reads ({why}): moved to {}, starting with no rooms",
-                path.display(),
-                aside.display()
-            );
-            let _ = std::fs::rename(&path, &aside);
-            (Vec::new(), Duration::ZERO)
+        return (Vec::new(), Duration::ZERO);
+    }
+    let whole_lost = current.is_none();
+    let now = unix_now();
+    let (saved_at, mut rooms, damaged) = match current {
+        Some(generation) => (generation.saved_at, generation.rooms, generation.damaged),
+        None => (
+            prev.as_ref().map_or(now, |p| p.saved_at),
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
+    let mut from_prev: Vec<SavedRoom> = Vec::new();
+    let mut prev_damaged: Vec<Salvage> = Vec::new();
+    if let Some(prev) = prev {
+        // The previous generation's rooms were idle for longer by the time between the writes.
+        let older = saved_at.saturating_sub(prev.saved_at);
+        from_prev = prev
+            .rooms
+            .into_iter()
+            .map(|mut room| {
+                room.idle_secs += older;
+                room
+            })
+            .collect();
+        prev_damaged = prev.damaged;
+    }
+    let mut recovered = 0;
+    let unnamed = damaged.iter().any(|d| d.name.is_none());
+    for salvage in damaged {
+        let Some(name) = salvage.name.clone() else {
+            continue;
+        };
+        let base = match from_prev.iter().position(|r| r.name == name) {
+            Some(i) => from_prev.swap_remove(i),
+            None => empty_room(name.clone()),
+        };
+        let room = salvage.over(base);
+        log::warn!(
+            "room {name}: restored from what was readable{}",
+            if room.locked { ", locked" } else { "" }
+        );
+        rooms.push(room);
+        recovered += 1;
+    }
+    if whole_lost || unnamed {
+        // The current file lost rooms it cannot name: any of the previous generation's rooms
+        // it does not have may be one, with a protection added since. Locked, to be safe.
+        for mut room in from_prev {
+            if rooms.iter().any(|r| r.name == room.name) {
+                continue;
+            }
+            log::warn!("room {}: restored from {PREV}, locked", room.name);
+            room.locked = true;
+            rooms.push(room);
+            recovered += 1;
+        }
+        for salvage in prev_damaged {
+            if let Some(name) = salvage.name.clone() {
+                if !rooms.iter().any(|r| r.name == name) {
+                    let mut room = salvage.over(empty_room(name));
+                    room.locked = true;
+                    rooms.push(room);
+                    recovered += 1;
+                }
+            }
         }
     }
+    log::warn!("room store: {recovered} rooms recovered with the previous generation's help");
+    let down = Duration::from_secs(now.saturating_sub(saved_at));
+    (rooms, down)
 }
 
 fn aside_name(path: &Path) -> PathBuf {
@@ -183,6 +451,10 @@ mod tests {
             password: None,
             locked: true,
             removed: vec![ClientId::try_from("gone-client").unwrap()],
+            removed_addrs: vec![SavedRemoval {
+                addr: "203.0.113.7".parse().unwrap(),
+                known: vec![ClientId::try_from("housemate").unwrap()],
+            }],
             seats: vec![SavedSeat {
                 id: 42,
                 client: ClientId::try_from("client-1").unwrap(),
@@ -201,6 +473,180 @@ mod tests {
         let (rooms, down) = read(&dir);
         assert_eq!(rooms, vec![room("family"), room("team")]);
         assert!(down < Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn protected(name: &str, password: &str) -> SavedRoom {
+        SavedRoom {
+            password: Some(password.into()),
+            locked: false,
+            ..room(name)
+        }
+    }
+
+    /// Writes `rooms.json` with these raw entries (JSON text each).
+    fn write_raw(dir: &Path, entries: &[String]) {
+        let text = format!(
+            "{{\"version\":1,\"saved_at\":{},\"rooms\":[{}]}}",
+            unix_now(),
+            entries.join(",")
+        );
+        std::fs::write(dir.join(FILE), text).unwrap();
+    }
+
+    fn json(room: &SavedRoom) -> String {
+        serde_json::to_string(room).unwrap()
+    }
+
+    fn find<'a>(rooms: &'a [SavedRoom], name: &str) -> &'a SavedRoom {
+        rooms
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} in {rooms:?}"))
+    }
+
+    #[test]
+    fn each_write_keeps_the_one_before() {
+        let dir = dir("generations");
+        write(&dir, vec![room("first")]).unwrap();
+        assert!(!dir.join(PREV).exists(), "nothing before the first");
+        write(&dir, vec![room("second")]).unwrap();
+        let prev = read_generation(&dir.join(PREV)).ok().unwrap();
+        assert_eq!(prev.rooms, vec![room("first")]);
+        assert_eq!(read(&dir).0, vec![room("second")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_damaged_entry_costs_only_that_room_and_the_previous_generation_fills_in() {
+        let dir = dir("one-entry");
+        write(
+            &dir,
+            vec![protected("family", "hash-a"), protected("team", "hash-b")],
+        )
+        .unwrap();
+        write(
+            &dir,
+            vec![protected("family", "hash-a"), protected("team", "hash-b")],
+        )
+        .unwrap();
+        // "team": seats damaged, protection readable; "family" whole; "club" damaged in its
+        // lock, with no previous entry.
+        let mut team = serde_json::to_value(protected("team", "hash-b")).unwrap();
+        team["seats"] = serde_json::json!("garbage");
+        let club = r#"{"name":"club","idle_secs":1,"password":null,"locked":"maybe","removed":[],"seats":[]}"#;
+        write_raw(
+            &dir,
+            &[
+                json(&protected("family", "hash-a")),
+                team.to_string(),
+                club.into(),
+            ],
+        );
+        let (rooms, _) = read(&dir);
+        assert_eq!(rooms.len(), 3, "{rooms:?}");
+        assert_eq!(find(&rooms, "family"), &protected("family", "hash-a"));
+        let team = find(&rooms, "team");
+        assert_eq!(team.password.as_deref(), Some("hash-b"));
+        assert!(!team.locked, "its protection was readable");
+        assert_eq!(
+            team.seats,
+            room("team").seats,
+            "the previous generation's seats"
+        );
+        let club = find(&rooms, "club");
+        assert!(club.locked, "its lock was unreadable: locked");
+        assert!(std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("unreadable")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreadable_password_never_comes_back_as_no_password() {
+        let dir = dir("password-field");
+        // The previous generation predates the password.
+        write(
+            &dir,
+            vec![SavedRoom {
+                locked: false,
+                ..room("family")
+            }],
+        )
+        .unwrap();
+        write(&dir, vec![protected("family", "hash-a")]).unwrap();
+        let mut family = serde_json::to_value(protected("family", "hash-a")).unwrap();
+        family["password"] = serde_json::json!(42);
+        write_raw(&dir, &[family.to_string()]);
+        let (rooms, _) = read(&dir);
+        let family = find(&rooms, "family");
+        assert!(family.locked, "{family:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_wholly_unreadable_file_falls_back_to_the_previous_generation_locked() {
+        let dir = dir("whole");
+        write(
+            &dir,
+            vec![
+                protected("family", "hash-a"),
+                SavedRoom {
+                    locked: false,
+                    ..room("open")
+                },
+            ],
+        )
+        .unwrap();
+        write(&dir, vec![protected("family", "hash-a")]).unwrap();
+        std::fs::write(
+            dir.join(FILE),
+            b"{\"version\":1,\"saved_at\":1,\"rooms\":[{\"na",
+        )
+        .unwrap();
+        let (rooms, _) = read(&dir);
+        let family = find(&rooms, "family");
+        assert_eq!(family.password.as_deref(), Some("hash-a"));
+        assert!(family.locked);
+        assert!(
+            find(&rooms, "open").locked,
+            "it may have had a password since: locked"
+        );
+        // The damaged file went aside, so the next write keeps the good previous generation.
+        write(&dir, rooms.clone()).unwrap();
+        assert_eq!(
+            read_generation(&dir.join(PREV)).ok().unwrap().rooms.len(),
+            2
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_entry_without_a_readable_name_brings_back_the_rooms_only_the_previous_one_has() {
+        let dir = dir("unnamed");
+        write(
+            &dir,
+            vec![protected("family", "hash-a"), protected("team", "hash-b")],
+        )
+        .unwrap();
+        write(
+            &dir,
+            vec![protected("family", "hash-a"), protected("team", "hash-b")],
+        )
+        .unwrap();
+        write_raw(
+            &dir,
+            &[json(&protected("family", "hash-a")), r#"{"name":7}"#.into()],
+        );
+        let (rooms, _) = read(&dir);
+        assert_eq!(find(&rooms, "family"), &protected("family", "hash-a"));
+        let team = find(&rooms, "team");
+        assert_eq!(
+            (team.password.as_deref(), team.locked),
+            (Some("hash-b"), true)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::password::hmac_sha1;
+use crate::password::{hmac_sha1, hmac_sha1_verify};
 
 pub const MAGIC: u32 = 0x2112_A442;
 /// Channel numbers. RFC 8656 narrowed them to 0x4000-0x4FFF; RFC 5766's 0x4000-0x7FFF is still
@@ -221,16 +221,12 @@ impl<'a> Message<'a> {
         let mut covered = self.raw[..*offset].to_vec();
         let len = (*offset + 24 - HEADER) as u16;
         covered[2..4].copy_from_slice(&len.to_be_bytes());
-        constant_time_eq(&hmac_sha1(key, &covered), value)
+        hmac_sha1_verify(key, &covered, value)
     }
 
     pub fn has(&self, kind: u16) -> bool {
         self.attrs.iter().any(|(k, _, _)| *k == kind)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn decode_xor_address(value: &[u8], txid: &[u8; 12]) -> Option<SocketAddr> {

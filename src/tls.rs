@@ -77,7 +77,8 @@ impl Tls {
         current.fingerprint.clone()
     }
 
-    /// The names and addresses a self-signed certificate covers (empty for operator files).
+    /// The names and addresses a self-signed certificate covers, or the DNS names of the
+    /// operator's.
     pub fn names(&self) -> Vec<String> {
         let current = self.current.read().unwrap_or_else(|p| p.into_inner());
         current.names.clone()
@@ -99,7 +100,8 @@ fn build(source: &Source) -> Result<Current, String> {
             }
             let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
-            (chain, key, Vec::new())
+            let names = dns_names(&chain[0]);
+            (chain, key, names)
         }
         Source::SelfSigned { dir } => {
             let (cert_pem, key_pem, names) = self_signed(dir.as_deref())?;
@@ -124,6 +126,21 @@ fn build(source: &Source) -> Result<Current, String> {
         fingerprint,
         names,
     })
+}
+
+/// The DNS names (subject alternative names, wildcards included) a certificate is for: the
+/// names browsers reach this server by, which `hosts` accepts in `Host`.
+fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
+    match webpki::EndEntityCert::try_from(cert) {
+        Ok(cert) => cert
+            .valid_dns_names()
+            .map(|n| n.to_ascii_lowercase())
+            .collect(),
+        Err(e) => {
+            log::warn!("cannot read the certificate's names ({e:?}); only this host's own names are answered");
+            Vec::new()
+        }
+    }
 }
 
 pub fn fingerprint(cert: &[u8]) -> String {
@@ -370,6 +387,18 @@ mod tests {
         assert_ne!(moved.fingerprint(), first.fingerprint());
         assert!(moved.names().contains(&"10.9.8.7".to_string()));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_operator_certificates_dns_names_are_read() {
+        let names = [
+            "meet.example.org".to_string(),
+            "*.home.example".into(),
+            "10.0.0.1".into(),
+        ];
+        let (pem, _) = generate(&names).unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        assert_eq!(dns_names(&der), ["meet.example.org", "*.home.example"]);
     }
 
     #[test]

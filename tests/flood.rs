@@ -103,8 +103,10 @@ async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_st
         ("arenas.sockets_mib", "34"),
         ("arenas.rooms_mib", "4"),
         ("arenas.in_flight_mib", "8"),
-        ("arenas.outbound_mib", "8"),
+        ("arenas.outbound_mib", "5"),
         ("turn.allocations_mib", "2"),
+        ("turn.streams_mib", "1"),
+        ("arenas.connections_mib", "2"),
         ("timers.message_secs", "30"),
         ("timers.join_timeout_secs", "30"),
     ])

@@ -178,3 +178,78 @@ async fn the_host_removes_someone_who_cannot_come_back_with_that_identity() {
     host.expect_silence(Duration::from_millis(200)).await;
     server.shutdown().await;
 }
+
+/// A removed troll opens a private window (a new `client` id) from the same address: refused
+/// `removed`. A housemate who was seated from that address before the removal comes and goes
+/// freely, and someone from another address joins. Each participant has a 127.x address of its
+/// own, counted with `--limit-loopback`.
+#[tokio::test]
+async fn a_removed_troll_stays_out_from_a_private_window_but_the_household_does_not() {
+    let config = videomeet::Config {
+        limit_loopback: true,
+        ..videomeet::Config::default()
+    };
+    let server = Server::start_with(config, &[]).await;
+    let home = [127, 20, 0, 7];
+    let mut host = server.client_from([127, 20, 0, 1], "den").await;
+    host.join("host", &client_id("host"), None).await;
+    let mut troll = server.client_from(home, "den").await;
+    let t = troll.join("troll", &client_id("troll"), None).await;
+    let mut mum = server.client_from(home, "den").await;
+    let m = mum.join("mum", &client_id("mum"), None).await;
+    assert_eq!(host.recv().await["type"], "peer-joined");
+    assert_eq!(host.recv().await["type"], "peer-joined");
+
+    host.send(json!({"type":"remove","id":t["you"]})).await;
+    let (code, _) = troll.until_closed().await;
+    assert_eq!(code, Some(4004));
+    assert_eq!(host.recv().await["type"], "peer-left");
+
+    // A private window: a fresh client id from the same address.
+    for n in 0..3 {
+        let mut again = server.client_from(home, "den").await;
+        let fresh = client_id(&format!("private{n}"));
+        again
+            .send(json!({"type":"join","name":"friendly","client":fresh,"audio":true,"video":true}))
+            .await;
+        let (code, seen) = again.until_closed().await;
+        assert_eq!(seen[0]["code"], "removed", "{seen:?}");
+        assert_eq!(code, Some(4004));
+    }
+    // The housemate resumes her seat with her token, and after leaving joins again.
+    // Her connection drops (no close frame): the seat is held for her.
+    drop(mum);
+    let away = host.recv().await;
+    assert_eq!(
+        (away["type"].as_str(), away["peer"]["away"].as_bool()),
+        (Some("peer-updated"), Some(true))
+    );
+    let mut mum = server.client_from(home, "den").await;
+    let back = mum
+        .join("mum", &client_id("mum"), m["token"].as_str())
+        .await;
+    assert_eq!(
+        (back["you"].clone(), back["resumed"].as_bool()),
+        (m["you"].clone(), Some(true))
+    );
+    mum.send(json!({"type":"leave"})).await;
+    let _ = mum.until_closed().await;
+    let mut mum = server.client_from(home, "den").await;
+    assert_eq!(
+        mum.join("mum", &client_id("mum"), None).await["type"],
+        "joined"
+    );
+    // Someone from another address joins as ever.
+    let mut guest = server.client_from([127, 20, 0, 9], "den").await;
+    assert_eq!(
+        guest.join("guest", &client_id("guest"), None).await["type"],
+        "joined"
+    );
+    assert!(
+        server
+            .metric("videomeet_joins_refused_total{reason=\"removed\"}")
+            .await
+            >= 3.0
+    );
+    server.shutdown().await;
+}

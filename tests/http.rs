@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{header, Server};
+use common::{client_id, header, upgrade_request, Server};
+use videomeet::config::parse_cidr;
+use videomeet::Config;
 
 #[tokio::test]
 async fn pages_are_served_with_security_headers() {
@@ -17,6 +19,9 @@ async fn pages_are_served_with_security_headers() {
         let csp = header(&headers, "content-security-policy").unwrap();
         assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"));
         assert!(!csp.contains("unsafe-inline"));
+        // WebSockets only to this page's own host ('self' covers its ws:/wss:), to no other.
+        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        assert!(!csp.contains("ws:") && !csp.contains("wss:"), "{csp}");
         assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
         assert!(header(&headers, "referrer-policy").is_some());
         let perms = header(&headers, "permissions-policy").unwrap();
@@ -218,5 +223,125 @@ async fn a_room_that_exists_answers_exactly_like_one_that_does_not() {
         ))
         .await;
     assert_eq!((status_a, strip(headers_a)), (status_b, strip(headers_b)));
+    server.shutdown().await;
+}
+
+/// DNS rebinding: a page on `evil.example` whose name now resolves to this server sends its
+/// requests with `Host: evil.example`. Pages and socket upgrades get 421, while this server's own
+/// names, IP literals and the names the operator added still serve, and an honest client meets.
+#[tokio::test]
+async fn a_rebinding_page_gets_421_and_the_servers_own_names_still_serve() {
+    let config = Config {
+        allowed_hosts: vec!["meet.example.org".into(), "*.home.example".into()],
+        ..Config::default()
+    };
+    let server = Server::start_with(config, &[]).await;
+    let port = server.addr.port();
+    let ask = |host: String, path: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .http(&format!(
+                    "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                ))
+                .await
+        }
+    };
+    for evil in [
+        format!("evil.example:{port}"),
+        "evil.example".to_string(),
+        format!("meet.example.org.evil.example:{port}"),
+        format!("a.b.home.example:{port}"),
+    ] {
+        for path in ["/", "/r/family", "/metrics", "/healthz", "/js/app.js"] {
+            let (status, _, body) = ask(evil.clone(), path).await;
+            assert_eq!(status, 421, "{evil} {path}");
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("--allowed-hosts"), "{text}");
+        }
+        // The socket upgrade too, with the rebinding page's own (matching) Origin.
+        let request = upgrade_request(server.addr, "family", "Upgrade, close", "")
+            .replace(&format!("Host: {}", server.addr), &format!("Host: {evil}"))
+            .replace("\r\n\r\n", &format!("\r\nOrigin: http://{evil}\r\n\r\n"));
+        let (status, _, _) = server.http(&request).await;
+        assert_eq!(status, 421, "upgrade for {evil}");
+    }
+    for good in [
+        format!("localhost:{port}"),
+        format!("LocalHost.:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        format!("192.168.77.5:{port}"),
+        "meet.example.org".to_string(),
+        format!("Meet.Example.org.:{port}"),
+        format!("pi.home.example:{port}"),
+    ] {
+        let (status, _, _) = ask(good.clone(), "/r/family").await;
+        assert_eq!(status, 200, "{good}");
+    }
+    assert!(
+        server
+            .metric("videomeet_requests_refused_unknown_host_total")
+            .await
+            >= 24.0
+    );
+    // An honest participant still joins (the harness asks by 127.0.0.1).
+    let (_ada, joined) = server.join("family", "ada").await;
+    assert_eq!(joined["type"], "joined");
+    server.shutdown().await;
+}
+
+/// `/metrics` tells when meetings happen and how near the heap is to its ceiling: by default
+/// only loopback and the trusted proxies' networks read it. A visitor through a trusted proxy
+/// gets the same 404 as an address with nothing; `--metrics-from` opens it to a network.
+#[tokio::test]
+async fn metrics_are_for_loopback_and_trusted_networks_and_404_for_visitors() {
+    let config = Config {
+        trusted_proxies: vec![parse_cidr("127.0.0.1").unwrap()],
+        ..Config::default()
+    };
+    let server = Server::start_with(config, &[]).await;
+    let (status, _, body) = server.get("/metrics", "").await;
+    assert_eq!(status, 200, "the proxy's own host (loopback) reads it");
+    assert!(String::from_utf8(body).unwrap().contains("videomeet_rooms"));
+    let (nothing_status, _, nothing) = server.get("/nothing-here", "").await;
+    for visitor in ["203.0.113.7", "10.0.0.9", "6.6.6.6, 127.0.0.1"] {
+        let (status, _, body) = server
+            .get("/metrics", &format!("X-Forwarded-For: {visitor}\r\n"))
+            .await;
+        assert_eq!(
+            (status, &body),
+            (nothing_status, &nothing),
+            "a visitor ({visitor}) is told nothing is there"
+        );
+    }
+    let (status, _, _) = server
+        .get("/metrics", "X-Forwarded-For: 127.0.0.1\r\n")
+        .await;
+    assert_eq!(status, 200, "forwarded for the proxy's own machine");
+    server.shutdown().await;
+
+    let config = Config {
+        trusted_proxies: vec![parse_cidr("127.0.0.1").unwrap()],
+        metrics_from: vec![parse_cidr("203.0.113.0/24").unwrap()],
+        ..Config::default()
+    };
+    let server = Server::start_with(config, &[]).await;
+    let forwarded = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+    assert_eq!(
+        server.get("/metrics", &forwarded("203.0.113.7")).await.0,
+        200
+    );
+    assert_eq!(
+        server.get("/metrics", &forwarded("198.51.100.1")).await.0,
+        404
+    );
+    // Pages and sockets are for everyone, as before.
+    assert_eq!(server.get("/", &forwarded("198.51.100.1")).await.0, 200);
+    let mut honest = server.client("m").await;
+    assert_eq!(
+        honest.join("ada", &client_id("ada"), None).await["type"],
+        "joined"
+    );
     server.shutdown().await;
 }

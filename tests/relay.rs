@@ -225,6 +225,54 @@ async fn quotas_nonces_and_credentials_expire() {
     server.shutdown().await;
 }
 
+/// Nonces are MACs of their expiry and the client address, checked in constant time: a nonce
+/// learnt from another address, one with a digit changed, or the short form of before issue 13
+/// is stale (438), while the honest client's own nonce works.
+#[tokio::test]
+async fn forged_or_borrowed_nonces_are_stale_and_the_honest_client_allocates() {
+    let (server, port) = relay_server(&[]).await;
+    let (_a, ja) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&ja);
+    let mut honest = Peer::new(port, &user, &password).await;
+    assert_eq!(honest.allocate().await.0, 0, "the honest client allocates");
+    let nonce = honest.nonce.clone();
+    let (expiry, mac) = nonce.split_once('.').unwrap();
+    assert_eq!(mac.len(), 40, "the whole HMAC-SHA1, not a prefix");
+
+    let thief = Peer::new_from([127, 0, 0, 2], port, &user, &password).await;
+    assert_eq!(
+        thief.ask_with_nonce(stun::ALLOCATE, &nonce).await,
+        438,
+        "a nonce is bound to the address it was given to"
+    );
+    let last = mac.chars().last().unwrap();
+    let flipped = format!(
+        "{expiry}.{}{}",
+        &mac[..39],
+        if last == '0' { '1' } else { '0' }
+    );
+    let forged_expiry = format!("{:x}.{mac}", u64::from_str_radix(expiry, 16).unwrap() + 1);
+    for forged in [
+        flipped,
+        forged_expiry,
+        format!("{expiry}.{}", &mac[..16]),
+        format!("{expiry}.{}", "z".repeat(40)),
+        format!("{expiry}."),
+        "junk".to_string(),
+    ] {
+        let fresh = Peer::new(port, &user, &password).await;
+        assert_eq!(
+            fresh.ask_with_nonce(stun::ALLOCATE, &forged).await,
+            438,
+            "{forged}"
+        );
+    }
+    // The thief with a nonce of its own is an honest client of a live seat again.
+    let mut thief = thief;
+    assert_eq!(thief.allocate().await.0, 0);
+    server.shutdown().await;
+}
+
 /// `turnutils_uclient` in client-to-client mode (`-y`): two allocations relay to each other.
 /// `extra`: `-t` for TCP, `-t -S` for TLS. Returns (messages received back, its output).
 fn uclient_run(port: u16, user: &str, password: &str, extra: &[&str]) -> (u64, String) {

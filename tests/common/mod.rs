@@ -103,8 +103,8 @@ impl Server {
     }
 
     /// A WebSocket client from the loopback address `ip`.
-    pub async fn client_from(&self, ip: std::net::Ipv4Addr, room: &str) -> Client {
-        let stream = connect_from(ip, self.addr).await.expect("connects");
+    pub async fn client_from(&self, ip: impl Into<std::net::Ipv4Addr>, room: &str) -> Client {
+        let stream = connect_from(ip.into(), self.addr).await.expect("connects");
         let (ws, _) =
             tokio_tungstenite::client_async(self.ws_url(room), MaybeTlsStream::Plain(stream))
                 .await

@@ -21,8 +21,13 @@ impl Peer {
     }
 
     /// A client on loopback address `ip` (distinct hosts to the per-address limits).
-    pub async fn new_from(ip: std::net::Ipv4Addr, port: u16, user: &str, password: &str) -> Peer {
-        let sock = UdpSocket::bind((ip, 0)).await.unwrap();
+    pub async fn new_from(
+        ip: impl Into<std::net::Ipv4Addr>,
+        port: u16,
+        user: &str,
+        password: &str,
+    ) -> Peer {
+        let sock = UdpSocket::bind((ip.into(), 0)).await.unwrap();
         Peer {
             sock,
             server: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -30,6 +35,17 @@ impl Peer {
             key: stun::long_term_key(user, "videomeet", password),
             nonce: String::new(),
         }
+    }
+
+    /// One signed request with `nonce` as it is, no retry: the error code (0 for success).
+    pub async fn ask_with_nonce(&self, method: u16, nonce: &str) -> u16 {
+        let b = Builder::new(method, Class::Request, Self::txid())
+            .attr(attr::USERNAME, self.user.as_bytes())
+            .attr(attr::REALM, b"videomeet")
+            .attr(attr::NONCE, nonce.as_bytes())
+            .attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        let raw = self.roundtrip(b.finish(Some(&self.key), true)).await;
+        code_of(&Message::parse(&raw).expect("a STUN answer"))
     }
 
     pub async fn recv(&self) -> Vec<u8> {

@@ -73,13 +73,13 @@ Scenarios:
       $B/loadgen flood --addr 127.0.0.1:18090 --pid $! --tricklers 2000 --nonreaders 20 \
           --storm 100 --honest 60 --secs 30 --cgroup-mib 512
       and under a 64 MiB budget. budget.total_mib=64 alone is refused at start ("the arenas
-      (400 MiB) and the reserve (50 MiB) exceed budget.total_mib (64 MiB)"): the arenas must be
-      scaled with it. This set fits 64 exactly (38+2+8+6+2 + 8 reserve) and admits 2,432
+      (408 MiB) and the reserve (42 MiB) exceed budget.total_mib (64 MiB)"): the arenas must be
+      scaled with it. This set fits 64 exactly (38+2+8+3+2+1+2 + 8 reserve) and admits 2,432
       sockets (the 2,000 tricklers, the non-readers and their senders, the storm, the honest):
       $B/videomeet --listen 127.0.0.1:18090 --tls-listen off --stun-listen off --state-dir off \
           --set budget.total_mib=64 --set budget.reserve_mib=8 --set arenas.sockets_mib=38 \
-          --set arenas.rooms_mib=2 --set arenas.in_flight_mib=8 --set arenas.outbound_mib=6 \
-          --set turn.allocations_mib=2 &
+          --set arenas.rooms_mib=2 --set arenas.in_flight_mib=8 --set arenas.outbound_mib=3 \
+          --set turn.allocations_mib=2 --set turn.streams_mib=1 --set arenas.connections_mib=2 &
       $B/loadgen flood --addr 127.0.0.1:18090 --pid $! --tricklers 2000 --nonreaders 4 \
           --storm 100 --honest 60 --secs 30 --cgroup-mib 512
 

@@ -45,6 +45,15 @@ test('two browsers meet, see each other, and camera toggles keep the call', asyn
     });
     assert.deepEqual(state, { connection: 'connected', track: 'live', enabled: true, pcs: 1 });
     await waitFor(bo.page, decodingAll, 1, { what: 'video still decoding after toggles' });
+
+    // The CSP (connect-src 'self') let the page's own WebSocket through, as the meeting shows,
+    // and stops one to any other host before it is opened.
+    const blocked = await ada.page.evaluate(() => new Promise((resolve) => {
+      document.addEventListener('securitypolicyviolation', (e) => resolve(e.effectiveDirective), { once: true });
+      try { new WebSocket('ws://127.0.0.2:9/elsewhere'); } catch (e) { resolve(`threw ${e.name}`); }
+      setTimeout(() => resolve('not blocked'), 2000);
+    }));
+    assert.match(blocked, /connect-src|threw SecurityError/);
   } finally {
     await ada.context.close();
     await bo.context.close();
