@@ -80,7 +80,7 @@ impl KnownHosts {
         })
     }
 
-    /// The names fixed at start, for the log line at start.
+    /// The names fixed at start (without the certificate's), for the log line at start.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
     }
