@@ -175,10 +175,10 @@ Options:
   --allowed-origins LIST other page origins allowed to open WebSockets, comma-separated,
                          e.g. https://meet.example.org [env VIDEOMEET_ALLOWED_ORIGINS]
   --allowed-hosts LIST   host names this server is reached by, besides its own name,
-                         NAME.local, localhost, IP addresses and its certificate's names,
-                         e.g. meet.example.org,*.example.org (a DNS name pointing at a
-                         router that forwards here); any other Host gets 421, against
-                         DNS rebinding [env VIDEOMEET_ALLOWED_HOSTS]
+                         NAME.local, NAME.SEARCH-DOMAIN, localhost, IP addresses and its
+                         certificate's names, e.g. meet.example.org,*.example.org (a DNS
+                         name pointing at a router that forwards here); any other Host
+                         gets 421, against DNS rebinding [env VIDEOMEET_ALLOWED_HOSTS]
   --metrics-from LIST    networks that may read /metrics besides loopback and the
                          trusted proxies, or `any` [env VIDEOMEET_METRICS_FROM]
                          (default: none; others get 404)

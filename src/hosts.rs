@@ -4,8 +4,9 @@
 //! browser then sends that page's requests, with `Host: evil.example` and as the same origin, to
 //! a VideoMeet on the visitor's LAN, and the page reads the answers. The Origin check does not
 //! help (the Origin is the Host). So every request must name this server: one of its names
-//! (`localhost`, the host name and its `.local` mDNS form, the certificate's DNS names, what
-//! `--allowed-hosts` adds), or an IP literal. Anything else gets 421 Misdirected Request.
+//! (`localhost`, the host name, its `.local` mDNS form and its name under the LAN's DNS search
+//! domains, the certificate's DNS names, what `--allowed-hosts` adds), or an IP literal.
+//! Anything else gets 421 Misdirected Request.
 //!
 //! Why every IP literal passes: rebinding needs a *name* that the attacker can point elsewhere.
 //! A browser that sends `Host: 203.0.113.5` loaded its page from that address and connected to
@@ -31,13 +32,18 @@ pub struct KnownHosts {
 }
 
 impl KnownHosts {
-    /// This machine's names (`tls::host_names`: localhost, the host name, `NAME.local`) and the
+    /// This machine's names (`tls::host_names`: localhost, the host name, `NAME.local`), the
+    /// host name under each DNS search domain of `/etc/resolv.conf` (a home router's
+    /// `pi.fritz.box`, `pi.lan`: the LAN's own names, which a web page cannot choose), and the
     /// operator's `--allowed-hosts`.
     pub fn new(extra: &[String]) -> KnownHosts {
         let mut names: BTreeSet<String> = crate::tls::host_names()
             .into_iter()
             .filter(|n| n.parse::<IpAddr>().is_err())
             .collect();
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        names.extend(names_under_search_domains(host.trim(), &resolv));
         names.extend(extra.iter().filter_map(|n| normalize(n)));
         KnownHosts {
             names,
@@ -74,10 +80,28 @@ impl KnownHosts {
         })
     }
 
-    /// The names fixed at start, for the log line at start.
+    /// The names fixed at start (without the certificate's), for the log line at start.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
     }
+}
+
+/// `HOST.DOMAIN` for each `search` and `domain` entry of a resolv.conf text (the host name's
+/// first label, if it is a full name already).
+fn names_under_search_domains(host: &str, resolv: &str) -> Vec<String> {
+    let Some(label) = host.split('.').next().filter(|l| !l.is_empty()) else {
+        return Vec::new();
+    };
+    resolv
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            matches!(words.next(), Some("search" | "domain")).then_some(words)
+        })
+        .flatten()
+        .filter_map(|domain| normalize(&format!("{label}.{domain}")))
+        .filter(|name| !name.contains('*'))
+        .collect()
 }
 
 /// The host part of a `Host` header, lower-cased and without the port or a trailing dot; an
@@ -188,6 +212,22 @@ mod tests {
             assert!(!hosts.allows(Some(refused)), "{refused}");
         }
         assert!(hosts.allows(None), "no Host: not a browser");
+    }
+
+    #[test]
+    fn the_host_name_under_the_lans_search_domains_is_known() {
+        let resolv =
+            "# from DHCP\nnameserver 192.168.178.1\nsearch fritz.box home.arpa\ndomain lan.\n";
+        assert_eq!(
+            names_under_search_domains("pi", resolv),
+            ["pi.fritz.box", "pi.home.arpa", "pi.lan"]
+        );
+        assert_eq!(
+            names_under_search_domains("pi.example.org", "search lan"),
+            ["pi.lan"]
+        );
+        assert!(names_under_search_domains("", "search lan").is_empty());
+        assert!(names_under_search_domains("pi", "nameserver 1.1.1.1").is_empty());
     }
 
     #[test]

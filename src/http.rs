@@ -109,9 +109,9 @@ fn misdirected(host: &str) -> Response<Body> {
         StatusCode::MISDIRECTED_REQUEST,
         &format!(
             "This server does not answer to the name `{host}`.\n\
-             It answers to its own host name, NAME.local, localhost, its IP addresses and its \
-             certificate's names. If `{host}` is a name of this server (a DNS name for a router \
-             that forwards here), start it with --allowed-hosts {host}.\n"
+             It answers to its own host name, NAME.local, NAME.<DNS search domain>, localhost, \
+             its IP addresses and its certificate's names. If `{host}` is a name of this server \
+             (a DNS name for a router that forwards here), start it with --allowed-hosts {host}.\n"
         ),
     )
 }

@@ -92,6 +92,10 @@ pub async fn serve_on(
     if let Some((_, tls)) = &listeners.https {
         state.hosts.add_certificate(tls.clone());
     }
+    log::info!(
+        "answering to {}, IP addresses and the certificate's names (others: --allowed-hosts)",
+        state.hosts.names().collect::<Vec<_>>().join(", ")
+    );
     // Every task holds a clone of `done_tx`; when all are gone, `done_rx` yields None.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     tokio::spawn(sweep_loop(state.clone(), done_tx.clone()));

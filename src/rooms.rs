@@ -25,7 +25,7 @@ pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;
 pub const MAX_REMOVED: usize = 32;
 /// Addresses a room remembers as removed (each with the identities seated from it then); past
 /// it, the oldest is forgotten. Small, to stay inside the room's share of the budget: 8 entries
-/// of at most 5 identities are about 3 KiB.
+/// of at most 5 identities are 3,264 bytes at worst (`removed_addresses_are_bounded`).
 pub const MAX_REMOVED_ADDRESSES: usize = 8;
 
 /// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
@@ -1162,6 +1162,12 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(rooms.save(t0)[0].removed_addrs.len(), MAX_REMOVED_ADDRESSES);
+        // Their worst case, inside the room's budget share (docs/SECURITY.md quotes it).
+        let worst = MAX_REMOVED_ADDRESSES
+            * (std::mem::size_of::<RemovedAddr>()
+                + (MAX_PEERS_PER_ROOM - 1) * std::mem::size_of::<ClientId>());
+        println!("removed addresses, worst case: {worst} bytes");
+        assert!(worst <= 4 * 1024, "{worst}");
     }
 
     fn join_n(rooms: &mut Rooms<H>, r: &RoomName, n: u32, now: Instant) -> Admitted<H> {

@@ -1,6 +1,7 @@
 //! What an HTTP client controls before any WebSocket exists: the path (routing, room names,
-//! embedded assets) and the headers the server reads (Origin, Host, X-Forwarded-For/-Host,
-//! If-None-Match, Accept-Encoding). Input: lines, the first the path, then header values.
+//! embedded assets) and the headers the server reads (Origin, Host and its check against DNS
+//! rebinding, X-Forwarded-For/-Host, If-None-Match, Accept-Encoding). Input: lines, the first the
+//! path, then header values.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -55,6 +56,16 @@ fuzz_target!(|data: &[u8]| {
     let trusted = [("10.0.0.0".parse().unwrap(), 8u8)];
     let client = Client::of("10.0.0.1:4000".parse().unwrap(), &headers, &trusted);
     let _ = origin_allowed(&headers, &client, &["https://meet.example.org".to_string()]);
+    // The Host check against DNS rebinding: any Host is read without a panic, and an IP
+    // literal or one of the machine's names is always let through.
+    if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok()) {
+        let allowed = state().hosts.allows(Some(host));
+        if let Some(name) = videomeet::hosts::host_of(host) {
+            if name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" {
+                assert!(allowed, "{host}");
+            }
+        }
+    }
     let _ = etag_matches(&headers, "\"abc\"");
     let _ = accepts_gzip(&headers);
 });
