@@ -68,6 +68,7 @@ limits_table! {
     rates.ip_turn_streams,
     rates.ip_open_connections,
     rates.ip_allocations,
+    rates.ip_rooms,
     rates.stun_burst,
     rates.stun_per_sec,
     rates.ip_connections_burst,

@@ -415,6 +415,7 @@ pub enum ErrorCode {
     NotHost,
     RateLimited,
     SlowDown,
+    TooManyRooms,
 }
 
 impl ErrorCode {
@@ -431,6 +432,7 @@ impl ErrorCode {
             ErrorCode::NotHost => "not_host",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SlowDown => "slow_down",
+            ErrorCode::TooManyRooms => "too_many_rooms",
         }
     }
 
@@ -446,6 +448,7 @@ impl ErrorCode {
             ErrorCode::BadPassword => Some(close::BAD_PASSWORD),
             ErrorCode::ServerBusy => Some(close::SERVER_BUSY),
             ErrorCode::TooLarge => Some(close::TOO_LARGE),
+            ErrorCode::TooManyRooms => Some(close::TOO_MANY_ROOMS),
         }
     }
 
@@ -465,6 +468,9 @@ impl ErrorCode {
                 "Too many attempts from your network; wait a minute and try again."
             }
             ErrorCode::SlowDown => "Messages are coming too fast; some were dropped.",
+            ErrorCode::TooManyRooms => {
+                "Too many rooms were made from your address; use one of them or try later."
+            }
         }
     }
 }
@@ -482,6 +488,7 @@ pub mod close {
     pub const REMOVED: u16 = 4004;
     pub const LOCKED: u16 = 4005;
     pub const RATE_LIMITED: u16 = 4006;
+    pub const TOO_MANY_ROOMS: u16 = 4007;
 }
 
 #[cfg(test)]

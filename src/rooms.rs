@@ -115,6 +115,8 @@ struct Room<H> {
     /// Addresses the host removed someone from: only identities seated from there before the
     /// removal may take a new seat from them while the room lives.
     removed_addrs: VecDeque<RemovedAddr>,
+    /// The address that made the room, for the per-address room cap (`None`: exempt).
+    creator: Option<AddrKey>,
     chat: VecDeque<ChatLine>,
     chat_bytes: usize,
 }
@@ -133,6 +135,7 @@ impl<H: Clone> Room<H> {
             locked: false,
             removed: VecDeque::new(),
             removed_addrs: VecDeque::new(),
+            creator: None,
             chat: VecDeque::new(),
             chat_bytes: 0,
         }
@@ -268,6 +271,8 @@ pub struct Admitted<H> {
 pub enum Refusal {
     RoomFull,
     ServerBusy,
+    /// The address has made as many rooms as it may hold, and none of them can make way.
+    TooManyRooms,
     BadPassword,
     Locked,
     Removed,
@@ -278,6 +283,8 @@ pub enum Refusal {
 pub struct RoomLimits {
     pub peers_per_room: usize,
     pub max_rooms: usize,
+    /// Rooms one address may have made that still exist (`rates.ip_rooms`).
+    pub rooms_per_address: usize,
     pub ttl: Duration,
     pub grace: Duration,
 }
@@ -336,6 +343,7 @@ impl<H: Clone> Rooms<H> {
                         known: r.known.clone(),
                     })
                     .collect(),
+                creator: room.creator.map(AddrKey::ip),
                 seats: room
                     .seats
                     .iter()
@@ -384,6 +392,7 @@ impl<H: Clone> Rooms<H> {
                 room.locked = true;
             }
             room.locked |= saved.locked;
+            room.creator = saved.creator.map(AddrKey::of);
             room.removed = saved
                 .removed
                 .into_iter()
@@ -496,10 +505,15 @@ impl<H: Clone> Rooms<H> {
             if !heap_has_room {
                 return Err(Refusal::ServerBusy);
             }
+            if let Some(addr) = conn.addr {
+                self.make_way_for(addr)?;
+            }
             if self.rooms.len() >= self.limits.max_rooms && !self.evict_idle_room() {
                 return Err(Refusal::ServerBusy);
             }
-            self.rooms.insert(room_name.clone(), Room::new(now));
+            let mut fresh = Room::new(now);
+            fresh.creator = conn.addr;
+            self.rooms.insert(room_name.clone(), fresh);
         }
         let room = self
             .rooms
@@ -605,6 +619,33 @@ impl<H: Clone> Rooms<H> {
             room: room.info(),
             chat: room.chat.iter().cloned().collect(),
         })
+    }
+
+    /// Lets `addr` make one more room: under its cap, or by dropping the least recently active
+    /// of its own rooms that nobody sits in and nothing protects. One address cannot pin the
+    /// room arena (200 addresses held all 2,048 rooms in 7 s before this; a family needs one or
+    /// two); a protected room it made still counts until its TTL.
+    fn make_way_for(&mut self, addr: AddrKey) -> Result<(), Refusal> {
+        let mine = || {
+            self.rooms
+                .iter()
+                .filter(move |(_, r)| r.creator == Some(addr))
+        };
+        if mine().count() < self.limits.rooms_per_address {
+            return Ok(());
+        }
+        let spare = mine()
+            .filter(|(_, r)| r.seats.is_empty() && !r.is_protected())
+            .min_by_key(|(_, r)| r.last_activity)
+            .map(|(name, _)| name.clone());
+        match spare {
+            Some(name) => {
+                self.changes += 1;
+                self.rooms.remove(&name);
+                Ok(())
+            }
+            None => Err(Refusal::TooManyRooms),
+        }
     }
 
     /// Drops the least recently active room that nobody sits in and nothing protects, to make
@@ -925,6 +966,7 @@ mod tests {
         RoomLimits {
             peers_per_room: 6,
             max_rooms: 3,
+            rooms_per_address: 2,
             ttl: Duration::from_secs(6 * 3600),
             grace: Duration::from_secs(30),
         }
@@ -1370,6 +1412,76 @@ mod tests {
         assert_eq!(rooms.sweep_expired(t0 + six_hours), 1);
         assert_eq!(rooms.room_count(), 1);
         assert_eq!(rooms.sweep_expired(t0 + six_hours * 100), 0, "occupied");
+    }
+
+    /// Joins `r` as a new identity `n` from `ip`.
+    fn join_from(
+        rooms: &mut Rooms<H>,
+        r: &str,
+        n: u32,
+        ip: &str,
+        now: Instant,
+    ) -> Result<Admitted<H>, Refusal> {
+        rooms.join(
+            &room(r),
+            &join_req("p", &format!("client{n:04}"), None, false),
+            conn_from(n, ip),
+            token(n as u8),
+            None,
+            now,
+            true,
+        )
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_rooms_and_its_own_spare_one_makes_way() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(
+            RoomLimits {
+                max_rooms: 10,
+                ..limits()
+            },
+            1,
+        );
+        // Two rooms from one address (the test cap), both occupied: a third is refused.
+        let a = join_from(&mut rooms, "a", 1, "203.0.113.5", t0).unwrap();
+        join_from(&mut rooms, "b", 2, "203.0.113.5", t0).unwrap();
+        assert_eq!(
+            join_from(&mut rooms, "c", 3, "203.0.113.5", t0).unwrap_err(),
+            Refusal::TooManyRooms
+        );
+        // Joining an existing room is never limited by it; nor are other addresses.
+        let a2 = join_from(&mut rooms, "a", 4, "203.0.113.5", t0).unwrap();
+        join_from(&mut rooms, "c", 5, "198.51.100.9", t0).unwrap();
+        // Its empty, unprotected room makes way for its next one.
+        rooms.leave(&room("a"), a.you, ConnId(1), t0);
+        rooms.leave(&room("a"), a2.you, ConnId(4), t0);
+        let d = join_from(&mut rooms, "d", 6, "203.0.113.5", t0)
+            .unwrap()
+            .you;
+        assert!(rooms.password_of(&room("a")).is_none());
+        assert_eq!(rooms.room_count(), 3, "b, c, d");
+        // A protected empty room does not make way: it counts until its TTL.
+        rooms
+            .set_password(&room("d"), d, ConnId(6), Some(PasswordHash::new("pw")), t0)
+            .unwrap();
+        rooms.leave(&room("d"), d, ConnId(6), t0);
+        assert_eq!(
+            join_from(&mut rooms, "e", 7, "203.0.113.5", t0).unwrap_err(),
+            Refusal::TooManyRooms
+        );
+        // Exempt connections (no address) are not counted.
+        rooms
+            .join(
+                &room("e"),
+                &join_req("p", "client0008", None, false),
+                conn(8),
+                token(8),
+                None,
+                t0,
+                true,
+            )
+            .unwrap();
     }
 
     #[test]

@@ -596,6 +596,10 @@ async fn join_room(
                     bump(&state.metrics.refused_server_busy);
                     ErrorCode::ServerBusy
                 }
+                Refusal::TooManyRooms => {
+                    bump(&state.metrics.refused_too_many_rooms);
+                    ErrorCode::TooManyRooms
+                }
                 Refusal::BadPassword => {
                     bump(&state.metrics.refused_bad_password);
                     ErrorCode::BadPassword

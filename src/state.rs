@@ -65,6 +65,7 @@ impl State {
             RoomLimits {
                 peers_per_room: limits.peers_per_room as usize,
                 max_rooms: limits.max_rooms() as usize,
+                rooms_per_address: limits.ip_rooms as usize,
                 ttl: Duration::from_secs(limits.room_ttl_secs),
                 grace: Duration::from_secs(limits.seat_grace_secs),
             },

@@ -46,6 +46,11 @@ pub struct SavedRoom {
     /// these. Absent in stores written before issue 13.
     #[serde(default)]
     pub removed_addrs: Vec<SavedRemoval>,
+    /// The address that made the room (IPv4, or an IPv6 /64's first address), so the
+    /// per-address room cap holds across a restart. Absent for exempt addresses and in older
+    /// stores.
+    #[serde(default)]
+    pub creator: Option<std::net::IpAddr>,
     pub seats: Vec<SavedSeat>,
 }
 
@@ -93,6 +98,8 @@ struct Salvage {
     /// Missing (an older store) reads as none, like the full entry does.
     removed_addrs: Option<Vec<SavedRemoval>>,
     seats: Option<Vec<SavedSeat>>,
+    /// Who made the room; unreadable only loosens the room cap, so it is not a protection.
+    creator: Option<Option<std::net::IpAddr>>,
 }
 
 impl Salvage {
@@ -116,6 +123,8 @@ impl Salvage {
             removed_addrs: Option<&'a RawValue>,
             #[serde(borrow)]
             seats: Option<&'a RawValue>,
+            #[serde(borrow)]
+            creator: Option<&'a RawValue>,
         }
         fn field<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
             raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
@@ -134,6 +143,7 @@ impl Salvage {
                 raw => field(raw),
             },
             seats: field(fields.seats),
+            creator: field(fields.creator),
         }
     }
 
@@ -176,6 +186,9 @@ impl Salvage {
         if let Some(seats) = self.seats {
             room.seats = seats;
         }
+        if let Some(creator) = self.creator {
+            room.creator = creator;
+        }
         room
     }
 }
@@ -188,6 +201,7 @@ fn empty_room(name: RoomName) -> SavedRoom {
         locked: false,
         removed: Vec::new(),
         removed_addrs: Vec::new(),
+        creator: None,
         seats: Vec::new(),
     }
 }
@@ -472,6 +486,7 @@ mod tests {
                 addr: "203.0.113.7".parse().unwrap(),
                 known: vec![ClientId::try_from("housemate").unwrap()],
             }],
+            creator: Some("198.51.100.4".parse().unwrap()),
             seats: vec![SavedSeat {
                 id: 42,
                 client: ClientId::try_from("client-1").unwrap(),

@@ -610,3 +610,53 @@ async fn password_hashing_floods_do_not_delay_honest_password_joins() {
     );
     server.shutdown().await;
 }
+
+/// Issue 13.5: one address pinned many rooms (200 addresses held all 2,048 rooms in 7 s, 171
+/// sufficed, so honest new rooms got `server_busy`). Now one address holds at most
+/// `rates.ip_rooms` rooms it made; past it, `too_many_rooms` (4007). Pinning the whole arena takes
+/// 2,048 / 8 = 256 addresses sitting in every room, and an honest new room is admitted meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_pin_more_than_its_rooms() {
+    let addresses = 40;
+    let server = Server::start_with(limited(), &[]).await;
+    let started = Instant::now();
+    let mut seated = Vec::new();
+    let (mut made, mut refused) = (vec![0; addresses], 0);
+    for (a, made) in made.iter_mut().enumerate() {
+        for r in 0..12 {
+            let mut c = server
+                .client_from(attacker_ip(a), &format!("pin-{a}-{r}"))
+                .await;
+            c.send(json!({"type":"join","name":"p","client":format!("pin-{a:03}-{r:02}"),"audio":false,"video":false}))
+                .await;
+            let m = c.recv().await;
+            if m["type"] == "joined" {
+                *made += 1;
+                seated.push(c);
+            } else {
+                assert_eq!(m["code"], "too_many_rooms", "{m}");
+                let (code, _) = c.until_closed().await;
+                assert_eq!(code, Some(4007));
+                refused += 1;
+            }
+        }
+    }
+    let pinning = started.elapsed();
+    let honest = honest_meeting(&server, "family-new", 6000).await;
+    let rooms = server.metric("videomeet_rooms").await;
+    println!(
+        "room pinning: {addresses} addresses x 12 new rooms in {pinning:.1?}: {} made ({} per \
+         address at most), {refused} too_many_rooms; {rooms} rooms held; honest new room + offer \
+         {honest:.0?}",
+        made.iter().sum::<usize>(),
+        made.iter().max().unwrap()
+    );
+    assert!(
+        made.iter().all(|m| *m == 8),
+        "8 rooms per address: {made:?}"
+    );
+    assert_eq!(refused, addresses * 4);
+    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    drop(seated);
+    server.shutdown().await;
+}

@@ -290,7 +290,8 @@ export function errorOutcome(code, joined) {
     case ErrorCode.ROOM_FULL:
     case ErrorCode.REPLACED:
     case ErrorCode.LOCKED:
-    case ErrorCode.REMOVED: {
+    case ErrorCode.REMOVED:
+    case ErrorCode.TOO_MANY_ROOMS: {
       const key = FINAL_ERROR_KEYS[code];
       return { do: joined ? 'end' : 'lobby', key };
     }
@@ -305,6 +306,7 @@ const FINAL_ERROR_KEYS = {
   [ErrorCode.REPLACED]: 'errReplaced',
   [ErrorCode.LOCKED]: 'errLocked',
   [ErrorCode.REMOVED]: 'errRemoved',
+  [ErrorCode.TOO_MANY_ROOMS]: 'errTooManyRooms',
 };
 
 /**

@@ -28,6 +28,7 @@ export const ErrorCode = Object.freeze({
   NOT_HOST: 'not_host',
   RATE_LIMITED: 'rate_limited',
   SLOW_DOWN: 'slow_down',
+  TOO_MANY_ROOMS: 'too_many_rooms',
 });
 
 /** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/protocol.rs `close`). */
@@ -43,6 +44,7 @@ export const CloseCode = Object.freeze({
   REMOVED: 4004,
   LOCKED: 4005,
   RATE_LIMITED: 4006,
+  TOO_MANY_ROOMS: 4007,
 });
 
 /** The code a browser reports when a socket is lost without a close frame (never sent by the server). */
@@ -55,7 +57,7 @@ export const ABNORMAL_CLOSE = 1006;
 /** @type {ReadonlySet<number>} */
 export const FINAL_CLOSE_CODES = new Set([
   CloseCode.NORMAL, CloseCode.POLICY, CloseCode.REPLACED, CloseCode.ROOM_FULL,
-  CloseCode.BAD_PASSWORD, CloseCode.REMOVED, CloseCode.LOCKED,
+  CloseCode.BAD_PASSWORD, CloseCode.REMOVED, CloseCode.LOCKED, CloseCode.TOO_MANY_ROOMS,
 ]);
 
 /** @param {number} code */

@@ -191,6 +191,7 @@ test('errors: each server error code leads to its one outcome, joined or in the 
     [ErrorCode.LOCKED, false, { do: 'lobby', key: 'errLocked' }],
     [ErrorCode.REPLACED, true, { do: 'end', key: 'errReplaced' }],
     [ErrorCode.REMOVED, true, { do: 'end', key: 'errRemoved' }],
+    [ErrorCode.TOO_MANY_ROOMS, false, { do: 'lobby', key: 'errTooManyRooms' }],
     [ErrorCode.BAD_REQUEST, true, { do: 'log' }],
     [ErrorCode.SLOW_DOWN, true, { do: 'log' }],
     [ErrorCode.TOO_LARGE, true, { do: 'log' }],
