@@ -660,3 +660,132 @@ async fn one_address_cannot_pin_more_than_its_rooms() {
     drop(seated);
     server.shutdown().await;
 }
+
+/// Bytes that reach two receivers when one seat's two allocations send to them as fast as a
+/// paced loop can for `secs`, under the budget changed by `sets`.
+async fn relayed_through_one_seat(sets: &[(&str, &str)], secs: u64) -> (usize, usize) {
+    use common::turn::Peer;
+    use videomeet::stun::{self, attr, Builder, Class, Message};
+    let server = Server::start_with_relay(limited(), sets).await;
+    let port = server.stun.unwrap();
+    let (_s, js) = server.join("bw", "sender").await;
+    let (_r1, j1) = server.join("bw", "bea").await;
+    let (_r2, j2) = server.join("bw", "cy").await;
+    let (us, ps) = turn_credential(&js);
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for (i, joined) in [j1, j2].iter().enumerate() {
+        let mut s = Peer::new_from(attacker_ip(30), port, &us, &ps).await;
+        let (u, p) = turn_credential(joined);
+        let mut r = Peer::new_from(attacker_ip(31 + i), port, &u, &p).await;
+        let (code, rs) = s.allocate().await;
+        assert_eq!(code, 0);
+        let (code, rr) = r.allocate().await;
+        assert_eq!(code, 0);
+        let (rs, rr) = (rs.unwrap(), rr.unwrap());
+        assert_eq!(s.permit(rr).await, 0);
+        assert_eq!(r.permit(rs).await, 0);
+        senders.push((s, rr));
+        receivers.push(r);
+    }
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let sending = senders.into_iter().map(|(s, to)| {
+        tokio::spawn(async move {
+            let payload = vec![7u8; 1000];
+            let mut sent = 0;
+            while Instant::now() < stop {
+                let send = Builder::new(stun::SEND, Class::Indication, Peer::txid())
+                    .xor_address(attr::XOR_PEER_ADDRESS, to)
+                    .attr(attr::DATA, &payload)
+                    .finish(None, false);
+                let _ = s.sock.send_to(&send, s.server).await;
+                sent += 1000;
+                tokio::time::sleep(Duration::from_micros(700)).await;
+            }
+            sent
+        })
+    });
+    let receiving = receivers.into_iter().map(|r| {
+        tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = vec![0u8; 2048];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(500), r.sock.recv(&mut buf)).await
+            {
+                if let Some(m) = Message::parse(&buf[..n]) {
+                    got += m.get(attr::DATA).map_or(0, <[u8]>::len);
+                }
+            }
+            got
+        })
+    });
+    let receiving: Vec<_> = receiving.collect();
+    let mut sent = 0;
+    for s in sending {
+        sent += s.await.unwrap();
+    }
+    let mut got = 0;
+    for r in receiving {
+        got += r.await.unwrap();
+    }
+    server.shutdown().await;
+    (sent, got)
+}
+
+/// Issue 13.4: one seat's allocations share one bandwidth bucket, and the relay has one for all:
+/// a seat with many allocations cannot multiply the per-allocation rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seat_and_the_whole_relay_have_a_bandwidth_bucket() {
+    let secs = 2;
+    // Each allocation may carry 500 KB/s; the seat 100 KB/s (a burst of 100 KB, then 100 KB/s).
+    let (sent, seat_capped) = relayed_through_one_seat(
+        &[
+            ("turn.allocation_kbit_per_sec", "4000"),
+            ("turn.seat_kbit_per_sec", "800"),
+        ],
+        secs,
+    )
+    .await;
+    // The same with the seat unbounded and the relay at 1 Mbit/s (125 KB/s) in all.
+    let (_, total_capped) = relayed_through_one_seat(
+        &[
+            ("turn.allocation_kbit_per_sec", "4000"),
+            ("turn.seat_kbit_per_sec", "1000000"),
+            ("turn.total_mbit_per_sec", "1"),
+        ],
+        secs,
+    )
+    .await;
+    // And with neither, what the allocations alone let through.
+    let (_, uncapped) = relayed_through_one_seat(
+        &[
+            ("turn.allocation_kbit_per_sec", "4000"),
+            ("turn.seat_kbit_per_sec", "1000000"),
+        ],
+        secs,
+    )
+    .await;
+    println!(
+        "relay bandwidth: one seat, two allocations sending {} KB in {secs} s: {} KB relayed \
+         under a 100 KB/s seat bucket, {} KB under a 125 KB/s relay bucket, {} KB with \
+         neither",
+        sent / 1000,
+        seat_capped / 1000,
+        total_capped / 1000,
+        uncapped / 1000
+    );
+    // Burst plus rate x time. The seat's bucket is spent once per packet (the receivers are
+    // other seats); the relay's twice (leaving the sender's allocation, reaching the receiver's).
+    assert!(
+        seat_capped <= 100_000 + 100_000 * secs as usize + 20_000,
+        "{seat_capped}"
+    );
+    assert!(
+        total_capped <= 125_000 * (1 + secs as usize) + 20_000,
+        "{total_capped}"
+    );
+    assert!(
+        uncapped > 2 * seat_capped,
+        "the caps made the difference: {uncapped} vs {seat_capped}"
+    );
+}
