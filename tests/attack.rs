@@ -19,6 +19,20 @@ use videomeet::Config;
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
+/// The peak resident memory of this test process (the server and every client), from
+/// /proc/self/status: an upper bound for what the server alone would use.
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn limited() -> Config {
     Config {
         limit_loopback: true,
@@ -26,7 +40,8 @@ fn limited() -> Config {
     }
 }
 
-/// Ada and Bo meet in `room` and Bo sends Ada an offer-sized signal; returns how long it took.
+/// Ada and Bo meet in `room`, Bo sends Ada an offer-sized signal, and (where the server runs
+/// the built-in relay) Ada gets a TURN allocation; returns how long it all took.
 async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Duration {
     let started = Instant::now();
     let (mut ada, a) = server.join(room, "ada").await;
@@ -35,6 +50,15 @@ async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Dura
     bo.send(json!({"type":"signal","to":a["you"],"data":{"sdp":"v".repeat(offer_bytes)}}))
         .await;
     assert_eq!(ada.recv().await["type"], "signal");
+    if let Some(port) = server.stun {
+        let (user, password) = turn_credential(&a);
+        let mut peer = common::turn::Peer::new(port, &user, &password).await;
+        assert_eq!(
+            peer.allocate().await.0,
+            0,
+            "the honest participant allocates"
+        );
+    }
     let took = started.elapsed();
     ada.close().await;
     bo.close().await;
@@ -51,7 +75,7 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
     let (addresses, per_address) = (40, 12);
     // The message deadline stays at its shipped 30 s: what cuts the attackers is that others
     // wait on the arena (inflight::CONTESTED_GRACE, 2 s).
-    let server = Server::start_with(
+    let server = Server::start_with_relay(
         limited(),
         &[
             ("arenas.in_flight_mib", "16"),
@@ -142,6 +166,11 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
         "attackers cut in 2 s waves, long before the 30 s deadline: {slowest:?}"
     );
     assert_eq!(after, 0.0, "the arena is free again");
+    let later = honest_meeting(&server, "after", 6000).await;
+    let hwm = vm_hwm_mib();
+    println!("  after the attack: honest join+offer+allocation {later:.0?}; test process VmHWM {hwm:.0} MiB (server and all 480 clients)");
+    assert!(later < Duration::from_secs(1), "after {later:?}");
+    assert!(hwm < 512.0, "peak RSS of the whole test process {hwm} MiB");
     server.shutdown().await;
 }
 
@@ -150,7 +179,7 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
 /// control frames come between its fragments.
 #[tokio::test]
 async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
-    let server = Server::start_with(limited(), &[]).await;
+    let server = Server::start_with_relay(limited(), &[]).await;
     let mut ws = raw_ws_from(attacker_ip(1), server.addr, "r").await.unwrap();
     let piece = vec![b'x'; 500];
     ws.write_all(&masked_frame(0x01, &piece)).await.unwrap();
@@ -252,6 +281,8 @@ async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
         "tricklers cut at the 2 s deadline: {longest:?}"
     );
     assert_eq!(server.metric("videomeet_turn_streams").await, 0.0);
+    let later = honest_meeting(&server, "after", 6000).await;
+    assert!(later < Duration::from_secs(1), "after {later:?}");
     server.shutdown().await;
 }
 
@@ -397,7 +428,7 @@ fn turn_credential(joined: &serde_json::Value) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
     let addresses = 40;
-    let server = Server::start_with(
+    let server = Server::start_with_relay(
         limited(),
         &[
             ("arenas.connections_mib", "4"),
@@ -479,6 +510,8 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
         longest < Duration::from_millis(4500),
         "tricklers and idle connections cut at the 3 s header timeout: {longest:?}"
     );
+    let later = honest_meeting(&server, "after", 6000).await;
+    assert!(later < Duration::from_secs(1), "after {later:?}");
     server.shutdown().await;
 }
 
@@ -489,7 +522,7 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_room_cannot_be_taken_over_by_eviction() {
     // 42 rooms.
-    let server = Server::start_with(limited(), &[("arenas.rooms_mib", "1")]).await;
+    let server = Server::start_with_relay(limited(), &[("arenas.rooms_mib", "1")]).await;
     let (mut mum, _) = server.join("family", "mum").await;
     mum.send(json!({"type":"set-password","password":"kitchen"}))
         .await;
@@ -542,7 +575,7 @@ async fn a_protected_room_cannot_be_taken_over_by_eviction() {
 /// and joins' checks have their own threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_hashing_floods_do_not_delay_honest_password_joins() {
-    let server = Server::start_with(limited(), &[]).await;
+    let server = Server::start_with_relay(limited(), &[]).await;
     let (mut mum, _) = server.join("family", "mum").await;
     mum.send(json!({"type":"set-password","password":"kitchen"}))
         .await;
@@ -618,7 +651,7 @@ async fn password_hashing_floods_do_not_delay_honest_password_joins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_pin_more_than_its_rooms() {
     let addresses = 40;
-    let server = Server::start_with(limited(), &[]).await;
+    let server = Server::start_with_relay(limited(), &[]).await;
     let started = Instant::now();
     let mut seated = Vec::new();
     let (mut made, mut refused) = (vec![0; addresses], 0);
