@@ -33,6 +33,17 @@ fn vm_hwm_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The attacks run one at a time: each loads the two cores on purpose, and the heap counter is
+/// process-wide, so concurrent tests would blur each other's figures and deadlines.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
+/// What an honest participant's join, offer and allocation may take during an attack (typically
+/// under 20 ms here; the bound leaves room for a loaded CI machine).
+const HONEST: Duration = Duration::from_secs(2);
+
 fn limited() -> Config {
     Config {
         limit_loopback: true,
@@ -72,6 +83,7 @@ async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Dura
 /// attackers, and an honest offer passes meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() {
+    let _serial = one_at_a_time().await;
     let (addresses, per_address) = (40, 12);
     // The message deadline stays at its shipped 30 s: what cuts the attackers is that others
     // wait on the arena (inflight::CONTESTED_GRACE, 2 s).
@@ -158,18 +170,19 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
         "the attackers did press on the arena: {in_flight}"
     );
     assert!(peak < 150.0 * 1048576.0, "heap peak {peak}");
-    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(honest < HONEST, "honest meeting {honest:?}");
     assert!(
         // In waves: those that waited for the arena hold it next, and are cut at their next
-        // 2 s wake-up.
-        slowest < Duration::from_secs(10),
-        "attackers cut in 2 s waves, long before the 30 s deadline: {slowest:?}"
+        // 2 s wake-up (6 s on a quiet machine; 14 s with the machine loaded five times over),
+        // always before the 30 s message deadline would.
+        slowest < Duration::from_secs(25),
+        "attackers cut in 2 s waves, before the 30 s deadline: {slowest:?}"
     );
     assert_eq!(after, 0.0, "the arena is free again");
     let later = honest_meeting(&server, "after", 6000).await;
     let hwm = vm_hwm_mib();
     println!("  after the attack: honest join+offer+allocation {later:.0?}; test process VmHWM {hwm:.0} MiB (server and all 480 clients)");
-    assert!(later < Duration::from_secs(1), "after {later:?}");
+    assert!(later < HONEST, "after {later:?}");
     assert!(hwm < 512.0, "peak RSS of the whole test process {hwm} MiB");
     server.shutdown().await;
 }
@@ -179,6 +192,7 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
 /// control frames come between its fragments.
 #[tokio::test]
 async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
+    let _serial = one_at_a_time().await;
     let server = Server::start_with_relay(limited(), &[]).await;
     let mut ws = raw_ws_from(attacker_ip(1), server.addr, "r").await.unwrap();
     let piece = vec![b'x'; 500];
@@ -204,7 +218,7 @@ async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
         seen.windows(2).any(|w| w == [0x03, 0xf1]),
         "close 1009: {seen:?}"
     );
-    assert!(honest_meeting(&server, "r2", 6000).await < Duration::from_secs(1));
+    assert!(honest_meeting(&server, "r2", 6000).await < HONEST);
     server.shutdown().await;
 }
 
@@ -215,6 +229,7 @@ async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
 /// deadline whatever it trickles, and WebSockets never notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
+    let _serial = one_at_a_time().await;
     let addresses = 24;
     let server = Server::start_with_relay(
         limited(),
@@ -275,14 +290,15 @@ async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
         "over-cap connections refused: {refused}"
     );
     assert_eq!(sockets_before, 0.0, "TURN streams are not WebSockets");
-    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(honest < HONEST, "honest meeting {honest:?}");
     assert!(
-        longest < Duration::from_millis(3500),
+        // 2.0 s on a quiet machine; the bound allows a loaded one.
+        longest < Duration::from_secs(6),
         "tricklers cut at the 2 s deadline: {longest:?}"
     );
     assert_eq!(server.metric("videomeet_turn_streams").await, 0.0);
     let later = honest_meeting(&server, "after", 6000).await;
-    assert!(later < Duration::from_secs(1), "after {later:?}");
+    assert!(later < HONEST, "after {later:?}");
     server.shutdown().await;
 }
 
@@ -291,6 +307,7 @@ async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
 /// first 6, and an honest newcomer still allocates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_few_addresses_cannot_take_every_allocation() {
+    let _serial = one_at_a_time().await;
     use common::turn::Peer;
     // 64 allocations: 48 for anyone, 16 only for an address's first 6.
     let server = Server::start_with_relay(
@@ -360,6 +377,7 @@ async fn a_few_addresses_cannot_take_every_allocation() {
 /// answered as usual.
 #[tokio::test]
 async fn unauthenticated_stun_answers_are_rate_limited_per_source() {
+    let _serial = one_at_a_time().await;
     use videomeet::stun::{self, Builder, Class};
     let server = Server::start_with_relay(
         limited(),
@@ -427,6 +445,7 @@ fn turn_credential(joined: &serde_json::Value) -> (String, String) {
 /// load and meeting go on meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
+    let _serial = one_at_a_time().await;
     let addresses = 40;
     let server = Server::start_with_relay(
         limited(),
@@ -504,14 +523,15 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
         "connections over the caps are refused: {refused}"
     );
     assert_eq!(status, 200, "the honest page loads");
-    assert!(page < Duration::from_secs(1), "page {page:?}");
-    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(page < HONEST, "page {page:?}");
+    assert!(honest < HONEST, "honest meeting {honest:?}");
     assert!(
-        longest < Duration::from_millis(4500),
+        // 4.1 s on a quiet machine (the reads poll every 300 ms); the bound allows a loaded one.
+        longest < Duration::from_secs(8),
         "tricklers and idle connections cut at the 3 s header timeout: {longest:?}"
     );
     let later = honest_meeting(&server, "after", 6000).await;
-    assert!(later < Duration::from_secs(1), "after {later:?}");
+    assert!(later < HONEST, "after {later:?}");
     server.shutdown().await;
 }
 
@@ -521,6 +541,7 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
 /// evicted before its TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_room_cannot_be_taken_over_by_eviction() {
+    let _serial = one_at_a_time().await;
     // 42 rooms.
     let server = Server::start_with_relay(limited(), &[("arenas.rooms_mib", "1")]).await;
     let (mut mum, _) = server.join("family", "mum").await;
@@ -575,6 +596,7 @@ async fn a_protected_room_cannot_be_taken_over_by_eviction() {
 /// and joins' checks have their own threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_hashing_floods_do_not_delay_honest_password_joins() {
+    let _serial = one_at_a_time().await;
     let server = Server::start_with_relay(limited(), &[]).await;
     let (mut mum, _) = server.join("family", "mum").await;
     mum.send(json!({"type":"set-password","password":"kitchen"}))
@@ -638,7 +660,7 @@ async fn password_hashing_floods_do_not_delay_honest_password_joins() {
         "most of the flood is refused before hashing"
     );
     assert!(
-        joins[joins.len() - 1] < Duration::from_millis(500),
+        joins[joins.len() - 1] < HONEST,
         "honest password joins are not delayed: {joins:?}"
     );
     server.shutdown().await;
@@ -650,6 +672,7 @@ async fn password_hashing_floods_do_not_delay_honest_password_joins() {
 /// 2,048 / 8 = 256 addresses sitting in every room, and an honest new room is admitted meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_pin_more_than_its_rooms() {
+    let _serial = one_at_a_time().await;
     let addresses = 40;
     let server = Server::start_with_relay(limited(), &[]).await;
     let started = Instant::now();
@@ -689,7 +712,7 @@ async fn one_address_cannot_pin_more_than_its_rooms() {
         "8 rooms per address: {made:?}"
     );
     assert_eq!(refused, addresses * 4);
-    assert!(honest < Duration::from_secs(1), "honest meeting {honest:?}");
+    assert!(honest < HONEST, "honest meeting {honest:?}");
     drop(seated);
     server.shutdown().await;
 }
@@ -769,6 +792,7 @@ async fn relayed_through_one_seat(sets: &[(&str, &str)], secs: u64) -> (usize, u
 /// a seat with many allocations cannot multiply the per-allocation rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_seat_and_the_whole_relay_have_a_bandwidth_bucket() {
+    let _serial = one_at_a_time().await;
     let secs = 2;
     // Each allocation may carry 500 KB/s; the seat 100 KB/s (a burst of 100 KB, then 100 KB/s).
     let (sent, seat_capped) = relayed_through_one_seat(

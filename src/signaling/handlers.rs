@@ -1,0 +1,369 @@
+//! One handler per client message: what a seated socket's `signal`, `update`, `chat`,
+//! `set-password`, `lock`, `remove` and `leave` do, and how a `join` is admitted. The session
+//! loop (`session.rs`) reads, decodes and dispatches here; a new message is one handler here, one
+//! entry in `protocol.rs` and one in `docs/PROTOCOL.md`.
+//!
+//! Every handler takes the room lock for microseconds and never across an `.await`; the notices
+//! it gets back are queued under the lock so every socket sees room changes in order.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
+
+use crate::admission::guard::AddrKey;
+use crate::core::bucket::{Bucket, Rate};
+use crate::core::password::PasswordHash;
+use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName};
+use crate::metrics::bump;
+use crate::signaling::outbox::{deliver_notices, Outbox};
+use crate::signaling::protocol::{
+    close, ClientMsg, ErrorCode, Join, Name, SeatId, ServerMsg, Token, Update,
+};
+use crate::state::State;
+
+/// How often one socket may set a password: a few at once, then one every 5 s (a host types
+/// one; a script in a loop is what this stops).
+pub(super) const PASSWORD_RATE: Rate = Rate {
+    burst: 3.0,
+    per_sec: 0.2,
+};
+
+/// The seat this socket holds after a successful join.
+pub(super) struct Seated {
+    pub(super) seat: SeatId,
+    pub(super) name: Name,
+}
+
+/// What a handler needs of its socket: the shared state, its room, its identity and its queue.
+pub(super) struct Ctx {
+    pub(super) state: Arc<State>,
+    pub(super) room: RoomName,
+    pub(super) conn: ConnId,
+    pub(super) outbox: Outbox,
+    /// `set-password` is rate-limited per socket (see [`PASSWORD_RATE`]).
+    pub(super) password_rate: Bucket,
+}
+
+/// What the session does after a handler.
+pub(super) enum Flow {
+    Stay,
+    /// The client said `leave`: free the seat now.
+    Leave,
+}
+
+/// Dispatches one message from a seated socket to its handler.
+pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Flow {
+    match msg {
+        ClientMsg::Join(_) => {
+            bump(&ctx.state.metrics.bad_requests);
+            ctx.outbox
+                .error(ErrorCode::BadRequest, "This socket has joined already.");
+        }
+        ClientMsg::Signal { to, data } => signal(ctx, me, to, data),
+        ClientMsg::Update(update) => self::update(ctx, me, update),
+        ClientMsg::Chat { text } => chat(ctx, me, &text),
+        ClientMsg::SetPassword { password } => set_password(ctx, me, password).await,
+        ClientMsg::Lock { locked } => lock(ctx, me, locked),
+        ClientMsg::Remove { id } => remove(ctx, me, id),
+        ClientMsg::Leave => {
+            ctx.outbox.close(close::NORMAL, "left");
+            return Flow::Leave;
+        }
+    }
+    Flow::Stay
+}
+
+/// `signal`: relay opaque data to one seat of the same room, never blocking on it.
+fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue) {
+    let target = ctx
+        .state
+        .rooms()
+        .route(&ctx.room, me.seat, ctx.conn, to, Instant::now());
+    let Some(peer) = target else {
+        return;
+    };
+    let json = ServerMsg::Signal {
+        from: me.seat,
+        data,
+    }
+    .to_json();
+    let len = json.len() as u64;
+    if peer.push(Utf8Bytes::from(json)) {
+        let metrics = &ctx.state.metrics;
+        bump(&metrics.messages_relayed);
+        metrics.bytes_relayed.fetch_add(len, Ordering::Relaxed);
+    }
+}
+
+/// `update`: my media state or my hand changed; the others hear it.
+fn update(ctx: &Ctx, me: &Seated, update: Update) {
+    let mut rooms = ctx.state.rooms();
+    deliver_notices(rooms.update(&ctx.room, me.seat, ctx.conn, update, Instant::now()));
+}
+
+/// `chat`: a line for the room, kept for late joiners.
+fn chat(ctx: &Ctx, me: &Seated, text: &str) {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut rooms = ctx.state.rooms();
+    deliver_notices(rooms.chat(&ctx.room, me.seat, ctx.conn, text, ts, Instant::now()));
+}
+
+/// `set-password` (host): hashed off the async threads, one hash at a time in the process, and
+/// a few per socket (`slow_down` past it, before any hashing).
+async fn set_password(ctx: &mut Ctx, me: &Seated, password: String) {
+    let now = Instant::now();
+    if !password.is_empty() && !ctx.password_rate.take(PASSWORD_RATE, now) {
+        ctx.outbox
+            .error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+        return;
+    }
+    let hash = if password.is_empty() {
+        None
+    } else {
+        let Ok(_turn) = ctx.state.hashing.acquire().await else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+            .await
+            .ok()
+    };
+    let set = hash.is_some();
+    let mut rooms = ctx.state.rooms();
+    let done = host_result(
+        rooms.set_password(&ctx.room, me.seat, ctx.conn, hash, Instant::now()),
+        &ctx.outbox,
+    );
+    drop(rooms);
+    if done {
+        let what = if set {
+            "set a password"
+        } else {
+            "cleared the password"
+        };
+        log::info!("room {}: host {} {what}", ctx.room, me.name);
+    }
+}
+
+/// `lock` (host): a locked room admits no new seats.
+fn lock(ctx: &Ctx, me: &Seated, locked: bool) {
+    let mut rooms = ctx.state.rooms();
+    let done = host_result(
+        rooms.set_locked(&ctx.room, me.seat, ctx.conn, locked, Instant::now()),
+        &ctx.outbox,
+    );
+    drop(rooms);
+    if done {
+        let what = if locked { "locked" } else { "unlocked" };
+        log::info!("room {}: host {} {what} the room", ctx.room, me.name);
+    }
+}
+
+/// `remove` (host): frees that seat, tells its socket `removed`, bars it from the room.
+fn remove(ctx: &Ctx, me: &Seated, id: SeatId) {
+    let mut rooms = ctx.state.rooms();
+    match rooms.remove(&ctx.room, me.seat, ctx.conn, id, Instant::now()) {
+        Ok(removal) => {
+            if let Some(victim) = removal.handle {
+                victim.error(ErrorCode::Removed, ErrorCode::Removed.message());
+            }
+            let removed = !removal.notices.is_empty();
+            deliver_notices(removal.notices);
+            drop(rooms);
+            if removed {
+                log::info!("room {}: host {} removed seat {id}", ctx.room, me.name);
+            }
+        }
+        Err(HostError::NotHost) => {
+            drop(rooms);
+            ctx.outbox
+                .error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+        }
+    }
+}
+
+/// Delivers a host action's notices (the caller still holds the room lock, so they stay in
+/// order with other room changes), or tells a non-host it may not. True if it was done.
+fn host_result(result: Result<Vec<Notice<Outbox>>, HostError>, outbox: &Outbox) -> bool {
+    match result {
+        Ok(notices) => {
+            deliver_notices(notices);
+            true
+        }
+        Err(HostError::NotHost) => {
+            outbox.error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+            false
+        }
+    }
+}
+
+fn fresh_token() -> Token {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    Token(bytes)
+}
+
+/// Admits a join, or tells the client why not. Returns the seat on success.
+pub(super) async fn join_room(
+    state: &State,
+    room: &RoomName,
+    join: &Join,
+    conn: ConnId,
+    outbox: &Outbox,
+    (ip, host): (IpAddr, Option<&str>),
+) -> Option<Seated> {
+    if state.limits_apply_to(ip) && state.guard.join(ip, Instant::now()).is_err() {
+        return refuse_rate_limited(state, room, join, outbox, "joins");
+    }
+    // Check the password against the room's hash outside the lock: the hash is slow on purpose.
+    // Wrong guesses are counted per address and room; past the limit nothing is hashed.
+    let stored = state.rooms().password_of(room);
+    let proven = match (stored, join.password.as_deref()) {
+        (Some(hash), Some(given)) if !given.is_empty() => {
+            if !state.guard.password_allowed(ip, room, Instant::now()) {
+                return refuse_rate_limited(state, room, join, outbox, "wrong passwords");
+            }
+            let (check, given) = (hash.clone(), given.to_string());
+            let Ok(_turn) = state.verifying.acquire().await else {
+                return None;
+            };
+            // A hash of an older KDF or cost is replaced while the right password is at hand.
+            let verified = tokio::task::spawn_blocking(move || {
+                check
+                    .verify(&given)
+                    .then(|| check.needs_rehash().then(|| PasswordHash::new(&given)))
+            })
+            .await
+            .unwrap_or(None);
+            match verified {
+                Some(fresh) => Some((hash, fresh)),
+                None => {
+                    state.guard.password_failed(ip, room, Instant::now());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (proven, rehashed) = match proven {
+        Some((hash, fresh)) => (Some(hash), fresh),
+        None => (None, None),
+    };
+    let token = fresh_token();
+    let heap_ok = state.budget.heap_has_room();
+    let mut rooms = state.rooms();
+    let result = rooms.join(
+        room,
+        join,
+        Conn {
+            id: conn,
+            handle: outbox.clone(),
+            // Removals bar the address too where per-address rules apply (not a local proxy's
+            // shared loopback unless --limit-loopback).
+            addr: state.limits_apply_to(ip).then(|| AddrKey::of(ip)),
+        },
+        token,
+        proven.as_ref(),
+        Instant::now(),
+        heap_ok,
+    );
+    match result {
+        Ok(admitted) => {
+            if let (Some(old), Some(fresh)) = (&proven, rehashed) {
+                rooms.upgrade_password(room, old, fresh);
+                log::info!("room {room}: password hash upgraded to the current KDF");
+            }
+            bump(&state.metrics.joins);
+            let ice_servers = state.ice_servers_for(admitted.you, host);
+            outbox.push_msg(&ServerMsg::Joined {
+                you: admitted.you,
+                token: admitted.token.to_hex(),
+                host: admitted.host,
+                room,
+                peers: admitted.peers,
+                ice_servers: &ice_servers,
+                locked: admitted.room.locked,
+                password: admitted.room.password,
+                chat: admitted.chat,
+                resumed: admitted.resumed,
+            });
+            if let Some(old) = admitted.replaced {
+                old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());
+            }
+            deliver_notices(admitted.notices);
+            let seats = rooms.seat_count();
+            drop(rooms);
+            if admitted.resumed {
+                log::info!(
+                    "room {room}: {} resumed seat {} ({seats} seated in all)",
+                    join.name,
+                    admitted.you
+                );
+            } else {
+                log::info!(
+                    "room {room}: {} joined as seat {}{} ({seats} seated in all)",
+                    join.name,
+                    admitted.you,
+                    if admitted.host { ", host" } else { "" }
+                );
+            }
+            Some(Seated {
+                seat: admitted.you,
+                name: join.name.clone(),
+            })
+        }
+        Err(refusal) => {
+            drop(rooms);
+            let code = match refusal {
+                Refusal::RoomFull => {
+                    bump(&state.metrics.refused_room_full);
+                    ErrorCode::RoomFull
+                }
+                Refusal::ServerBusy => {
+                    bump(&state.metrics.refused_server_busy);
+                    ErrorCode::ServerBusy
+                }
+                Refusal::TooManyRooms => {
+                    bump(&state.metrics.refused_too_many_rooms);
+                    ErrorCode::TooManyRooms
+                }
+                Refusal::BadPassword => {
+                    bump(&state.metrics.refused_bad_password);
+                    ErrorCode::BadPassword
+                }
+                Refusal::Locked => {
+                    bump(&state.metrics.refused_locked);
+                    ErrorCode::Locked
+                }
+                Refusal::Removed => {
+                    bump(&state.metrics.refused_removed);
+                    ErrorCode::Removed
+                }
+            };
+            log::info!("room {room}: {} refused: {}", join.name, code.as_str());
+            outbox.error(code, code.message());
+            None
+        }
+    }
+}
+
+fn refuse_rate_limited(
+    state: &State,
+    room: &RoomName,
+    join: &Join,
+    outbox: &Outbox,
+    what: &str,
+) -> Option<Seated> {
+    bump(&state.metrics.refused_rate_limited);
+    log::info!(
+        "room {room}: {} refused: too many {what} from one address",
+        join.name
+    );
+    outbox.error(ErrorCode::RateLimited, ErrorCode::RateLimited.message());
+    None
+}

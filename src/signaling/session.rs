@@ -1,0 +1,239 @@
+//! One WebSocket's session: the reader loop (this task) reads a message, decodes it in one
+//! borrowed pass and dispatches it to its handler (`handlers.rs`); the writer task (`outbox.rs`)
+//! drains the socket's bounded queue; the session ends the seat as the socket ended.
+//!
+//! Architecture invariant: a session never waits on another session. Relaying is a lookup under
+//! the room lock and a non-blocking push onto the peer's [`Outbox`]; a full outbox drops *that*
+//! peer (it may resume), never stalls the sender.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::time::{timeout, timeout_at};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::admission::guard::{MessageRate, SocketSlot};
+use crate::core::bucket::Bucket;
+use crate::core::rooms::RoomName;
+use crate::metrics::bump;
+use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
+use crate::signaling::outbox::{write_loop, Socket};
+// Where the rest of the server has always found them.
+pub use crate::signaling::outbox::{deliver_notices, Outbox};
+use crate::signaling::protocol::{close, ClientMsg, ErrorCode};
+use crate::state::{SocketPermit, State};
+use crate::web::io::inflight::{Charge, TooLargeBeforeJoin};
+
+/// How a session ended, which decides what happens to its seat.
+enum End {
+    /// `leave` or a close frame from the client: free the seat now.
+    Left,
+    /// The socket broke or went silent: hold the seat for the grace period.
+    Lost,
+    /// The server is stopping: tell the client to come back.
+    Shutdown,
+}
+
+/// Runs one WebSocket until it ends.
+pub async fn run(
+    ws: Socket,
+    charge: Arc<Charge>,
+    room: RoomName,
+    state: Arc<State>,
+    permit: (SocketPermit, Option<SocketSlot>),
+    ip: IpAddr,
+    host: Option<String>,
+) {
+    let limits = state.limits().clone();
+    let mut rate = MessageRate::new(&limits, Instant::now());
+    let mut warned_at: Option<Instant> = None;
+    let (outbox, rx) = Outbox::new(
+        state.budget.clone(),
+        (limits.outbound_per_socket_kib * 1024) as usize,
+    );
+    let (sink, mut stream) = ws.split();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        outbox.shared.clone(),
+        Duration::from_secs(limits.ping_secs),
+        Duration::from_secs(limits.timeout_secs),
+    ));
+    let conn = state.next_conn_id();
+    let mut ctx = Ctx {
+        state: state.clone(),
+        room: room.clone(),
+        conn,
+        outbox: outbox.clone(),
+        password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
+    };
+    let silence = Duration::from_secs(limits.timeout_secs);
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(limits.join_timeout_secs);
+    let mut seated: Option<Seated> = None;
+
+    let end = loop {
+        let next = tokio::select! {
+            next = timeout_at(deadline, stream.next()) => next,
+            () = outbox.shared.dead.notified() => {
+                bump(&state.metrics.slow_clients_dropped);
+                break End::Lost;
+            }
+            () = state.stopped() => break End::Shutdown,
+        };
+        let message = match next {
+            Err(_elapsed) => {
+                if seated.is_none() {
+                    outbox.close(close::POLICY, "join expected");
+                }
+                break End::Lost;
+            }
+            Ok(None) => break End::Lost,
+            Ok(Some(Err(e))) => {
+                read_error(&e, &outbox, &state);
+                break End::Lost;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        if seated.is_some() {
+            deadline = tokio::time::Instant::now() + silence;
+        }
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => break End::Left,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            Message::Binary(_) => {
+                bump(&state.metrics.frames_rejected);
+                outbox.error(ErrorCode::BadRequest, "Send text frames with JSON only.");
+                if seated.is_none() {
+                    outbox.close(close::POLICY, "join expected");
+                    break End::Lost;
+                }
+                continue;
+            }
+        };
+        // A flood is dropped here, before parsing or the room lock; the sender hears why, at
+        // most once a second. Other sockets never notice.
+        let now = Instant::now();
+        if !rate.allow(now) {
+            bump(&state.metrics.messages_dropped_rate);
+            if warned_at.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+                warned_at = Some(now);
+                outbox.error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+            }
+            continue;
+        }
+        let parsed = ClientMsg::parse(&text);
+        match (&seated, parsed) {
+            (_, Err(why)) => {
+                bump(&state.metrics.bad_requests);
+                ctx.outbox.error(ErrorCode::BadRequest, &why.0);
+                if seated.is_none() {
+                    ctx.outbox.close(close::POLICY, "join expected");
+                    break End::Lost;
+                }
+            }
+            (None, Ok(ClientMsg::Join(join))) => {
+                let seat = handlers::join_room(
+                    &state,
+                    &room,
+                    &join,
+                    conn,
+                    &ctx.outbox,
+                    (ip, host.as_deref()),
+                )
+                .await;
+                match seat {
+                    Some(s) => {
+                        charge.set_joined();
+                        seated = Some(s);
+                        deadline = tokio::time::Instant::now() + silence;
+                    }
+                    None => break End::Lost,
+                }
+            }
+            (None, Ok(_)) => {
+                bump(&state.metrics.bad_requests);
+                ctx.outbox
+                    .error(ErrorCode::BadRequest, "The first message must be `join`.");
+                ctx.outbox.close(close::POLICY, "join expected");
+                break End::Lost;
+            }
+            (Some(me), Ok(msg)) => {
+                if let Flow::Leave = handlers::seated(&mut ctx, me, msg).await {
+                    break End::Left;
+                }
+            }
+        }
+    };
+
+    if let Some(me) = &seated {
+        let now = Instant::now();
+        let mut rooms = state.rooms();
+        match end {
+            End::Left => {
+                let notices = rooms.leave(&room, me.seat, conn, now);
+                if !notices.is_empty() {
+                    log::info!("room {room}: {} left (seat {})", me.name, me.seat);
+                }
+                deliver_notices(notices);
+            }
+            End::Lost => {
+                let notices = rooms.lost(&room, me.seat, conn, now);
+                if !notices.is_empty() {
+                    log::info!(
+                        "room {room}: {} lost connection, seat {} held for {} s",
+                        me.name,
+                        me.seat,
+                        limits.seat_grace_secs
+                    );
+                }
+                deliver_notices(notices);
+            }
+            // The process is ending; the seat goes with it.
+            End::Shutdown => {}
+        }
+    }
+    if matches!(end, End::Shutdown) {
+        outbox.close(close::GOING_AWAY, "server restarting");
+    }
+    // Every sender of this socket's queue must go for the writer to see its end.
+    drop(ctx);
+    drop(outbox);
+    // Let the writer flush what is queued (a close frame, an error), but not forever.
+    let mut writer = writer;
+    if timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        writer.abort();
+    }
+    drop(permit);
+}
+
+/// Tells the client what went wrong reading its frames, when it can still be told.
+fn read_error(e: &WsError, outbox: &Outbox, state: &State) {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.error(ErrorCode::TooLarge, ErrorCode::TooLarge.message());
+        }
+        WsError::Io(e) if e.get_ref().is_some_and(|e| e.is::<TooLargeBeforeJoin>()) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.error(
+                ErrorCode::TooLarge,
+                "A message before join must fit in 2 KiB; join first.",
+            );
+        }
+        // A peer that vanished without a close frame is a lost connection, not a bad frame.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {}
+        WsError::Capacity(_) | WsError::Protocol(_) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.close(1002, "protocol error");
+        }
+        WsError::Utf8(_) => {
+            bump(&state.metrics.frames_rejected);
+            outbox.close(1007, "invalid UTF-8");
+        }
+        _ => {}
+    }
+}

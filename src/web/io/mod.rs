@@ -1,0 +1,7 @@
+//! The layers under tungstenite, from the socket up: `coalesce` (one write per batch),
+//! `inflight` (partly received bytes charged to their arena, paused when it is spent, under the
+//! message deadline), `reframe` (the pure frame scanner and re-framer they use).
+
+pub mod coalesce;
+pub mod inflight;
+pub mod reframe;
