@@ -3,12 +3,14 @@
 //! `main.rs` parses the settings and calls [`serve`]; the integration tests call the same
 //! function on a loopback port, so they drive exactly what ships. See `ARCHITECTURE.md`.
 
-// The module map. Folders are the sections of ARCHITECTURE.md; imports run one way: `core` at
-// the bottom (no tokio, no sockets), then `admission`, `signaling`, `web`, `turn`, and the
-// wiring here and in `state` at the top.
+// The module map. Folders are the sections of ARCHITECTURE.md; imports run one way: `util` and
+// `core` at the bottom (no tokio, no sockets), then `admission`, `io` (the byte layers under a
+// WebSocket), `signaling`, `turn`, `web`, and the wiring here and in `state` at the top.
 pub mod admission;
 pub mod core;
+pub mod io;
 pub mod signaling;
+pub mod util;
 pub mod web;
 
 pub mod config;
@@ -26,8 +28,8 @@ pub mod turn;
 // Old flat paths, while the rest of the tree moves (see the note on what moved where).
 pub use admission::{budget, evict, guard};
 pub use core::{bucket, password, rooms};
+pub use io::{coalesce, inflight, reframe};
 pub use signaling::{protocol, session};
-pub use web::io::{coalesce, inflight, reframe};
 pub use web::{assets, hosts, http, tls};
 
 use std::future::Future;
@@ -202,7 +204,7 @@ fn start_relay(state: &Arc<State>, sockets: relay::Sockets) -> std::io::Result<(
     // on restart, and resumed seats get fresh credentials with their `joined`.
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = util::hex::hex(&secret);
     relay::Relay::start(state.clone(), sockets, &secret);
     let info = state::RelayInfo {
         port: local.port(),
@@ -381,5 +383,65 @@ async fn sweep_loop(state: Arc<State>, _done: mpsc::Sender<()>) {
             budget::return_free_memory();
             log::debug!("returned free memory in {:?}", started.elapsed());
         }
+    }
+}
+
+/// The layering of the module map, checked on the source: what `core` and `util` may import.
+#[cfg(test)]
+mod layering {
+    use std::path::Path;
+
+    /// Every `crate::` path and every external crate a folder's files name.
+    fn imports(folder: &str) -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(folder);
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("the folder exists") {
+            let path = entry.expect("readable").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for word in code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+                if word.starts_with("crate::")
+                    || word.starts_with("tokio")
+                    || word.starts_with("hyper")
+                    || word.contains("tungstenite")
+                    || word.starts_with("std::net::Tcp")
+                    || word.starts_with("std::net::Udp")
+                    || word.starts_with("std::fs")
+                {
+                    found.push((name.clone(), word.to_string()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Architecture invariant: the room core imports no runtime, no socket, no file system, and
+    /// nothing of the crate but itself, `util` and the budget's numbers (`limits`).
+    #[test]
+    fn the_core_imports_nothing_above_it() {
+        let allowed = [
+            "crate::core::",
+            "crate::util::",
+            "crate::limits::",
+            "crate::ops::limits::",
+        ];
+        let bad: Vec<_> = imports("core")
+            .into_iter()
+            .filter(|(_, word)| !allowed.iter().any(|a| word.starts_with(a)))
+            .collect();
+        assert!(bad.is_empty(), "core reaches above itself: {bad:?}");
+    }
+
+    #[test]
+    fn util_imports_nothing_of_the_crate() {
+        let bad = imports("util");
+        assert!(bad.is_empty(), "util imports: {bad:?}");
     }
 }

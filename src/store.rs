@@ -14,15 +14,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::protocol::{ClientId, Name};
+use crate::protocol::ClientId;
 use crate::rooms::RoomName;
 use crate::state::State;
+
+pub use crate::core::snapshot::{SavedRemoval, SavedRoom, SavedSeat};
 
 pub const FILE: &str = "rooms.json";
 /// The generation before the current one: what `rooms.json` held before the last write.
@@ -33,41 +35,6 @@ const VERSION: u32 = 1;
 const DEBOUNCE: Duration = Duration::from_secs(1);
 /// Rooms are rewritten this often even without a change, so idle times stay current.
 const REFRESH: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedRoom {
-    pub name: RoomName,
-    pub idle_secs: u64,
-    pub password: Option<String>,
-    pub locked: bool,
-    pub removed: Vec<ClientId>,
-    /// Addresses someone was removed from (IPv4, or an IPv6 /64 as its first address) and the
-    /// identities seated from them then. Personal data: kept only while the room lives, and only
-    /// these. Absent in stores written before issue 13.
-    #[serde(default)]
-    pub removed_addrs: Vec<SavedRemoval>,
-    /// The address that made the room (IPv4, or an IPv6 /64's first address), so the
-    /// per-address room cap holds across a restart. Absent for exempt addresses and in older
-    /// stores.
-    #[serde(default)]
-    pub creator: Option<std::net::IpAddr>,
-    pub seats: Vec<SavedSeat>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedRemoval {
-    pub addr: std::net::IpAddr,
-    pub known: Vec<ClientId>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedSeat {
-    pub id: u64,
-    pub client: ClientId,
-    pub token: String,
-    pub name: Name,
-    pub host: bool,
-}
 
 #[derive(Serialize)]
 struct File {
@@ -253,12 +220,7 @@ fn read_generation(path: &Path) -> Result<Generation, Unread> {
     Ok(generation)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
+use crate::util::time::unix_now;
 
 /// Writes the rooms atomically (temp file, fsync, rename, fsync of the directory), after
 /// keeping the file it replaces as [`PREV`]. The old file is hard-linked there (copied where
@@ -466,6 +428,7 @@ pub async fn writer(state: Arc<State>, dir: PathBuf, _done: mpsc::Sender<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Name;
 
     fn dir(name: &str) -> PathBuf {
         let dir =

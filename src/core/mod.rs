@@ -6,6 +6,9 @@
 //! Callers pass `now` and get back the notices to send; every rule is a unit test. A test in
 //! `lib.rs` (`the_core_imports_nothing_above_it`) keeps it so.
 
+pub mod addr;
 pub mod bucket;
+pub mod ids;
 pub mod password;
 pub mod rooms;
+pub mod snapshot;

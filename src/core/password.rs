@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use ring::{hmac, pbkdf2};
 
-use crate::protocol::unhex;
+use crate::util::hex::{hex, unhex};
 
 /// Iterations of PBKDF2-HMAC-SHA256 for new hashes: 11 ms measured on the x86 build machine,
 /// 67-92 ms estimated on a Raspberry Pi 4 core (docs/SECURITY.md, "Attack: hand-written
@@ -152,10 +152,6 @@ impl PasswordHash {
     pub fn needs_rehash(&self) -> bool {
         self.kdf != Kdf::Sha256 || self.iterations.get() != ITERATIONS
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// HMAC-SHA1 (RFC 2104), which STUN's MESSAGE-INTEGRITY and coturn's REST credentials are

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use crate::limits::MAX_PEERS_PER_ROOM;
 use std::collections::VecDeque;
 
-use crate::guard::AddrKey;
-use crate::password::PasswordHash;
-use crate::protocol::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
-use crate::store::{SavedRemoval, SavedRoom, SavedSeat};
+use crate::core::addr::AddrKey;
+use crate::core::ids::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
+use crate::core::password::PasswordHash;
+use crate::core::snapshot::{SavedRemoval, SavedRoom, SavedSeat};
 
 /// Bytes of chat text a room keeps for late joiners; the oldest lines go first.
 pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;

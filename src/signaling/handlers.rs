@@ -107,9 +107,7 @@ fn update(ctx: &Ctx, me: &Seated, update: Update) {
 
 /// `chat`: a line for the room, kept for late joiners.
 fn chat(ctx: &Ctx, me: &Seated, text: &str) {
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let ts = crate::util::time::unix_millis();
     let mut rooms = ctx.state.rooms();
     deliver_notices(rooms.chat(&ctx.room, me.seat, ctx.conn, text, ts, Instant::now()));
 }

@@ -23,9 +23,9 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::budget::Budget;
 use crate::core::rooms::{Event, Notice};
+use crate::io::coalesce::Coalesce;
+use crate::io::inflight::ChargedIo;
 use crate::signaling::protocol::{ErrorCode, ServerMsg};
-use crate::web::io::coalesce::Coalesce;
-use crate::web::io::inflight::ChargedIo;
 
 /// A WebSocket as the server holds it, with its layers (see `web::io`).
 pub(crate) type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;

@@ -9,88 +9,15 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
-/// Bytes a name may take (64 characters of up to 4 bytes).
-pub const NAME_BYTES: usize = 256;
-/// Bytes a `client` id may take.
-pub const CLIENT_BYTES: usize = 64;
-/// Longest chat message, in bytes.
-pub const MAX_CHAT_BYTES: usize = 2048;
-/// Longest room password, in characters.
-pub const MAX_PASSWORD_CHARS: usize = 128;
-
-pub type Name = heapless::String<NAME_BYTES>;
-pub type ClientId = heapless::String<CLIENT_BYTES>;
-
-/// A seat's id, unique in the process while the seat lives. On the wire it is a string, so that
-/// clients compare ids as strings and never meet integer-precision surprises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeatId(pub u64);
-
-impl fmt::Display for SeatId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl Serialize for SeatId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl SeatId {
-    pub fn parse(text: &str) -> Option<SeatId> {
-        if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        text.parse().ok().map(SeatId)
-    }
-}
-
-/// Bytes from hex digits (two per byte); `None` for an odd length or anything not hex.
-pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
-
-/// A seat token: 128 bits from the OS CSPRNG, shown as 32 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Token(pub [u8; 16]);
-
-impl Token {
-    pub fn to_hex(self) -> heapless::String<32> {
-        let mut out = heapless::String::new();
-        for byte in self.0 {
-            let _ = fmt::Write::write_fmt(&mut out, format_args!("{byte:02x}"));
-        }
-        out
-    }
-
-    pub fn from_hex(text: &str) -> Option<Token> {
-        Some(Token(unhex(text)?.try_into().ok()?))
-    }
-
-    /// Compares in time independent of where the tokens differ.
-    pub fn matches(&self, other: &Token) -> bool {
-        crate::password::secrets_equal(&self.0, &other.0)
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(…)")
-    }
-}
+// The values the core is made of, on the wire as they are.
+pub use crate::core::ids::{
+    ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update, CLIENT_BYTES, MAX_CHAT_BYTES,
+    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, NAME_BYTES,
+};
+pub use crate::util::hex::unhex;
 
 /// Every field any client message may carry, all optional, borrowed from the frame.
 #[derive(Deserialize, Default)]
@@ -146,25 +73,6 @@ pub enum ClientMsg<'a> {
     Remove {
         id: SeatId,
     },
-}
-
-#[derive(Debug, Clone)]
-pub struct Join {
-    pub name: Name,
-    pub client: ClientId,
-    pub token: Option<Token>,
-    pub password: Option<String>,
-    pub audio: bool,
-    pub video: bool,
-    pub resume: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Update {
-    pub audio: Option<bool>,
-    pub video: Option<bool>,
-    pub screen: Option<bool>,
-    pub hand: Option<bool>,
 }
 
 /// Why a client message was refused; its text goes to the client in a `bad_request` error.
@@ -323,29 +231,6 @@ pub fn parse_client(raw: &str) -> Result<ClientId, BadRequest> {
         return Err(bad("`client` must be 8-64 characters of A-Z a-z 0-9 _ -"));
     }
     ClientId::try_from(raw).map_err(|_| bad("`client` is too long"))
-}
-
-/// One seat as the others see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Peer {
-    pub id: SeatId,
-    pub name: Name,
-    pub audio: bool,
-    pub video: bool,
-    pub screen: bool,
-    pub host: bool,
-    pub away: bool,
-    pub hand: bool,
-}
-
-/// One chat message, as stored for late joiners and as sent.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ChatLine {
-    pub from: SeatId,
-    pub name: Name,
-    pub text: String,
-    /// Milliseconds since the Unix epoch, by the server's clock.
-    pub ts: u64,
 }
 
 /// Every message the server sends.

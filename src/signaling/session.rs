@@ -22,10 +22,10 @@ use crate::metrics::bump;
 use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
 use crate::signaling::outbox::{write_loop, Socket};
 // Where the rest of the server has always found them.
+use crate::io::inflight::{Charge, TooLargeBeforeJoin};
 pub use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{close, ClientMsg, ErrorCode};
 use crate::state::{SocketPermit, State};
-use crate::web::io::inflight::{Charge, TooLargeBeforeJoin};
 
 /// How a session ended, which decides what happens to its seat.
 enum End {

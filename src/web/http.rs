@@ -158,7 +158,7 @@ pub fn route(path: &str, headers: &HeaderMap, state: &State) -> Response<Body> {
 pub fn new_room_name() -> String {
     let mut bytes = [0u8; 6];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::util::hex::hex(&bytes);
     format!("{}-{}-{}", &hex[0..4], &hex[4..8], &hex[8..12])
 }
 

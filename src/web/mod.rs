@@ -1,5 +1,5 @@
-//! HTTP and the bytes under WebSockets: routes, the embedded assets, TLS, the names this
-//! server answers to, and `io/` (the in-flight charge, the frame re-framer, write coalescing).
+//! HTTP: routes, the embedded assets, TLS, the names this server answers to, and the WebSocket
+//! upgrade that hands a socket (over `io`'s layers) to its `signaling` session.
 //!
 //! Architecture invariant: nothing a request or a frame carries reaches the heap without an
 //! arena of `admission` (connections, sockets, in-flight bytes).
@@ -7,5 +7,4 @@
 pub mod assets;
 pub mod hosts;
 pub mod http;
-pub mod io;
 pub mod tls;
