@@ -909,8 +909,8 @@ impl<H: Clone> Rooms<H> {
             .map(|c| c.handle.clone())
     }
 
-    /// Frees seats whose grace ran out, and removes empty rooms idle for the TTL. Cheap when
-    /// nothing is due: away seats are counted, and the room scan is the caller's to pace.
+    /// Frees seats whose grace ran out (rooms themselves go only in [`Rooms::sweep_expired`]).
+    /// Cheap when nothing is due: away seats are counted, so with none it scans nothing.
     pub fn sweep_away(&mut self, now: Instant) -> Vec<Notice<H>> {
         let mut notices = Vec::new();
         if self.away == 0 {
