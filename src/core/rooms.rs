@@ -959,6 +959,47 @@ impl<H: Clone> Rooms<H> {
 mod tests {
     use super::*;
 
+    /// One join as a test spells it: the request, the socket, the fresh token and the time;
+    /// a proven password and a full heap only where a test says so. `Rooms::join` is called in
+    /// this one place, so a change of its signature is a change here.
+    struct Ask<'a> {
+        join: Join,
+        conn: Conn<H>,
+        fresh: Token,
+        proven: Option<&'a PasswordHash>,
+        now: Instant,
+        heap: bool,
+    }
+
+    fn ask<'a>(join: Join, conn: Conn<H>, fresh: Token, now: Instant) -> Ask<'a> {
+        Ask {
+            join,
+            conn,
+            fresh,
+            proven: None,
+            now,
+            heap: true,
+        }
+    }
+
+    impl<'a> Ask<'a> {
+        fn proven(mut self, hash: &'a PasswordHash) -> Ask<'a> {
+            self.proven = Some(hash);
+            self
+        }
+
+        fn no_heap(mut self) -> Ask<'a> {
+            self.heap = false;
+            self
+        }
+    }
+
+    impl Rooms<H> {
+        fn ask(&mut self, room: &RoomName, a: Ask<'_>) -> Result<Admitted<H>, Refusal> {
+            self.join(room, &a.join, a.conn, a.fresh, a.proven, a.now, a.heap)
+        }
+    }
+
     /// A socket in tests: just its number.
     type H = u32;
 
@@ -1043,50 +1084,52 @@ mod tests {
 
         // The host resumes with its token: same seat, still host.
         let back = after
-            .join(
+            .ask(
                 &r,
-                &join_req("Ada", "client0001", Some(host.token), true),
-                conn(11),
-                token(99),
-                None,
-                t1,
-                true,
+                ask(
+                    join_req("Ada", "client0001", Some(host.token), true),
+                    conn(11),
+                    token(99),
+                    t1,
+                ),
             )
             .unwrap();
         assert_eq!((back.you, back.host, back.resumed), (host.you, true, true));
         assert_eq!(back.peers.len(), 1, "the guest's seat waits, shown as away");
         assert!(back.peers[0].away);
         // A newcomer without the password is refused; the removed identity stays out.
-        let refused = after.join(
+        let refused = after.ask(
             &r,
-            &join_req("Eve", "client0077", None, false),
-            conn(12),
-            token(12),
-            None,
-            t1,
-            true,
+            ask(
+                join_req("Eve", "client0077", None, false),
+                conn(12),
+                token(12),
+                t1,
+            ),
         );
         assert_eq!(refused.err(), Some(Refusal::BadPassword));
-        let refused = after.join(
+        let refused = after.ask(
             &r,
-            &join_req("Cy", "client0003", None, false),
-            conn(13),
-            token(13),
-            Some(&hash),
-            t1,
-            true,
+            ask(
+                join_req("Cy", "client0003", None, false),
+                conn(13),
+                token(13),
+                t1,
+            )
+            .proven(&hash),
         );
         assert_eq!(refused.err(), Some(Refusal::Removed));
         // New seats never reuse a restored id.
         let newcomer = after
-            .join(
+            .ask(
                 &r,
-                &join_req("Bo", "client0088", None, false),
-                conn(14),
-                token(14),
-                Some(&hash),
-                t1,
-                true,
+                ask(
+                    join_req("Bo", "client0088", None, false),
+                    conn(14),
+                    token(14),
+                    t1,
+                )
+                .proven(&hash),
             )
             .unwrap();
         assert!(newcomer.you.0 > guest.you.0.max(host.you.0));
@@ -1109,14 +1152,14 @@ mod tests {
         let mut rooms = Rooms::new(limits(), 1);
         let r = room("family");
         let join = |rooms: &mut Rooms<H>, client: &str, n: u32, ip: &str| {
-            rooms.join(
+            rooms.ask(
                 &r,
-                &join_req("p", client, None, false),
-                conn_from(n, ip),
-                token(n as u8),
-                None,
-                t0,
-                true,
+                ask(
+                    join_req("p", client, None, false),
+                    conn_from(n, ip),
+                    token(n as u8),
+                    t0,
+                ),
             )
         };
         let host = join(&mut rooms, "host-0001", 1, "203.0.113.9").unwrap();
@@ -1144,14 +1187,14 @@ mod tests {
         assert!(join(&mut rooms, "stranger1", 9, "192.0.2.1").is_ok());
         assert!(join(&mut rooms, "neighbour", 10, "2001:db8:1:3::1").is_ok());
         // Without an address (loopback without --limit-loopback) only the identity is barred.
-        let keyless = rooms.join(
+        let keyless = rooms.ask(
             &r,
-            &join_req("p", "troll-003", None, false),
-            conn(11),
-            token(11),
-            None,
-            t0,
-            true,
+            ask(
+                join_req("p", "troll-003", None, false),
+                conn(11),
+                token(11),
+                t0,
+            ),
         );
         assert!(keyless.is_ok());
 
@@ -1159,14 +1202,14 @@ mod tests {
         let saved = rooms.save(t0);
         let mut after: Rooms<H> = Rooms::new(limits(), 1);
         after.restore(saved, Duration::ZERO, t0);
-        let again = after.join(
+        let again = after.ask(
             &r,
-            &join_req("p", "troll-004", None, false),
-            conn_from(12, "198.51.100.7"),
-            token(12),
-            None,
-            t0,
-            true,
+            ask(
+                join_req("p", "troll-004", None, false),
+                conn_from(12, "198.51.100.7"),
+                token(12),
+                t0,
+            ),
         );
         assert_eq!(again.unwrap_err(), Refusal::Removed);
     }
@@ -1177,26 +1220,26 @@ mod tests {
         let mut rooms = Rooms::new(limits(), 1);
         let r = room("big");
         let host = rooms
-            .join(
+            .ask(
                 &r,
-                &join_req("p", "host-0001", None, false),
-                conn(1),
-                token(1),
-                None,
-                t0,
-                true,
+                ask(
+                    join_req("p", "host-0001", None, false),
+                    conn(1),
+                    token(1),
+                    t0,
+                ),
             )
             .unwrap();
         for n in 0..(MAX_REMOVED_ADDRESSES as u32 + 3) {
             let victim = rooms
-                .join(
+                .ask(
                     &r,
-                    &join_req("p", &format!("troll{n:04}"), None, false),
-                    conn_from(n + 2, &format!("198.51.100.{n}")),
-                    token(2),
-                    None,
-                    t0,
-                    true,
+                    ask(
+                        join_req("p", &format!("troll{n:04}"), None, false),
+                        conn_from(n + 2, &format!("198.51.100.{n}")),
+                        token(2),
+                        t0,
+                    ),
                 )
                 .unwrap();
             rooms
@@ -1214,14 +1257,14 @@ mod tests {
 
     fn join_n(rooms: &mut Rooms<H>, r: &RoomName, n: u32, now: Instant) -> Admitted<H> {
         rooms
-            .join(
+            .ask(
                 r,
-                &join_req("p", &format!("client{n:04}"), None, false),
-                conn(n),
-                token(n as u8),
-                None,
-                now,
-                true,
+                ask(
+                    join_req("p", &format!("client{n:04}"), None, false),
+                    conn(n),
+                    token(n as u8),
+                    now,
+                ),
             )
             .unwrap()
     }
@@ -1263,14 +1306,14 @@ mod tests {
         for n in 1..=6 {
             join_n(&mut rooms, &r, n, now);
         }
-        let seventh = rooms.join(
+        let seventh = rooms.ask(
             &r,
-            &join_req("p", "client0007", None, false),
-            conn(7),
-            token(7),
-            None,
-            now,
-            true,
+            ask(
+                join_req("p", "client0007", None, false),
+                conn(7),
+                token(7),
+                now,
+            ),
         );
         assert_eq!(seventh.unwrap_err(), Refusal::RoomFull);
         assert_eq!(rooms.seat_count(), 6);
@@ -1284,14 +1327,14 @@ mod tests {
         let a = join_n(&mut rooms, &r, 1, now);
         join_n(&mut rooms, &r, 2, now);
         let again = rooms
-            .join(
+            .ask(
                 &r,
-                &join_req("p", "client0001", Some(a.token), false),
-                conn(11),
-                token(99),
-                None,
-                now,
-                true,
+                ask(
+                    join_req("p", "client0001", Some(a.token), false),
+                    conn(11),
+                    token(99),
+                    now,
+                ),
             )
             .unwrap();
         assert_eq!(again.you, a.you, "same seat");
@@ -1319,14 +1362,14 @@ mod tests {
         let a = join_n(&mut rooms, &r, 1, now);
         for wrong in [None, Some(token(42))] {
             let other = rooms
-                .join(
+                .ask(
                     &r,
-                    &join_req("p", "client0001", wrong, false),
-                    conn(5),
-                    token(5),
-                    None,
-                    now,
-                    true,
+                    ask(
+                        join_req("p", "client0001", wrong, false),
+                        conn(5),
+                        token(5),
+                        now,
+                    ),
                 )
                 .unwrap();
             assert_ne!(other.you, a.you);
@@ -1346,6 +1389,74 @@ mod tests {
         assert_eq!(rooms.route(&r1, a.you, ConnId(1), b.you, now), Some(2));
         assert_eq!(rooms.route(&r1, a.you, ConnId(1), c.you, now), None);
         assert_eq!(rooms.route(&r2, c.you, ConnId(3), a.you, now), None);
+    }
+
+    /// The host rules as a table: each host control, sent by the host, by a guest, by the host's
+    /// replaced socket, and for a room that does not exist; only the host's live socket may.
+    #[test]
+    fn only_the_hosts_live_socket_may_use_host_controls() {
+        #[derive(Debug, Clone, Copy)]
+        enum Control {
+            Password,
+            Lock,
+            Remove,
+        }
+        #[derive(Debug, Clone, Copy)]
+        enum Sender {
+            Host,
+            Guest,
+            HostsOldSocket,
+            NoSuchRoom,
+        }
+        let t0 = Instant::now();
+        for control in [Control::Password, Control::Lock, Control::Remove] {
+            for sender in [
+                Sender::Host,
+                Sender::Guest,
+                Sender::HostsOldSocket,
+                Sender::NoSuchRoom,
+            ] {
+                let mut rooms = Rooms::new(limits(), 1);
+                let r = room("den");
+                let host = join_n(&mut rooms, &r, 1, t0);
+                let guest = join_n(&mut rooms, &r, 2, t0);
+                let third = join_n(&mut rooms, &r, 3, t0);
+                let (who, socket, in_room) = match sender {
+                    Sender::Host => (host.you, ConnId(1), r.clone()),
+                    Sender::Guest => (guest.you, ConnId(2), r.clone()),
+                    Sender::HostsOldSocket => {
+                        // The host came back on socket 11; socket 1 no longer holds the seat.
+                        rooms
+                            .ask(
+                                &r,
+                                ask(
+                                    join_req("p", "client0001", Some(host.token), true),
+                                    conn(11),
+                                    token(50),
+                                    t0,
+                                ),
+                            )
+                            .unwrap();
+                        (host.you, ConnId(1), r.clone())
+                    }
+                    Sender::NoSuchRoom => (host.you, ConnId(1), room("elsewhere")),
+                };
+                let allowed = match control {
+                    Control::Password => rooms
+                        .set_password(&in_room, who, socket, Some(PasswordHash::new("pw")), t0)
+                        .is_ok(),
+                    Control::Lock => rooms.set_locked(&in_room, who, socket, true, t0).is_ok(),
+                    Control::Remove => rooms.remove(&in_room, who, socket, third.you, t0).is_ok(),
+                };
+                let expected = matches!(sender, Sender::Host);
+                assert_eq!(allowed, expected, "{control:?} by {sender:?}");
+                // What a refused control did: nothing.
+                if !expected {
+                    assert!(rooms.password_of(&r).is_none(), "{control:?} by {sender:?}");
+                    assert_eq!(rooms.seat_count(), 3, "{control:?} by {sender:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -1374,14 +1485,14 @@ mod tests {
         assert!(rooms.sweep_away(t0 + Duration::from_secs(29)).is_empty());
         // Resumed in time: same seat, no peer-left.
         let back = rooms
-            .join(
+            .ask(
                 &r,
-                &join_req("p", "client0001", Some(a.token), true),
-                conn(21),
-                token(0),
-                None,
-                t0 + Duration::from_secs(29),
-                true,
+                ask(
+                    join_req("p", "client0001", Some(a.token), true),
+                    conn(21),
+                    token(0),
+                    t0 + Duration::from_secs(29),
+                ),
             )
             .unwrap();
         assert_eq!(back.you, a.you);
@@ -1422,14 +1533,14 @@ mod tests {
         ip: &str,
         now: Instant,
     ) -> Result<Admitted<H>, Refusal> {
-        rooms.join(
+        rooms.ask(
             &room(r),
-            &join_req("p", &format!("client{n:04}"), None, false),
-            conn_from(n, ip),
-            token(n as u8),
-            None,
-            now,
-            true,
+            ask(
+                join_req("p", &format!("client{n:04}"), None, false),
+                conn_from(n, ip),
+                token(n as u8),
+                now,
+            ),
         )
     }
 
@@ -1472,14 +1583,14 @@ mod tests {
         );
         // Exempt connections (no address) are not counted.
         rooms
-            .join(
+            .ask(
                 &room("e"),
-                &join_req("p", "client0008", None, false),
-                conn(8),
-                token(8),
-                None,
-                t0,
-                true,
+                ask(
+                    join_req("p", "client0008", None, false),
+                    conn(8),
+                    token(8),
+                    t0,
+                ),
             )
             .unwrap();
     }
@@ -1513,14 +1624,14 @@ mod tests {
         join_n(&mut rooms, &room("open"), 4, later);
         assert_eq!(rooms.room_count(), 3);
         // At the cap, a new room finds nothing it may evict.
-        let refused = rooms.join(
+        let refused = rooms.ask(
             &room("taken"),
-            &join_req("p", "client0009", None, false),
-            conn(9),
-            token(9),
-            None,
-            later,
-            true,
+            ask(
+                join_req("p", "client0009", None, false),
+                conn(9),
+                token(9),
+                later,
+            ),
         );
         assert_eq!(refused.unwrap_err(), Refusal::ServerBusy);
         assert!(rooms.password_of(&room("family")).is_some());
@@ -1536,24 +1647,25 @@ mod tests {
         join_n(&mut rooms, &room("c"), 3, t0);
         join_n(&mut rooms, &room("d"), 4, t0); // evicts empty "a"
         assert_eq!(rooms.room_count(), 3);
-        let refused = rooms.join(
+        let refused = rooms.ask(
             &room("e"),
-            &join_req("p", "client0005", None, false),
-            conn(5),
-            token(5),
-            None,
-            t0,
-            true,
+            ask(
+                join_req("p", "client0005", None, false),
+                conn(5),
+                token(5),
+                t0,
+            ),
         );
         assert_eq!(refused.unwrap_err(), Refusal::ServerBusy);
-        let over_budget = rooms.join(
+        let over_budget = rooms.ask(
             &room("b"),
-            &join_req("p", "client0006", None, false),
-            conn(6),
-            token(6),
-            None,
-            t0,
-            false,
+            ask(
+                join_req("p", "client0006", None, false),
+                conn(6),
+                token(6),
+                t0,
+            )
+            .no_heap(),
         );
         assert!(over_budget.is_ok(), "an existing room needs no new arena");
     }
