@@ -83,33 +83,33 @@ fn main() -> ExitCode {
         if let Some((_, tls)) = &https {
             tokio::spawn(reload_on_hangup(tls.clone()));
         }
-        let stun = match config.stun_listen {
+        let mut stun = match config.stun_listen {
             None => None,
-            Some(addr) => match videomeet::relay::Sockets::bind(addr).await {
-                Ok(sockets) => Some(sockets),
-                Err(e) if !config.stun_listen_explicit => {
-                    log::warn!(
-                        "STUN/TURN is off: cannot listen on {addr} ({e}); set --stun-listen"
-                    );
-                    None
+            Some(addr) => {
+                let explicit = config.stun_listen_explicit;
+                let bound = bind_optional("STUN/TURN", "--stun-listen", addr, explicit, |a| {
+                    videomeet::relay::Sockets::bind(a)
+                });
+                match bound.await {
+                    Ok(sockets) => sockets,
+                    Err(message) => {
+                        eprintln!("videomeet: {message}");
+                        return ExitCode::FAILURE;
+                    }
                 }
-                Err(e) => {
-                    eprintln!("videomeet: cannot listen on {addr} for STUN/TURN: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
+            }
         };
-        let mut stun = stun;
         if let (Some(sockets), Some(addr), Some((_, tls))) =
             (stun.as_mut(), config.turns_listen, https.as_ref())
         {
-            match TcpListener::bind(addr).await {
-                Ok(listener) => sockets.tls = Some((listener, tls.clone())),
-                Err(e) if !config.turns_listen_explicit => {
-                    log::warn!("TURN over TLS is off: cannot listen on {addr} ({e})");
-                }
-                Err(e) => {
-                    eprintln!("videomeet: cannot listen on {addr} for TURN over TLS: {e}");
+            let explicit = config.turns_listen_explicit;
+            let bound = bind_optional("TURN over TLS", "--turns-listen", addr, explicit, |a| {
+                TcpListener::bind(a)
+            });
+            match bound.await {
+                Ok(listener) => sockets.tls = listener.map(|l| (l, tls.clone())),
+                Err(message) => {
+                    eprintln!("videomeet: {message}");
                     return ExitCode::FAILURE;
                 }
             }
@@ -136,13 +136,12 @@ async fn https(config: &Config) -> Result<Option<(TcpListener, Arc<Tls>)>, Strin
     let Some(addr) = config.tls_listen else {
         return Ok(None);
     };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) if !config.tls_listen_explicit => {
-            log::warn!("HTTPS is off: cannot listen on {addr} ({e}); set --tls-listen");
-            return Ok(None);
-        }
-        Err(e) => return Err(format!("cannot listen on {addr} for HTTPS: {e}")),
+    let explicit = config.tls_listen_explicit;
+    let bound = bind_optional("HTTPS", "--tls-listen", addr, explicit, |a| {
+        TcpListener::bind(a)
+    });
+    let Some(listener) = bound.await? else {
+        return Ok(None);
     };
     let source = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Source::Files {
@@ -155,6 +154,30 @@ async fn https(config: &Config) -> Result<Option<(TcpListener, Arc<Tls>)>, Strin
     };
     let tls = Tls::load(source)?;
     Ok(Some((listener, Arc::new(tls))))
+}
+
+/// Binds a service's port. A taken default port only turns the service off, with a warning
+/// naming the flag to set (so a second instance for testing still starts); an explicit address
+/// that cannot bind is an error, because the operator asked for exactly that.
+async fn bind_optional<T, F, Fut>(
+    what: &str,
+    flag: &str,
+    addr: std::net::SocketAddr,
+    explicit: bool,
+    bind: F,
+) -> Result<Option<T>, String>
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    match bind(addr).await {
+        Ok(bound) => Ok(Some(bound)),
+        Err(e) if !explicit => {
+            log::warn!("{what} is off: cannot listen on {addr} ({e}); set {flag}");
+            Ok(None)
+        }
+        Err(e) => Err(format!("cannot listen on {addr} for {what}: {e}")),
+    }
 }
 
 /// SIGHUP reads the certificate files again; meetings in progress are not touched.
