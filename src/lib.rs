@@ -19,16 +19,17 @@ pub mod password;
 pub mod process;
 pub mod protocol;
 pub mod reframe;
-pub mod relay;
 pub mod rooms;
 pub mod session;
 pub mod state;
 pub mod state_dir;
 pub mod store;
-pub mod stun;
 pub mod systemd;
 pub mod tls;
 pub mod turn;
+
+// The old paths of the TURN modules, kept while the rest of the program moves to `turn::`.
+pub use turn::{codec as stun, server as relay};
 
 use std::future::Future;
 use std::sync::Arc;
