@@ -17,11 +17,9 @@ pub mod config;
 pub mod limits;
 pub mod metrics;
 pub mod process;
-pub mod relay;
 pub mod state;
 pub mod state_dir;
 pub mod store;
-pub mod stun;
 pub mod systemd;
 pub mod turn;
 
@@ -31,6 +29,8 @@ pub use core::{bucket, password, rooms};
 pub use io::{coalesce, inflight, reframe};
 pub use signaling::{protocol, session};
 pub use web::{assets, hosts, http, tls};
+// The old paths of the TURN modules, kept while the rest of the program moves to `turn::`.
+pub use turn::{codec as stun, server as relay};
 
 use std::future::Future;
 use std::sync::Arc;

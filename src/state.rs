@@ -199,3 +199,39 @@ impl Drop for SocketPermit {
         self.budget.sockets.release(1);
     }
 }
+
+/// What the TURN server sees of the shared state (`turn::TurnContext`): the seat directory,
+/// the counters, the budget, the guard and the settings it needs, never the state itself.
+impl crate::turn::Seats for State {
+    fn is_seated(&self, seat: SeatId) -> bool {
+        self.rooms().seat_ids().any(|s| s == seat)
+    }
+
+    fn seated(&self, seats: &[SeatId]) -> std::collections::HashSet<SeatId> {
+        let all: std::collections::HashSet<SeatId> = self.rooms().seat_ids().collect();
+        seats.iter().copied().filter(|s| all.contains(s)).collect()
+    }
+}
+
+impl AsRef<Metrics> for State {
+    fn as_ref(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl From<Arc<State>> for crate::turn::TurnContext {
+    fn from(state: Arc<State>) -> crate::turn::TurnContext {
+        crate::turn::TurnContext {
+            budget: state.budget.clone(),
+            guard: state.guard.clone(),
+            limits: state.config.limits.clone(),
+            shutdown: state.shutdown.clone(),
+            relay_ports: state.config.relay_ports,
+            relay_allow: state.config.relay_allow.clone(),
+            public_ip: state.config.public_ip,
+            limit_loopback: state.config.limit_loopback,
+            metrics: state.clone(),
+            seats: state,
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::turn::{code_of, Peer};
 use common::Server;
 use serde_json::Value;
-use videomeet::stun::{self, attr, Builder, Class, Message};
+use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 use videomeet::Config;
 
 /// The built-in TURN entry of a `joined`: (urls, username, password).
@@ -362,7 +362,7 @@ async fn coturn_clients_bind_allocate_and_relay_through_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_over_tls_relays_for_coturns_client() {
-    let mut sockets = videomeet::relay::Sockets::bind("127.0.0.1:0".parse().unwrap())
+    let mut sockets = videomeet::turn::server::Sockets::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let tls = videomeet::tls::Tls::load(videomeet::tls::Source::SelfSigned { dir: None }).unwrap();

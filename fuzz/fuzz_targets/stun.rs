@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use videomeet::stun::{self, attr, Builder, Message};
+use videomeet::turn::codec::{self as stun, attr, Builder, Message};
 
 fuzz_target!(|data: &[u8]| {
     let _ = stun::stream_frame_len(data);

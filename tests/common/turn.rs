@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use videomeet::stun::{self, attr, Builder, Class, Message};
+use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 
 /// A TURN client over UDP made of the server's own codec.
 pub struct Peer {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message as Ws;
-use videomeet::stun::{self, attr, Builder, Class, Message};
+use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 
 const PAYLOAD: usize = 1200;
 
