@@ -7,14 +7,12 @@ pub mod assets;
 pub mod bucket;
 pub mod budget;
 pub mod coalesce;
-pub mod config;
 pub mod evict;
 pub mod guard;
 pub mod hosts;
 pub mod http;
 pub mod inflight;
-pub mod limits;
-pub mod metrics;
+pub mod ops;
 pub mod password;
 pub mod process;
 pub mod protocol;
@@ -26,9 +24,11 @@ pub mod state;
 pub mod state_dir;
 pub mod store;
 pub mod stun;
-pub mod systemd;
 pub mod tls;
 pub mod turn;
+
+// The old paths, until every caller names `ops::` (the folder moves first, callers after).
+pub use ops::{config, limits, metrics, systemd};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// The shipped `memlimit.toml`, the defaults every override starts from.
-pub const DEFAULT_TOML: &str = include_str!("../memlimit.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../memlimit.toml");
 
 /// Declares [`Limits`] from one list of `section.key` names: the struct, its all-zero start, the
 /// key list and the lookup all come from it, so a new key is written once here (and once in
