@@ -13,3 +13,6 @@ pub mod config;
 pub mod limits;
 pub mod metrics;
 pub mod systemd;
+
+#[cfg(test)]
+mod readme;
