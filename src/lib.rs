@@ -13,14 +13,11 @@ pub mod signaling;
 pub mod util;
 pub mod web;
 
-pub mod config;
-pub mod limits;
-pub mod metrics;
+pub mod ops;
 pub mod process;
 pub mod state;
 pub mod state_dir;
 pub mod store;
-pub mod systemd;
 pub mod turn;
 
 // Old flat paths, while the rest of the tree moves (see the note on what moved where).
@@ -31,6 +28,8 @@ pub use signaling::{protocol, session};
 pub use web::{assets, hosts, http, tls};
 // The old paths of the TURN modules, kept while the rest of the program moves to `turn::`.
 pub use turn::{codec as stun, server as relay};
+// The old paths of the settings modules, until every caller names `ops::`.
+pub use ops::{config, limits, metrics, systemd};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -6,11 +6,11 @@
 use std::fmt;
 
 /// The shipped `memlimit.toml`, the defaults every override starts from.
-pub const DEFAULT_TOML: &str = include_str!("../memlimit.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../memlimit.toml");
 
 /// Declares [`Limits`] from one list of `section.key` names: the struct, its all-zero start, the
 /// key list and the lookup all come from it, so a new key is written once here (and once in
-/// `memlimit.toml`, with its comment).
+/// `memlimit.toml`, with its comment, and in the README's budget table, which a test checks).
 macro_rules! limits_table {
     ($($section:ident . $key:ident,)*) => {
         /// Every number of `memlimit.toml`, in the units its keys name.

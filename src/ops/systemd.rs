@@ -5,49 +5,33 @@
 //! right for wherever the binary was copied. What the unit does and why:
 //! - `DynamicUser=` and `StateDirectory=`: no account to create; the certificate and room store
 //!   live in `/var/lib/videomeet` (0700), which the binary finds through `$STATE_DIRECTORY`.
-//! - Files given with `--tls-cert`, `--tls-key` and `--turn-secret-file` are often readable by
-//!   root only (certbot's are), so they reach the service as `LoadCredential=`s, read by systemd
-//!   as root and copied to a private directory (`%d`).
+//! - What each option becomes is its [`Unit`] marker in [`FLAGS`](super::config::FLAGS): most
+//!   pass as typed; `--state-dir` is dropped (systemd gives the service its own); files that are
+//!   often readable by root only (`--tls-cert`, `--tls-key`, `--turn-secret-file`: certbot's
+//!   are) reach the service as `LoadCredential=`s, read by systemd as root and copied to a
+//!   private directory (`%d`).
 //! - `CAP_NET_BIND_SERVICE` only when a port below 1024 was asked for; no capability otherwise.
 //! - `MemoryMax=512M`: the budget in `memlimit.toml` fits well inside it; this is the backstop.
 
-use crate::config::Config;
-
-/// Options whose value is a file the service user may not be able to read.
-const CREDENTIALS: [(&str, &str); 3] = [
-    ("--tls-cert", "tls-cert.pem"),
-    ("--tls-key", "tls-key.pem"),
-    ("--turn-secret-file", "turn-secret"),
-];
+use super::config::{occurrences, Config, Unit};
 
 /// The unit text. `exe` is the binary's absolute path; `args` are the options as typed,
 /// without `--print-systemd-unit`; `config` is what they parsed to.
 pub fn unit(exe: &str, args: &[String], config: &Config) -> String {
     let mut exec = vec![quote(exe)];
     let mut credentials = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        // The state directory is systemd's to give; a typed one would escape the sandbox.
-        if flag == "--state-dir" {
-            if inline.is_none() {
-                args.next();
+    // `parse` accepted these options, so no mistake is left to meet.
+    for found in occurrences(args).flatten() {
+        match found.flag.unit {
+            Unit::Pass => exec.extend(found.words.iter().map(|word| quote(word))),
+            Unit::Drop => {}
+            Unit::Credential(name) => {
+                let Some(path) = found.value else { continue };
+                credentials.push(format!("LoadCredential={name}:{}", escape(&path)));
+                exec.push(found.flag.name.to_string());
+                exec.push(format!("%d/{name}"));
             }
-            continue;
         }
-        if let Some((_, name)) = CREDENTIALS.iter().find(|(f, _)| *f == flag) {
-            let Some(path) = inline.or_else(|| args.next().cloned()) else {
-                continue;
-            };
-            credentials.push(format!("LoadCredential={name}:{}", escape(&path)));
-            exec.push(flag.to_string());
-            exec.push(format!("%d/{name}"));
-            continue;
-        }
-        exec.push(quote(arg));
     }
 
     let low_port =
