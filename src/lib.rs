@@ -20,17 +20,6 @@ pub mod state_dir;
 pub mod store;
 pub mod turn;
 
-// Old flat paths, while the rest of the tree moves (see the note on what moved where).
-pub use admission::{budget, evict, guard};
-pub use core::{bucket, password, rooms};
-pub use io::{coalesce, inflight, reframe};
-pub use signaling::{protocol, session};
-pub use web::{assets, hosts, http, tls};
-// The old paths of the TURN modules, kept while the rest of the program moves to `turn::`.
-pub use turn::{codec as stun, server as relay};
-// The old paths of the settings modules, until every caller names `ops::`.
-pub use ops::{config, limits, metrics, systemd};
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,8 +30,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-pub use config::Config;
+pub use ops::config::Config;
+
+use admission::{budget, evict, guard};
+use ops::{config, metrics};
+use signaling::session;
 use state::State;
+use turn::server as relay;
+use web::{http, tls};
 
 /// How long shutdown waits for sockets to say goodbye before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -428,7 +423,7 @@ mod layering {
         let allowed = [
             "crate::core::",
             "crate::util::",
-            "crate::limits::",
+            "crate::ops::limits::",
             "crate::ops::limits::",
         ];
         let bad: Vec<_> = imports("core")

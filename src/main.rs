@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use videomeet::budget::CountingAlloc;
-use videomeet::config::{self, Command, Config};
+use videomeet::admission::budget::CountingAlloc;
+use videomeet::ops::config::{self, Command, Config};
 use videomeet::state_dir;
-use videomeet::tls::{Source, Tls};
+use videomeet::web::tls::{Source, Tls};
 use videomeet::Listeners;
 
 #[global_allocator]
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
             let exe = std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "/usr/local/bin/videomeet".into());
-            print!("{}", videomeet::systemd::unit(&exe, &args, &config));
+            print!("{}", videomeet::ops::systemd::unit(&exe, &args, &config));
             return ExitCode::SUCCESS;
         }
         Ok(Command::Help) => {
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             Some(addr) => {
                 let explicit = config.stun_listen_explicit;
                 let bound = bind_optional("STUN/TURN", "--stun-listen", addr, explicit, |a| {
-                    videomeet::relay::Sockets::bind(a)
+                    videomeet::turn::server::Sockets::bind(a)
                 });
                 match bound.await {
                     Ok(sockets) => sockets,

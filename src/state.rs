@@ -7,14 +7,14 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::budget::Budget;
-use crate::config::Config;
-use crate::guard::Guard;
-use crate::limits::Limits;
-use crate::metrics::{Gauges, Metrics};
-use crate::protocol::SeatId;
-use crate::rooms::{ConnId, RoomLimits, Rooms};
-use crate::session::Outbox;
+use crate::admission::budget::Budget;
+use crate::admission::guard::Guard;
+use crate::core::rooms::{ConnId, RoomLimits, Rooms};
+use crate::ops::config::Config;
+use crate::ops::limits::Limits;
+use crate::ops::metrics::{Gauges, Metrics};
+use crate::signaling::protocol::SeatId;
+use crate::signaling::session::Outbox;
 
 pub struct State {
     pub config: Config,
@@ -31,7 +31,7 @@ pub struct State {
     /// The built-in STUN/TURN server, once its sockets are bound.
     pub relay: std::sync::OnceLock<RelayInfo>,
     /// Open HTTP connections, oldest first, for when their arena is full.
-    pub connections: crate::evict::Oldest,
+    pub connections: crate::admission::evict::Oldest,
     /// Password hashing is slow on purpose, so it runs on a bounded number of threads: joins'
     /// checks on their own, and hosts' `set-password` on one of its own, so that twelve host
     /// sockets setting passwords in a loop cannot keep a Pi's cores busy and delay every
@@ -39,7 +39,7 @@ pub struct State {
     pub verifying: tokio::sync::Semaphore,
     pub hashing: tokio::sync::Semaphore,
     /// The names requests may give in `Host` (against DNS rebinding).
-    pub hosts: crate::hosts::KnownHosts,
+    pub hosts: crate::web::hosts::KnownHosts,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
@@ -82,12 +82,12 @@ impl State {
             shutdown,
             next_conn: AtomicU64::new(1),
             relay: std::sync::OnceLock::new(),
-            connections: crate::evict::Oldest::default(),
+            connections: crate::admission::evict::Oldest::default(),
             verifying: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
             hashing: tokio::sync::Semaphore::new(1),
-            hosts: crate::hosts::KnownHosts::new(&config.allowed_hosts),
+            hosts: crate::web::hosts::KnownHosts::new(&config.allowed_hosts),
             config,
         }
     }

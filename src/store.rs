@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::protocol::ClientId;
-use crate::rooms::RoomName;
+use crate::core::rooms::RoomName;
+use crate::signaling::protocol::ClientId;
 use crate::state::State;
 
 pub use crate::core::snapshot::{SavedRemoval, SavedRoom, SavedSeat};
@@ -428,7 +428,7 @@ pub async fn writer(state: Arc<State>, dir: PathBuf, _done: mpsc::Sender<()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Name;
+    use crate::signaling::protocol::Name;
 
     fn dir(name: &str) -> PathBuf {
         let dir =

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{attacker_ip, masked_frame, raw_join, raw_ws_from, Server};
-use videomeet::budget::CountingAlloc;
+use videomeet::admission::budget::CountingAlloc;
 use videomeet::Config;
 
 #[global_allocator]
@@ -378,7 +378,7 @@ async fn a_few_addresses_cannot_take_every_allocation() {
 #[tokio::test]
 async fn unauthenticated_stun_answers_are_rate_limited_per_source() {
     let _serial = one_at_a_time().await;
-    use videomeet::stun::{self, Builder, Class};
+    use videomeet::turn::codec::{self as stun, Builder, Class};
     let server = Server::start_with_relay(
         limited(),
         &[("rates.stun_burst", "20"), ("rates.stun_per_sec", "5")],
@@ -721,7 +721,7 @@ async fn one_address_cannot_pin_more_than_its_rooms() {
 /// paced loop can for `secs`, under the budget changed by `sets`.
 async fn relayed_through_one_seat(sets: &[(&str, &str)], secs: u64) -> (usize, usize) {
     use common::turn::Peer;
-    use videomeet::stun::{self, attr, Builder, Class, Message};
+    use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
     let server = Server::start_with_relay(limited(), sets).await;
     let port = server.stun.unwrap();
     let (_s, js) = server.join("bw", "sender").await;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{client_id, header, upgrade_request, Server};
-use videomeet::config::parse_cidr;
+use videomeet::ops::config::parse_cidr;
 use videomeet::Config;
 
 #[tokio::test]

@@ -365,7 +365,8 @@ async fn turn_over_tls_relays_for_coturns_client() {
     let mut sockets = videomeet::turn::server::Sockets::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let tls = videomeet::tls::Tls::load(videomeet::tls::Source::SelfSigned { dir: None }).unwrap();
+    let tls = videomeet::web::tls::Tls::load(videomeet::web::tls::Source::SelfSigned { dir: None })
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listener.local_addr().unwrap().port();
     sockets.tls = Some((listener, std::sync::Arc::new(tls)));

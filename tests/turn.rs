@@ -50,7 +50,7 @@ async fn each_join_gets_its_own_time_limited_credential_and_never_the_secret() {
             (now + 3590..=now + 3610).contains(&expiry),
             "{expiry} vs {now}"
         );
-        let mac = videomeet::password::hmac_sha1(SECRET.as_bytes(), username.as_bytes());
+        let mac = videomeet::core::password::hmac_sha1(SECRET.as_bytes(), username.as_bytes());
         assert_eq!(turn["credential"], videomeet::turn::base64(&mac));
         assert!(!joined.to_string().contains(SECRET));
     }
@@ -122,7 +122,7 @@ async fn debian_coturn_accepts_the_credentials_and_refuses_tampered_or_expired_o
         let tampered = coturn_relays(port, &username.replace(':', "0:"), &password);
         // Signed properly but already expired.
         let past = "1000000000:7";
-        let mac = videomeet::password::hmac_sha1(SECRET.as_bytes(), past.as_bytes());
+        let mac = videomeet::core::password::hmac_sha1(SECRET.as_bytes(), past.as_bytes());
         let expired = coturn_relays(port, past, &videomeet::turn::base64(&mac));
         (good, tampered, expired)
     })

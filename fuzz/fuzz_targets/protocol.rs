@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use videomeet::protocol::{parse_client, parse_name, ClientMsg};
+use videomeet::signaling::protocol::{parse_client, parse_name, ClientMsg};
 
 fuzz_target!(|data: &[u8]| {
     // tungstenite hands the session only valid UTF-8; anything else is closed with 1007 first.

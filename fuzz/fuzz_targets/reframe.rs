@@ -11,7 +11,7 @@ use std::io::{self, Cursor, Read, Write};
 use libfuzzer_sys::fuzz_target;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::Message;
-use videomeet::reframe::Reframer;
+use videomeet::io::reframe::Reframer;
 
 /// The sizes the server uses: a 2 KiB read buffer, fragments of 666 bytes; a small frame cap so
 /// that large-frame paths are reached by short inputs.

@@ -11,11 +11,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::bucket::{Bucket, Rate};
 pub use crate::core::addr::AddrKey;
-use crate::inflight::AddressShare;
-use crate::limits::Limits;
-use crate::rooms::RoomName;
+use crate::core::bucket::{Bucket, Rate};
+use crate::core::rooms::RoomName;
+use crate::io::inflight::AddressShare;
+use crate::ops::limits::Limits;
 
 /// A message bucket for one socket; it lives in the session, not in the shared map.
 #[derive(Debug)]

@@ -33,8 +33,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::budget::{Arena, Budget};
-use crate::reframe::Reframer;
+use crate::admission::budget::{Arena, Budget};
+use crate::io::reframe::Reframer;
 
 /// How long a paused reader waits before it looks at the arena again.
 const RETRY: Duration = Duration::from_millis(50);
@@ -400,7 +400,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ChargedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::Limits;
+    use crate::ops::limits::Limits;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn tiny_budget(in_flight_bytes: u64) -> Arc<Budget> {

@@ -1,7 +1,7 @@
 //! The frame scanner between the socket and tungstenite: it sees every byte a client sends, frame
 //! by frame (RFC 6455 section 5.2), before tungstenite does.
 //!
-//! Three jobs, all pure (no I/O, no clock; [`crate::inflight::ChargedIo`] drives it):
+//! Three jobs, all pure (no I/O, no clock; [`crate::io::inflight::ChargedIo`] drives it):
 //! - **Hold large frames back until whole.** tungstenite reserves a frame's declared length as
 //!   soon as it parses the header, so a header promising 1 MiB followed by a trickle would make
 //!   every trickler hold a 1 MiB allocation that no arena sees. Frames longer than `fragment`

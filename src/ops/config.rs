@@ -399,7 +399,7 @@ pub static FLAGS: &[Flag] = &[
             for name in list(last(given)) {
                 // An IP address is allowed without the flag (see `hosts`); listing one does no
                 // harm.
-                let host = crate::hosts::host_of(&name).ok_or_else(|| {
+                let host = crate::web::hosts::host_of(&name).ok_or_else(|| {
                     format!("--allowed-hosts wants host names like meet.example.org, not `{name}`")
                 })?;
                 b.config.allowed_hosts.push(host);

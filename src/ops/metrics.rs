@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::budget::{self, Budget};
+use crate::admission::budget::{self, Budget};
 
 /// Adds one to a counter.
 pub fn bump(counter: &AtomicU64) {
@@ -229,7 +229,7 @@ impl Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::Limits;
+    use crate::ops::limits::Limits;
 
     fn render(metrics: &Metrics) -> String {
         let budget = Budget::new(&Limits::shipped());

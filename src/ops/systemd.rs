@@ -137,7 +137,7 @@ fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse, Command};
+    use crate::ops::config::{parse, Command};
 
     fn unit_for(args: &[&str]) -> String {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

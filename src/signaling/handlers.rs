@@ -18,7 +18,7 @@ use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::password::PasswordHash;
 use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName};
-use crate::metrics::bump;
+use crate::ops::metrics::bump;
 use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
     close, ClientMsg, ErrorCode, Join, Name, SeatId, ServerMsg, Token, Update,

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::admission::guard::{MessageRate, SocketSlot};
 use crate::core::bucket::Bucket;
 use crate::core::rooms::RoomName;
-use crate::metrics::bump;
+use crate::ops::metrics::bump;
 use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
 use crate::signaling::outbox::{write_loop, Socket};
 // Where the rest of the server has always found them.

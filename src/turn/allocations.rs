@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use super::codec::CHANNELS;
 use super::peers::PeerRule;
-use crate::bucket::{Bucket, Rate};
-use crate::guard::AddrKey;
-use crate::limits::Limits;
-use crate::protocol::SeatId;
+use crate::admission::guard::AddrKey;
+use crate::core::bucket::{Bucket, Rate};
+use crate::ops::limits::Limits;
+use crate::signaling::protocol::SeatId;
 
 /// The lifetime an Allocate or Refresh gets when it asks for none (RFC 8656 §3.2).
 pub const DEFAULT_LIFETIME: u64 = 600;

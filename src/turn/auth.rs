@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use super::codec::{self, attr, Builder, Class, Message};
 use super::credentials::base64;
-use crate::bucket::{Bucket, Rate};
-use crate::guard::AddrKey;
-use crate::password::{hmac_sha1, hmac_sha1_verify};
-use crate::protocol::SeatId;
+use crate::admission::guard::AddrKey;
+use crate::core::bucket::{Bucket, Rate};
+use crate::core::password::{hmac_sha1, hmac_sha1_verify};
+use crate::signaling::protocol::SeatId;
 
 pub const REALM: &str = "videomeet";
 
@@ -150,9 +150,10 @@ impl Auth {
         let Some((expiry, mac)) = nonce.split_once('.') else {
             return false;
         };
-        let (Ok(expiry), Some(mac)) =
-            (u64::from_str_radix(expiry, 16), crate::protocol::unhex(mac))
-        else {
+        let (Ok(expiry), Some(mac)) = (
+            u64::from_str_radix(expiry, 16),
+            crate::signaling::protocol::unhex(mac),
+        ) else {
             return false;
         };
         expiry >= now_unix && hmac_sha1_verify(&self.nonce_key, &nonce_input(expiry, ip), &mac)

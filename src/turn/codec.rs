@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::password::{hmac_sha1, hmac_sha1_verify};
+use crate::core::password::{hmac_sha1, hmac_sha1_verify};
 
 pub const MAGIC: u32 = 0x2112_A442;
 /// Channel numbers. RFC 8656 narrowed them to 0x4000-0x4FFF; RFC 5766's 0x4000-0x7FFF is still

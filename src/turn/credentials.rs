@@ -6,7 +6,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::password::hmac_sha1;
+use crate::core::password::hmac_sha1;
 
 /// The TURN part of the settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -33,11 +33,11 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::budget::Budget;
-use crate::guard::Guard;
-use crate::limits::Limits;
-use crate::metrics::Metrics;
-use crate::protocol::SeatId;
+use crate::admission::budget::Budget;
+use crate::admission::guard::Guard;
+use crate::ops::limits::Limits;
+use crate::ops::metrics::Metrics;
+use crate::signaling::protocol::SeatId;
 
 pub use credentials::{base64, TurnConfig};
 

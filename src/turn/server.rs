@@ -32,11 +32,11 @@ use super::auth::{Answer, AnswerRate, Auth, Credential};
 use super::codec::{self as stun, attr, Builder, Class, Message};
 use super::peers::PeerRule;
 use super::TurnContext;
-use crate::bucket::Rate;
-use crate::budget::Permit;
-use crate::guard::{Open, TurnStreamSlot};
-use crate::metrics::bump;
-use crate::protocol::SeatId;
+use crate::admission::budget::Permit;
+use crate::admission::guard::{Open, TurnStreamSlot};
+use crate::core::bucket::Rate;
+use crate::ops::metrics::bump;
+use crate::signaling::protocol::SeatId;
 
 pub use super::auth::REALM;
 
@@ -52,7 +52,7 @@ pub struct Sockets {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
     /// TURN over TLS (`turns:`), on its own port with the HTTPS certificate.
-    pub tls: Option<(TcpListener, Arc<crate::tls::Tls>)>,
+    pub tls: Option<(TcpListener, Arc<crate::web::tls::Tls>)>,
 }
 
 impl Sockets {
@@ -137,7 +137,7 @@ impl Relay {
         getrandom::fill(&mut nonce_key).expect("the OS random source is available");
         // This host's addresses (interfaces, `--public-ip`, loopback): peers there are
         // reachable only on a port that is one of our live relayed addresses.
-        let mut own: HashSet<IpAddr> = crate::tls::local_addresses().into_iter().collect();
+        let mut own: HashSet<IpAddr> = crate::web::tls::local_addresses().into_iter().collect();
         own.extend(context.public_ip);
         own.insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
         own.insert(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
@@ -195,7 +195,11 @@ impl Relay {
 
     /// TURN over TCP, or over TLS when `tls` is given (the handshake gets as long as an HTTP
     /// client's headers).
-    async fn serve_tcp(self: Arc<Relay>, listener: TcpListener, tls: Option<Arc<crate::tls::Tls>>) {
+    async fn serve_tcp(
+        self: Arc<Relay>,
+        listener: TcpListener,
+        tls: Option<Arc<crate::web::tls::Tls>>,
+    ) {
         loop {
             let (stream, peer) = tokio::select! {
                 r = listener.accept() => match r {

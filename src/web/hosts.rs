@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use crate::tls::Tls;
+use crate::web::tls::Tls;
 
 /// The known names: fixed at start, plus the live certificate's (reloaded on SIGHUP).
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl KnownHosts {
     /// `pi.fritz.box`, `pi.lan`: the LAN's own names, which a web page cannot choose), and the
     /// operator's `--allowed-hosts`.
     pub fn new(extra: &[String]) -> KnownHosts {
-        let mut names: BTreeSet<String> = crate::tls::host_names()
+        let mut names: BTreeSet<String> = crate::web::tls::host_names()
             .into_iter()
             .filter(|n| n.parse::<IpAddr>().is_err())
             .collect();

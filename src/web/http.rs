@@ -15,15 +15,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::assets::{self, Asset};
-use crate::coalesce::Coalesce;
-use crate::config::in_networks;
-use crate::guard::SocketSlot;
-use crate::inflight::{Charge, ChargedIo};
-use crate::metrics::bump;
-use crate::rooms::parse_room_name;
-use crate::session;
+use crate::admission::guard::SocketSlot;
+use crate::core::rooms::parse_room_name;
+use crate::io::coalesce::Coalesce;
+use crate::io::inflight::{Charge, ChargedIo};
+use crate::ops::config::in_networks;
+use crate::ops::metrics::bump;
+use crate::signaling::session;
 use crate::state::{SocketPermit, State};
+use crate::web::assets::{self, Asset};
 
 pub type Body = Full<Bytes>;
 
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
-        let trusted = [crate::config::parse_cidr("10.0.0.0/8").unwrap()];
+        let trusted = [crate::ops::config::parse_cidr("10.0.0.0/8").unwrap()];
         let h = headers(&[
             ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
             ("x-forwarded-host", "meet.example.org"),

@@ -37,7 +37,7 @@ impl Server {
 
     /// Like [`Server::start_with`], with the built-in STUN/TURN server on another loopback port.
     pub async fn start_with_relay(config: Config, sets: &[(&str, &str)]) -> Server {
-        let sockets = videomeet::relay::Sockets::bind("127.0.0.1:0".parse().unwrap())
+        let sockets = videomeet::turn::server::Sockets::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         Server::start_on(config, sets, Some(sockets)).await
@@ -51,7 +51,7 @@ impl Server {
     pub async fn start_on(
         mut config: Config,
         sets: &[(&str, &str)],
-        stun: Option<videomeet::relay::Sockets>,
+        stun: Option<videomeet::turn::server::Sockets>,
     ) -> Server {
         for (key, value) in sets {
             config
