@@ -2,7 +2,7 @@
 //! restarts, the operator's files are reloaded on SIGHUP without dropping connections, and a
 //! stalled handshake is cut off.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::binary::Running;
-use common::https::{connect, get};
+use crate::common::binary::Running;
+use crate::common::https::{connect, get};
 
 fn temp_dir(name: &str) -> PathBuf {
     common::binary::temp_dir(name)

@@ -14,7 +14,7 @@
 //! directly). With `VIDEOMEET_SMOKE_BIN` set, every wait is 60 s instead of a few seconds: an
 //! ARM binary under qemu-user translates its code as it first runs it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::binary::{temp_dir, Running};
-use common::{client_id, header, http_at, Client};
+use crate::common::binary::{temp_dir, Running};
+use crate::common::{client_id, header, http_at, Client};
 
 /// The binary under test, its runner prefix, and how long to wait for anything it does.
 fn under_test() -> (PathBuf, Vec<String>, Duration) {

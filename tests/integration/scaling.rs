@@ -9,8 +9,6 @@
 //!
 //! Needs Debian's `haproxy` (`apt-get install -y haproxy`; `.ci/run` installs it).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,8 +25,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::{self, handshake::client::Response};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use common::binary::{temp_dir, Running};
-use common::{client_id, Client, Ended, SOON};
+use crate::common::binary::{temp_dir, Running};
+use crate::common::{client_id, Client, Ended, SOON};
 
 type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

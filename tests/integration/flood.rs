@@ -4,7 +4,7 @@
 //! in-flight arena and no more. The heap (counted by the same allocator the binary uses) stays
 //! inside the budget, and an honest pair still joins and signals in under a second.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -13,11 +13,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use common::Server;
-use videomeet::admission::budget::CountingAlloc;
-
-#[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc;
+use crate::common::Server;
 
 /// The soft open-file limit: each trickler costs two descriptors here (client and server end).
 fn open_file_limit() -> usize {
@@ -99,6 +95,7 @@ async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_tricklers_stay_inside_a_64_mib_budget_and_honest_people_still_meet() {
+    let _serial = common::heavy().await;
     let wanted = 2000;
     let count = wanted.min(open_file_limit().saturating_sub(300) / 2);
     // The first 600 join first (100 full rooms); the rest trickle without a seat.

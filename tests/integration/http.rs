@@ -1,8 +1,6 @@
 //! The HTTP side: pages, embedded assets, caching, headers, health and metrics.
 
-mod common;
-
-use common::{client_id, header, upgrade_request, Server};
+use crate::common::{client_id, header, upgrade_request, Server};
 use videomeet::ops::config::parse_cidr;
 use videomeet::Config;
 

@@ -1,14 +1,12 @@
 //! Nothing lost on restart: the real binary, killed with SIGKILL, comes back with its rooms,
 //! passwords, hosts and seats, and its store is never torn.
 
-mod common;
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::binary::{temp_dir, Running};
-use common::{client_id, Client};
+use crate::common::binary::{temp_dir, Running};
+use crate::common::{client_id, Client};
 
 async fn wait_for_store(dir: &std::path::Path, needle: &str) {
     for _ in 0..50 {

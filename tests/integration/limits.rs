@@ -2,7 +2,7 @@
 //! connect or join without end, guess passwords quickly, or flood its room; everyone else carries
 //! on. Each limit is set low here so the tests stay fast; the defaults are in memlimit.toml.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{client_id, Server, SOON};
+use crate::common::{client_id, Server, SOON};
 use videomeet::Config;
 
 /// Loopback is exempt from the per-address capacity limits by default; these tests count it.

@@ -1,10 +1,8 @@
 //! Chat, raised hands and the host's controls, against a real server on loopback.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{client_id, Server};
+use crate::common::{client_id, Server};
 use serde_json::json;
 
 #[tokio::test]

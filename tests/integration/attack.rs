@@ -5,19 +5,15 @@
 //! participant still joins and signals during the attack, and prints its figures
 //! (docs/SECURITY.md keeps them: `cargo test --release --test attack -- --nocapture`).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::{attacker_ip, masked_frame, raw_join, raw_ws_from, Server};
-use videomeet::admission::budget::CountingAlloc;
+use crate::common::{attacker_ip, masked_frame, raw_join, raw_ws_from, Server};
 use videomeet::Config;
-
-#[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc;
 
 /// The peak resident memory of this test process (the server and every client), from
 /// /proc/self/status: an upper bound for what the server alone would use.
@@ -31,13 +27,6 @@ fn vm_hwm_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// The attacks run one at a time: each loads the two cores on purpose, and the heap counter is
-/// process-wide, so concurrent tests would blur each other's figures and deadlines.
-async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    SERIAL.lock().await
 }
 
 /// What an honest participant's join, offer and allocation may take during an attack (typically
@@ -83,7 +72,7 @@ async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Dura
 /// attackers, and an honest offer passes meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let (addresses, per_address) = (40, 12);
     // The message deadline stays at its shipped 30 s: what cuts the attackers is that others
     // wait on the arena (inflight::CONTESTED_GRACE, 2 s).
@@ -192,7 +181,7 @@ async fn fragmented_messages_with_pongs_between_stay_in_the_arena_and_are_cut() 
 /// control frames come between its fragments.
 #[tokio::test]
 async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let server = Server::start_with_relay(limited(), &[]).await;
     let mut ws = raw_ws_from(attacker_ip(1), server.addr, "r").await.unwrap();
     let piece = vec![b'x'; 500];
@@ -229,7 +218,7 @@ async fn a_seatless_fragmented_message_is_refused_despite_pongs() {
 /// deadline whatever it trickles, and WebSockets never notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let addresses = 24;
     let server = Server::start_with_relay(
         limited(),
@@ -307,7 +296,7 @@ async fn turn_streams_have_their_own_bound_and_a_deadline_reads_cannot_move() {
 /// first 6, and an honest newcomer still allocates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_few_addresses_cannot_take_every_allocation() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     use common::turn::Peer;
     // 64 allocations: 48 for anyone, 16 only for an address's first 6.
     let server = Server::start_with_relay(
@@ -377,7 +366,7 @@ async fn a_few_addresses_cannot_take_every_allocation() {
 /// answered as usual.
 #[tokio::test]
 async fn unauthenticated_stun_answers_are_rate_limited_per_source() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     use videomeet::turn::codec::{self as stun, Builder, Class};
     let server = Server::start_with_relay(
         limited(),
@@ -445,7 +434,7 @@ fn turn_credential(joined: &serde_json::Value) -> (String, String) {
 /// load and meeting go on meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let addresses = 40;
     let server = Server::start_with_relay(
         limited(),
@@ -541,7 +530,7 @@ async fn header_tricklers_are_bounded_and_cut_and_pages_still_load() {
 /// evicted before its TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_room_cannot_be_taken_over_by_eviction() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     // 42 rooms.
     let server = Server::start_with_relay(limited(), &[("arenas.rooms_mib", "1")]).await;
     let (mut mum, _) = server.join("family", "mum").await;
@@ -596,7 +585,7 @@ async fn a_protected_room_cannot_be_taken_over_by_eviction() {
 /// and joins' checks have their own threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_hashing_floods_do_not_delay_honest_password_joins() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let server = Server::start_with_relay(limited(), &[]).await;
     let (mut mum, _) = server.join("family", "mum").await;
     mum.send(json!({"type":"set-password","password":"kitchen"}))
@@ -672,7 +661,7 @@ async fn password_hashing_floods_do_not_delay_honest_password_joins() {
 /// 2,048 / 8 = 256 addresses sitting in every room, and an honest new room is admitted meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_pin_more_than_its_rooms() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let addresses = 40;
     let server = Server::start_with_relay(limited(), &[]).await;
     let started = Instant::now();
@@ -795,7 +784,7 @@ async fn relayed_through_one_seat(sets: &[(&str, &str)], secs: u64) -> (usize, u
 /// a seat with many allocations cannot multiply the per-allocation rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_seat_and_the_whole_relay_have_a_bandwidth_bucket() {
-    let _serial = one_at_a_time().await;
+    let _serial = common::heavy().await;
     let secs = 2;
     // Each allocation may carry 500 KB/s; the seat 100 KB/s (a burst of 100 KB, then 100 KB/s).
     let (sent, seat_capped) = relayed_through_one_seat(

@@ -2,13 +2,11 @@
 //! of our own codec (to see each answer exactly), and by Debian coturn's `turnutils_stunclient`
 //! and `turnutils_uclient`, peers nobody here wrote (`.ci/run` installs coturn).
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::turn::{code_of, Peer};
-use common::Server;
+use crate::common::turn::{code_of, Peer};
+use crate::common::Server;
 use serde_json::Value;
 use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 use videomeet::Config;

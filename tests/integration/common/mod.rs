@@ -454,3 +454,11 @@ pub async fn raw_join(stream: &mut TcpStream, name: &str, client: &str) -> bool 
         }
     }
 }
+
+/// Tests that load the two cores on purpose (the attacks, the flood) run one at a time: the heap
+/// counter is process-wide and they share one binary, so side by side they would blur each
+/// other's figures and deadlines. Lighter tests run beside them as usual.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}

@@ -1,10 +1,10 @@
 //! The signaling rules of docs/PROTOCOL.md, each against a real server on loopback.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{client_id, Server};
+use crate::common::{client_id, Server};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;

@@ -1,15 +1,13 @@
 //! Hand-made bad WebSocket frames: each one closes its own socket cleanly with the right close
 //! code, nothing panics, and the server carries on for everyone else.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::Server;
+use crate::common::Server;
 
 /// A client frame: first byte as given, masked with key 0 unless `masked` is false.
 fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
