@@ -41,7 +41,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Holds the certificate and the room store; `None` with `--state-dir off` (nothing kept).
     pub state_dir: Option<PathBuf>,
-    /// Reverse proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are believed (address, prefix).
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Host` are believed (address,
+    /// prefix). `X-Forwarded-Proto` is never read: the page finds its own scheme.
     pub trusted_proxies: Vec<(IpAddr, u8)>,
     /// Page origins, besides the server's own, whose WebSockets are accepted
     /// (`https://meet.example.org`), lower-cased.
@@ -341,7 +342,7 @@ pub static FLAGS: &[Flag] = &[
         env: Env::Same("VIDEOMEET_TRUSTED_PROXIES"),
         default: DefaultDoc::Words("none"),
         help: "reverse proxies (addresses or networks, comma-separated) whose \
-               X-Forwarded-For/-Host/-Proto headers are believed",
+               X-Forwarded-For and X-Forwarded-Host headers are believed",
         doc: "reverse proxies (`127.0.0.1,10.0.0.0/8`) whose `X-Forwarded-For` and \
               `X-Forwarded-Host` are believed; per-address limits then count the forwarded address",
         unit: Unit::Pass,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
 
@@ -229,15 +229,7 @@ fn generate(names: &[String]) -> Result<(String, String), String> {
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "VideoMeet (self-signed)");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    // A day of slack for clocks that are a little behind.
-    let (y, m, d) = date_of(now - 86_400);
-    params.not_before = rcgen::date_time_ymd(y, m, d);
-    let (y, m, d) = date_of(now + SELF_SIGNED_DAYS * 86_400);
-    params.not_after = rcgen::date_time_ymd(y, m, d);
+    (params.not_before, params.not_after) = validity(crate::util::time::unix_now() as i64);
     let key = rcgen::KeyPair::generate().map_err(|e| format!("key generation: {e}"))?;
     let cert = params
         .self_signed(&key)
@@ -245,19 +237,14 @@ fn generate(names: &[String]) -> Result<(String, String), String> {
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// The UTC (year, month, day) that `unix` falls in (civil-from-days, Howard Hinnant).
-fn date_of(unix: i64) -> (i32, u8, u8) {
-    let days = unix.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
+/// From a day before `now` (slack for clocks a little behind) to `SELF_SIGNED_DAYS` after it,
+/// whole UTC days, with the `time` crate rcgen already links.
+fn validity(now: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let day = |unix: i64| {
+        time::OffsetDateTime::from_unix_timestamp(unix.div_euclid(86_400) * 86_400)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    (day(now - 86_400), day(now + SELF_SIGNED_DAYS * 86_400))
 }
 
 /// "localhost", the host name (and its `.local` mDNS form), loopback and every LAN address.
@@ -339,11 +326,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_convert_like_the_calendar() {
-        assert_eq!(date_of(0), (1970, 1, 1));
-        assert_eq!(date_of(951_782_400), (2000, 2, 29));
-        assert_eq!(date_of(1_795_996_799), (2026, 11, 29));
-        assert_eq!(date_of(1_795_996_800), (2026, 11, 30));
+    fn a_self_signed_certificate_is_valid_from_yesterday_for_its_days() {
+        use time::{Date, Month};
+        // 2026-11-30 00:00:00 UTC, and a second before it.
+        let (from, until) = validity(1_795_996_800);
+        assert_eq!(
+            from.date(),
+            Date::from_calendar_date(2026, Month::November, 29).unwrap()
+        );
+        assert_eq!((until - from).whole_days(), SELF_SIGNED_DAYS + 1);
+        let (from, _) = validity(1_795_996_799);
+        assert_eq!(
+            from.date(),
+            Date::from_calendar_date(2026, Month::November, 28).unwrap()
+        );
+        assert_eq!(from.time(), time::Time::MIDNIGHT);
+        // Leap day.
+        let (from, _) = validity(951_782_400 + 86_400);
+        assert_eq!(
+            from.date(),
+            Date::from_calendar_date(2000, Month::February, 29).unwrap()
+        );
     }
 
     #[test]
