@@ -104,9 +104,7 @@ impl State {
         if !self.config.turn.enabled() && builtin.is_none() {
             return std::borrow::Cow::Borrowed(&self.ice_servers);
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::util::time::unix_now();
         let mut base = self.ice_servers.clone();
         let mut turn = self.config.turn.clone();
         if let Some((relay, host)) = builtin {

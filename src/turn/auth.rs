@@ -136,10 +136,7 @@ impl Auth {
     /// A nonce for `ip`: `EXPIRY(hex) . MAC(hex)`, good for `nonce_secs` from `now_unix`.
     pub fn nonce(&self, ip: IpAddr, now_unix: u64) -> String {
         let expiry = now_unix + self.nonce_secs;
-        let mac: String = hmac_sha1(&self.nonce_key, &nonce_input(expiry, ip))
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let mac = crate::util::hex::hex(&hmac_sha1(&self.nonce_key, &nonce_input(expiry, ip)));
         format!("{expiry:x}.{mac}")
     }
 
