@@ -150,6 +150,32 @@ impl Arena {
     }
 }
 
+/// The most of the in-flight arena's reserve quarter that the sockets of one address hold
+/// together (see `io::inflight`).
+pub const RESERVE_PER_ADDRESS: u64 = 64 * 1024;
+
+/// One address's shares of the in-flight arena, which all its sockets draw on together.
+#[derive(Debug)]
+pub struct AddressShare {
+    /// Everything its sockets hold (`rates.ip_in_flight_kib`).
+    pub all: Arena,
+    /// What they hold of the arena's reserve quarter.
+    pub reserve: Arena,
+}
+
+impl AddressShare {
+    pub fn new(bytes: u64) -> AddressShare {
+        AddressShare {
+            all: Arena::new("in_flight_address", bytes),
+            reserve: Arena::new("in_flight_address_reserve", RESERVE_PER_ADDRESS),
+        }
+    }
+
+    pub fn used(&self) -> u64 {
+        self.all.used()
+    }
+}
+
 /// One unit of an arena of the budget, given back when dropped.
 pub struct Permit {
     budget: std::sync::Arc<Budget>,

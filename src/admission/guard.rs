@@ -11,10 +11,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::admission::budget::AddressShare;
 pub use crate::core::addr::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::rooms::RoomName;
-use crate::io::inflight::AddressShare;
 use crate::ops::limits::Limits;
 
 /// A message bucket for one socket; it lives in the session, not in the shared map.

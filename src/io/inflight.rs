@@ -33,7 +33,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::admission::budget::{Arena, Budget};
+pub use crate::admission::budget::AddressShare;
+use crate::admission::budget::Budget;
 use crate::io::reframe::Reframer;
 
 /// How long a paused reader waits before it looks at the arena again.
@@ -42,33 +43,10 @@ const RETRY: Duration = Duration::from_millis(50);
 /// A message held past this many bytes draws only on the arena's first three quarters.
 pub const LARGE_MESSAGE: u64 = 64 * 1024;
 
-/// The most of the arena's reserve quarter that the sockets of one address hold together.
-pub const RESERVE_PER_ADDRESS: u64 = 64 * 1024;
+pub use crate::admission::budget::RESERVE_PER_ADDRESS;
 
 /// How long a message may stay open while another reader waits on the arena.
 pub const CONTESTED_GRACE: Duration = Duration::from_secs(2);
-
-/// One address's shares of the in-flight arena, which all its sockets draw on together.
-#[derive(Debug)]
-pub struct AddressShare {
-    /// Everything its sockets hold (`rates.ip_in_flight_kib`).
-    all: Arena,
-    /// What they hold of the arena's reserve quarter.
-    reserve: Arena,
-}
-
-impl AddressShare {
-    pub fn new(bytes: u64) -> AddressShare {
-        AddressShare {
-            all: Arena::new("in_flight_address", bytes),
-            reserve: Arena::new("in_flight_address_reserve", RESERVE_PER_ADDRESS),
-        }
-    }
-
-    pub fn used(&self) -> u64 {
-        self.all.used()
-    }
-}
 
 /// One socket's share of the in-flight arena.
 pub struct Charge {
@@ -400,6 +378,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ChargedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::budget::Arena;
     use crate::ops::limits::Limits;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

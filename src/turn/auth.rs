@@ -15,8 +15,8 @@ use super::codec::{self, attr, Builder, Class, Message};
 use super::credentials::base64;
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::ids::SeatId;
 use crate::core::password::{hmac_sha1, hmac_sha1_verify};
-use crate::signaling::protocol::SeatId;
 
 pub const REALM: &str = "videomeet";
 
@@ -149,7 +149,7 @@ impl Auth {
         };
         let (Ok(expiry), Some(mac)) = (
             u64::from_str_radix(expiry, 16),
-            crate::signaling::protocol::unhex(mac),
+            crate::util::hex::unhex(mac),
         ) else {
             return false;
         };

@@ -35,9 +35,9 @@ use tokio::sync::watch;
 
 use crate::admission::budget::Budget;
 use crate::admission::guard::Guard;
+use crate::core::ids::SeatId;
 use crate::ops::limits::Limits;
 use crate::ops::metrics::Metrics;
-use crate::signaling::protocol::SeatId;
 
 pub use credentials::{base64, TurnConfig};
 

@@ -35,8 +35,8 @@ use super::TurnContext;
 use crate::admission::budget::Permit;
 use crate::admission::guard::{Open, TurnStreamSlot};
 use crate::core::bucket::Rate;
+use crate::core::ids::SeatId;
 use crate::ops::metrics::bump;
-use crate::signaling::protocol::SeatId;
 
 pub use super::auth::REALM;
 
