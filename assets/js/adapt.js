@@ -324,6 +324,7 @@ export class LinkAdapter {
  */
 export function ownQuality(links) {
   const order = { good: 0, fair: 1, poor: 2 };
+  /** @type {{ level: 'good' | 'fair' | 'poor', reason: string | null } | null} */
   let best = null;
   for (const q of links) if (!best || order[q.level] < order[best.level]) best = q;
   return best;
