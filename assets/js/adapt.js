@@ -212,12 +212,18 @@ export class LinkAdapter {
   /**
    * Takes one sample; returns whether the encoding changed.
    * @param {LinkSample} sample
+   * @param {{ adapt?: boolean }} [options] `adapt: false` only rates the link (the old room-size
+   *   policy, kept as a comparison for the benchmark): the encoding never changes.
    */
-  update(sample) {
+  update(sample, { adapt = true } = {}) {
     const before = JSON.stringify(this.encoding());
     const r = rates(this.prev, sample);
     this.prev = sample;
     this.last = r;
+    if (!adapt) {
+      this.#classify(sample, r);
+      return false;
+    }
     const all = rungs(this.ceiling);
     const lastStep = all.length - 1;
     const budget = sample.available === null ? null : sample.available - AUDIO_RESERVE;
