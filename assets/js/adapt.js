@@ -53,13 +53,16 @@
 export const LADDER = Object.freeze([
   { maxBitrate: 300_000, height: 270, frameRate: 20 },
   { maxBitrate: 180_000, height: 180, frameRate: 15 },
-  { maxBitrate: 100_000, height: 120, frameRate: 10 },
+  { maxBitrate: 90_000, height: 120, frameRate: 10 },
 ]);
 
-/** What one audio stream needs on the wire (Opus at 32 kbit/s, redundancy and headers). */
-export const AUDIO_RESERVE = 80_000;
+/**
+ * What one audio stream needs on the wire: Opus at about 32 kbit/s with RED doubling the
+ * payload, plus RTP/UDP/IP headers at 50 packets a second (measured about 60 kbit/s).
+ */
+export const AUDIO_RESERVE = 64_000;
 /** Below this much left for video beside the audio, video pauses. */
-export const MIN_VIDEO = 60_000;
+export const MIN_VIDEO = 40_000;
 /** Loss the peer reports above which video steps down even when the estimate looks fine. */
 export const LOSS_DOWN = 0.12;
 /** Loss under which a step up may be tried: random loss (Wi-Fi, a bad line) is not congestion. */
