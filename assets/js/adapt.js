@@ -97,19 +97,22 @@ export function rungs(ceiling) {
 }
 
 /**
- * The encoding for a rung: the capture is `ceiling.height` high, so a smaller rung scales down.
+ * The encoding for a rung. The camera delivers `captureHeight` (the ceiling's height unless the
+ * camera gave less); a rung smaller than that scales down, one as big or bigger sends as captured.
  * @param {Ceiling} ceiling
  * @param {number} step index into rungs(ceiling)
  * @param {boolean} active
+ * @param {number} [captureHeight]
  * @returns {VideoEncoding}
  */
-export function encodingFor(ceiling, step, active) {
+export function encodingFor(ceiling, step, active, captureHeight = ceiling.height) {
   const all = rungs(ceiling);
   const rung = all[Math.min(step, all.length - 1)];
+  const capture = captureHeight > 0 ? captureHeight : ceiling.height;
   return {
     active,
     maxBitrate: rung.maxBitrate,
-    scaleResolutionDownBy: Math.max(1, Math.round((ceiling.height / rung.height) * 100) / 100),
+    scaleResolutionDownBy: Math.max(1, Math.round((capture / rung.height) * 100) / 100),
     maxFramerate: rung.frameRate,
   };
 }
@@ -206,10 +209,14 @@ export class LinkAdapter {
     return this.wanted === 'low' ? last : this.step;
   }
 
-  /** What the video sender towards this peer carries now. @returns {VideoEncoding} */
-  encoding() {
+  /**
+   * What the video sender towards this peer carries now.
+   * @param {number} [captureHeight] what the camera delivers, if known
+   * @returns {VideoEncoding}
+   */
+  encoding(captureHeight) {
     const active = !this.paused && this.wanted !== 'none';
-    return encodingFor(this.ceiling, this.effectiveStep, active);
+    return encodingFor(this.ceiling, this.effectiveStep, active, captureHeight);
   }
 
   /**

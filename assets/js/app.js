@@ -358,7 +358,7 @@ class Meeting {
       link.setEncodings('video', (e) => { e.active = active; });
       return;
     }
-    const encoding = adapter.encoding();
+    const encoding = adapter.encoding(media.outgoing('video')?.getSettings?.().height);
     if (prefs.audioOnly) encoding.active = false;
     link.setVideo(encoding);
   }

@@ -56,8 +56,13 @@ function tbf(bps) {
 
 export class Rig {
   /** @param {{ participants: number, timeoutMs?: number, log?: (line: string) => void }} options */
-  constructor({ participants, timeoutMs = 180_000, log = () => {} }) {
+  /**
+   * @param {{ participants: number, timeoutMs?: number, log?: (line: string) => void, smallVideo?: boolean }} options
+   *   `smallVideo`: cap every camera at 320x180, 15 fps (see `capCamera`).
+   */
+  constructor({ participants, timeoutMs = 180_000, log = () => {}, smallVideo = true }) {
     checkCapable();
+    this.smallVideo = smallVideo;
     this.n = participants;
     this.tag = `vs${process.pid % 10000}`;
     this.srvNs = `${this.tag}-srv`;
@@ -194,6 +199,7 @@ export class Rig {
       };
       window.RTCPeerConnection.prototype = Native.prototype;
     });
+    if (this.smallVideo) await context.addInitScript(capCamera);
     const page = await context.newPage();
     page.on('pageerror', (err) => console.error(`p${i} page error:`, err.message));
     return { browser, page, ns: this.ns(i) };
@@ -230,6 +236,25 @@ export class Rig {
     await Promise.all(this.browsers.map((b) => b?.close().catch(() => {})));
     this.cleanup();
   }
+}
+
+/**
+ * Runs before the page: caps the fake camera at 320x180, 15 fps, whatever the page asks for
+ * (getUserMedia and applyConstraints alike). Four to six Chromiums encoding and decoding VP8 in
+ * software at the room-size policy's 480x270 saturate 2 cores before any link is shaped; this
+ * keeps CPU out of what a run measures, for both policies alike.
+ */
+function capCamera() {
+  const cap = (c) => (c && typeof c === 'object'
+    ? { ...c, width: { ideal: 320, max: 320 }, height: { ideal: 180, max: 180 }, frameRate: { ideal: 15, max: 15 } }
+    : c);
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints) => gum(constraints?.video ? { ...constraints, video: cap(typeof constraints.video === 'object' ? constraints.video : {}) } : constraints);
+  const apply = MediaStreamTrack.prototype.applyConstraints;
+  MediaStreamTrack.prototype.applyConstraints = function (c) {
+    return apply.call(this, this.kind === 'video' ? cap(c ?? {}) : c);
+  };
 }
 
 /**

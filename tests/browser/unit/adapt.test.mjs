@@ -64,6 +64,9 @@ test('adapt: rungs sit below the ceiling, smaller and slower, never above it', (
   }
   const e = encodingFor(CEILING, all.length - 1, true);
   assert.ok(e.scaleResolutionDownBy > 1, 'the lowest rung scales the capture down');
+  // A camera that gives less than the ceiling asks for: rungs as big as the capture send it as is.
+  assert.equal(encodingFor(CEILING, 1, true, 180).scaleResolutionDownBy, 1);
+  assert.equal(encodingFor(CEILING, all.length - 1, true, 180).scaleResolutionDownBy, 1.5);
   // A small room's ceiling is higher: more rungs under it.
   assert.ok(rungs(sendPolicy(1)).length > rungs(sendPolicy(5)).length);
 });
