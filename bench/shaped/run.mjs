@@ -36,9 +36,9 @@ function rustcRunning() {
   }
 }
 
-/** Waits (up to 10 minutes) until no Rust build has run for 10 s: figures from a shared machine say so. */
+/** Waits (up to 90 s) until no Rust build has run for 10 s; a run that shares the machine says so in its figures. */
 async function quietMachine(log) {
-  const deadline = Date.now() + 600_000;
+  const deadline = Date.now() + 90_000;
   let quietSince = Date.now();
   while (Date.now() < deadline) {
     if (rustcRunning()) quietSince = Date.now();
