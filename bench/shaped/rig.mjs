@@ -207,13 +207,23 @@ export class Rig {
 
   /** Joins participant i's page to `room` with camera and microphone on. */
   async join(page, room, name, { adapt = true } = {}) {
-    await page.goto(`${this.url}/r/${room}${adapt ? '' : '?adapt=0'}`);
-    await page.getByLabel('Your name').fill(name);
-    await page.getByRole('button', { name: 'Turn camera on' }).click();
-    await page.getByRole('button', { name: 'Turn microphone on' }).click();
-    await page.getByRole('button', { name: 'Turn camera off' }).waitFor();
-    await page.getByRole('button', { name: 'Join', exact: true }).click();
-    await page.getByRole('button', { name: 'Leave' }).waitFor();
+    // Once more from a fresh load if the lobby did not take the clicks (seen once on a machine
+    // at load 12: the camera toggle never turned on).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await page.goto(`${this.url}/r/${room}${adapt ? '' : '?adapt=0'}`);
+        await page.getByLabel('Your name').fill(name);
+        await page.getByRole('button', { name: 'Turn camera on' }).click();
+        await page.getByRole('button', { name: 'Turn microphone on' }).click();
+        await page.getByRole('button', { name: 'Turn camera off' }).waitFor({ timeout: 20000 });
+        await page.getByRole('button', { name: 'Join', exact: true }).click();
+        await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 20000 });
+        return;
+      } catch (err) {
+        if (attempt >= 2) throw err;
+        this.log(`${name}: join failed (${err.message.split('\n')[0]}), once more`);
+      }
+    }
   }
 
   cleanup() {

@@ -338,7 +338,14 @@ async function main() {
   for (let k = 0; k < runs; k++) {
     // Alternate the order, so neither mode always runs on a warmer machine.
     for (const adapt of k % 2 ? [...modes].reverse() : modes) {
-      const run = await runScenario(name, { adapt, log: () => {} });
+      let run;
+      try {
+        run = await runScenario(name, { adapt, log: (line) => console.error(line) });
+      } catch (err) {
+        // One failed setup (a join that timed out on a loaded machine) is tried again, once.
+        console.error(`run failed, once more: ${err.message.split('\n')[0]}`);
+        run = await runScenario(name, { adapt, log: (line) => console.error(line) });
+      }
       const f = figures(run);
       printRun(run, f);
       const s = summary(run, f);
