@@ -72,11 +72,15 @@ export const RTT_DOWN = 0.6;
 export const RTT_UP = 0.35;
 /** Bad samples in a row before stepping down (samples come about once a second). */
 export const DOWN_AFTER = 2;
-/** Good time before the first probe up; doubles after a probe that failed, up to MAX_HOLD_MS. */
-export const UP_HOLD_MS = 4000;
-export const MAX_HOLD_MS = 16000;
+/**
+ * Good time before the first probe up; doubles after a probe that failed, up to MAX_HOLD_MS.
+ * Sized for the target of recovering within 20 s of a link healing: at worst MAX_HOLD_MS to
+ * the next probe, then one PROBE_WINDOW_MS per rung.
+ */
+export const UP_HOLD_MS = 3000;
+export const MAX_HOLD_MS = 10000;
 /** A step up that meets congestion this soon counts as a failed probe. */
-export const PROBE_WINDOW_MS = 6000;
+export const PROBE_WINDOW_MS = 4000;
 /** A rung fits the estimate if the estimate covers this share of it (encoders overshoot and undershoot). */
 export const FITS = 0.85;
 /** How much room above the next rung the estimate must show to step up at once. */
@@ -240,7 +244,9 @@ export class LinkAdapter {
     const current = all[this.step].maxBitrate;
     // Congested: the estimate no longer covers the rung and the encoder says bandwidth holds it
     // back, or the peer loses more than random loss explains, or a queue is building.
-    const starved = budget !== null && budget < current * FITS
+    // While video is paused only audio flows, and the estimate follows what is sent: it reads
+    // low however good the link is, so a paused link is judged by loss and delay alone.
+    const starved = !this.paused && budget !== null && budget < current * FITS
       && (sample.limitation === 'bandwidth' || budget < current * 0.5);
     const lossy = r.outLoss > LOSS_DOWN;
     const queued = sample.rtt !== null && sample.rtt > RTT_DOWN;

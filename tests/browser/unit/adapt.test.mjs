@@ -22,6 +22,9 @@ function run(adapter, seconds, net, start = 0) {
   for (let i = 0; i < seconds; i++) {
     const n = { available: 1_000_000, loss: 0, rtt: 0.05, ...net(start + i) };
     const enc = adapter.encoding();
+    // As in Chromium, the estimate follows what is sent: with video paused only the audio
+    // flows and the estimate stays near it, however good the link.
+    if (!enc.active) n.available = Math.min(n.available, 1.5 * AUDIO_RESERVE);
     const videoRate = enc.active ? Math.min(enc.maxBitrate, Math.max(0, n.available - AUDIO_RESERVE)) : 0;
     const limited = enc.active && n.available - AUDIO_RESERVE < enc.maxBitrate * 0.95;
     s.t += 1000;
@@ -99,12 +102,28 @@ test('adapt: a link that cannot carry video beside the audio pauses video, and s
 test('adapt: after the link heals, video resumes and reaches the ceiling within 20 s', () => {
   const a = new LinkAdapter({ ceiling: CEILING });
   run(a, 5, () => ({}));
-  run(a, 20, () => ({ available: 110_000 }), 5);
+  // 20 s too thin for video: the paused link probes now and then, each failure waits longer.
+  const dip = run(a, 20, () => ({ available: 110_000 }), 5);
   assert.equal(a.paused, true);
+  const probes = dip.filter((e) => e.active).length;
+  assert.ok(probes <= 6, `${probes} s of probing in a 20 s dip`);
+  assert.equal(a.hold, MAX_HOLD_MS, 'failed probes waited longer each time');
   const log = run(a, 25, () => ({}), 25);
+  const resumed = log.findIndex((e) => e.active);
   const full = log.findIndex((e) => e.active && e.maxBitrate === CEILING.maxBitrate);
+  assert.ok(resumed >= 0 && resumed <= 11, `resumed after ${resumed} s`);
   assert.ok(full >= 0 && full <= 20, `full again after ${full} s`);
   assert.equal(a.quality.level, 'good');
+});
+
+test('adapt: a paused link is not kept paused by its own low estimate (only audio flows then)', () => {
+  const a = new LinkAdapter({ ceiling: CEILING });
+  run(a, 3, () => ({}));
+  const dip = run(a, 6, () => ({ available: 100_000 }), 3);
+  assert.ok(dip.some((e) => !e.active), 'paused in the dip');
+  // Healed, but the estimate of an audio-only link stays low until video flows again.
+  const log = run(a, 12, () => ({}), 9);
+  assert.ok(log.some((e) => e.active), 'video tried again on a clean link');
 });
 
 test('adapt: random loss under the threshold is not congestion: 5% loss keeps the rung and reads as fair', () => {
