@@ -3,6 +3,7 @@
 // and the screens (ui/) know nothing of each other; this file connects them. The rules live in
 // those modules, where node tests reach them; no element is looked up here.
 
+import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedFrom } from './adapt.js';
 import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { canPickSpeaker, listDevices } from './devices.js';
@@ -11,8 +12,7 @@ import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
 import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
-import { Signaling } from './protocol.js';
-import { classifyQuality } from './quality.js';
+import { PeerMsg, Signaling } from './protocol.js';
 import { roomFromPath } from './room-name.js';
 import { ChatView } from './ui/chat.js';
 import { Controls } from './ui/controls.js';
@@ -50,6 +50,11 @@ const client = tabIdentity(session, (bytes) => crypto.getRandomValues(bytes));
 const media = new LocalMedia();
 media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
+/**
+ * `?adapt=0`: a test and benchmark switch (bench/shaped/) that turns the per-peer adaptation of
+ * adapt.js off and sends by room size only, as before it, so a run can compare the two.
+ */
+const adaptOn = new URLSearchParams(location.search).get('adapt') !== '0';
 /** What the user wants on; the lobby shows it, Join applies it. */
 const want = { audio: prefs.audio, video: prefs.video };
 /** The meeting, once Join was pressed. @type {Meeting | null} */
@@ -96,7 +101,9 @@ controls.bind({
   chat: () => meeting?.toggleChat(),
   leave: () => meeting?.leave(),
   invite: () => meeting?.copyInvite(),
+  audioOnly: () => meeting?.setAudioOnly(!prefs.audioOnly),
 }, () => screens.is('meeting'));
+controls.renderAudioOnly(prefs.audioOnly);
 chatView.bind({
   toggle: () => meeting?.toggleChat(),
   close: () => meeting?.toggleChat(false),
@@ -119,7 +126,7 @@ async function toggle(kind) {
   want[kind] = media.isOn(kind);
   prefs[kind] = want[kind];
   savePrefs(store, prefs);
-  meeting?.signaling.update({ [kind]: media.isOn(kind) });
+  meeting?.signaling.update({ [kind]: kind === 'video' ? meeting.sendsVideo() : media.isOn(kind) });
   renderDevices();
 }
 
@@ -214,7 +221,7 @@ class Meeting {
         client,
         password: lobby.password,
         audio: media.isOn('audio'),
-        video: media.isOn('video'),
+        video: this.sendsVideo(),
       }),
     });
     this.signaling.token = session?.getItem(tokenKey(room)) ?? null;
@@ -231,9 +238,40 @@ class Meeting {
         this.renderSelf();
       }
     });
+    this.adapt = adaptOn;
+    /** The send policy and quality of each link, by peer id. @type {Map<string, LinkAdapter>} */
+    this.adapters = new Map();
+    /** What video each peer was last asked for (a fresh link starts at 'full'). @type {Map<string, string>} */
+    this.wantedSent = new Map();
+    /** The level last shown per tile ('self' too), to announce only changes. @type {Map<string, string>} */
+    this.levels = new Map();
+    /** @type {'good' | 'fair' | 'poor' | null} */
+    this.ownLevel = null;
+    /** @type {number | null} */
+    this.ownPoorSince = null;
+    this.suggested = false;
+    this.sampling = false;
+    this.grid.setAudioOnly(prefs.audioOnly);
+    this.grid.onShownChange(() => this.sendWanted());
+    document.addEventListener('visibilitychange', () => this.sendWanted());
     this.ticker = setInterval(() => this.tick(), 250);
-    this.qualityTicker = setInterval(() => this.sampleQuality(), 3000);
+    this.sampleTicker = setInterval(() => this.sampleLinks(), 1000);
     this.signaling.start();
+  }
+
+  /** Whether this page sends video: the camera (or screen) is on and Audio only is not. */
+  sendsVideo() {
+    return (media.isOn('video') || media.sharing) && !prefs.audioOnly;
+  }
+
+  /** @param {string} id */
+  adapterFor(id) {
+    let adapter = this.adapters.get(id);
+    if (!adapter) {
+      adapter = new LinkAdapter({ ceiling: sendPolicy(Math.max(1, this.mesh.links.size)) });
+      this.adapters.set(id, adapter);
+    }
+    return adapter;
   }
 
   /** @param {string} name */
@@ -253,20 +291,108 @@ class Meeting {
       send: (data) => this.signaling.signal(id, data),
       media,
       initiator,
+      redundantAudio: this.adapt,
     });
+    // A new link is a new adapter on both sides: start from the top, as the peer does.
+    this.adapters.delete(id);
+    this.wantedSent.delete(id);
+    this.grid.setVideoPaused(id, false);
     link.addEventListener('track', () => this.grid.setStream(id, link.remoteStream));
     link.addEventListener('state', (e) => {
-      if (/** @type {CustomEvent} */ (e).detail.state === 'connected') this.adaptVideo();
+      if (/** @type {CustomEvent} */ (e).detail.state !== 'connected') return;
+      if (this.adapt) link.preferAudio();
+      this.adaptVideo();
+      this.wantedSent.delete(id);
+      this.sendWanted();
     });
+    link.addEventListener('peer-msg', (e) => this.onPeerMsg(id, /** @type {CustomEvent} */ (e).detail));
     this.grid.setStream(id, link.remoteStream);
     return link;
   }
 
-  /** Fits each video sender's bitrate and the camera's capture size to the number of peers. */
+  /**
+   * A peer payload: what video the peer wants from me, or that it paused its video to me.
+   * @param {string} id
+   * @param {NonNullable<ReturnType<typeof import('./protocol.js').parsePeerMsg>>} msg
+   */
+  onPeerMsg(id, msg) {
+    if (msg.kind === 'video-wanted') {
+      this.adapterFor(id).setWanted(msg.wanted);
+      this.applyVideo(id);
+    } else if (msg.kind === 'video-paused') {
+      this.grid.setVideoPaused(id, msg.paused);
+      const name = this.state.peers.get(id)?.name ?? '';
+      announce(t(msg.paused ? 'videoPausedFor' : 'videoResumedFor', { name }));
+    }
+  }
+
+  /**
+   * Fits the camera's capture size to the number of peers (bandwidth.js), then each link's video
+   * sender: with the adaptation, to what that link carries and its peer wants (adapt.js); without
+   * it, to the room size alone.
+   */
   adaptVideo() {
     const links = [...this.mesh.links.values()];
-    const senders = links.flatMap((l) => l.pc.getSenders().filter((s) => s.track?.kind === 'video'));
-    applySendPolicy(sendPolicy(links.length), media.track('video'), senders);
+    const policy = sendPolicy(links.length);
+    if (!this.adapt) {
+      const senders = links.flatMap((l) => l.pc.getSenders().filter((s) => s.track?.kind === 'video'));
+      applySendPolicy(policy, media.track('video'), senders).then(() => {
+        for (const id of this.mesh.ids()) this.applyVideo(id);
+      });
+      return;
+    }
+    applySendPolicy(policy, media.track('video'), []);
+    for (const id of this.mesh.ids()) {
+      this.adapterFor(id).setCeiling(policy);
+      this.applyVideo(id);
+    }
+  }
+
+  /** Puts the video encoding this link should carry on its sender. @param {string} id */
+  applyVideo(id) {
+    const link = this.mesh.get(id);
+    if (!link) return;
+    const adapter = this.adapterFor(id);
+    if (!this.adapt) {
+      const active = !prefs.audioOnly && adapter.wanted !== 'none';
+      link.setEncodings('video', (e) => { e.active = active; });
+      return;
+    }
+    const encoding = adapter.encoding(media.outgoing('video')?.getSettings?.().height);
+    if (prefs.audioOnly) encoding.active = false;
+    link.setVideo(encoding);
+  }
+
+  /** Asks each peer for the video this page will show (only what changed is sent). */
+  sendWanted() {
+    if (!this.state.joined) return;
+    for (const id of this.mesh.ids()) {
+      const wanted = this.adapt
+        ? wantedFrom({
+          audioOnly: prefs.audioOnly,
+          pageHidden: document.visibilityState === 'hidden',
+          tileShown: this.grid.isShown(id),
+          ownPoor: this.ownLevel === 'poor',
+          speaker: this.state.speaker,
+          peer: id,
+        })
+        : (prefs.audioOnly ? 'none' : 'full');
+      if ((this.wantedSent.get(id) ?? 'full') === wanted) continue;
+      this.wantedSent.set(id, wanted);
+      this.signaling.signal(id, PeerMsg.videoWanted(wanted));
+    }
+  }
+
+  /** The Audio only toggle: no video out, and every peer asked to send none. @param {boolean} on */
+  setAudioOnly(on) {
+    prefs.audioOnly = on;
+    savePrefs(store, prefs);
+    controls.renderAudioOnly(on);
+    this.grid.setAudioOnly(on);
+    announce(t(on ? 'audioOnlyOn' : 'audioOnlyOff'));
+    for (const id of this.mesh.ids()) this.applyVideo(id);
+    this.sendWanted();
+    this.signaling.update({ video: this.sendsVideo() });
   }
 
   /** @param {import('./meeting-state.js').Joined} msg */
@@ -305,6 +431,9 @@ class Meeting {
         }
         case 'peer-gone':
           this.mesh.drop(notice.id);
+          this.adapters.delete(notice.id);
+          this.wantedSent.delete(notice.id);
+          this.levels.delete(notice.id);
           this.grid.remove(notice.id);
           links = true;
           break;
@@ -415,21 +544,96 @@ class Meeting {
       await Promise.all([...this.mesh.links].map(async ([id, link]) => {
         samples.set(id, await link.audioEnergy().catch(() => null));
       }));
+      const before = this.state.speaker;
       this.grid.setSpeaker(this.state.hear(samples));
+      // A poor link of mine prefers the speaker's video: a new speaker changes what I ask for.
+      if (this.state.speaker !== before && this.ownLevel === 'poor') this.sendWanted();
     } finally {
       this.ticking = false;
     }
   }
 
-  async sampleQuality() {
-    for (const [id, link] of this.mesh.links) {
-      const sample = await link.quality().catch(() => null);
-      const level = classifyQuality(sample);
-      const label = level ? t(`quality${level[0].toUpperCase()}${level.slice(1)}`) : '';
-      const detail = sample && level
-        ? t('qualityDetail', { label, rtt: Math.round(sample.rtt), loss: sample.loss.toFixed(1) })
-        : '';
-      this.grid.setQuality(id, level, detail);
+  /**
+   * Every second: each link's stats into its adapter, which moves that link's video sender and
+   * rates the link; then my own link from the best of them, the tiles, and the announcements
+   * (only when a level changes).
+   */
+  async sampleLinks() {
+    if (!this.state.joined || this.sampling) return;
+    this.sampling = true;
+    try {
+      /** @type {Array<{ level: 'good' | 'fair' | 'poor', reason: string | null }>} */
+      const levels = [];
+      /** @type {Map<string, string>} */
+      const reasons = new Map();
+      for (const [id, link] of [...this.mesh.links]) {
+        if (link.connectionState !== 'connected') continue;
+        const sample = await link.sample().catch(() => null);
+        if (!sample) continue;
+        const adapter = this.adapterFor(id);
+        const wasPaused = adapter.paused;
+        if (adapter.update(sample, { adapt: this.adapt })) this.applyVideo(id);
+        if (adapter.paused !== wasPaused) this.signaling.signal(id, PeerMsg.videoPaused(adapter.paused));
+        const quality = adapter.quality;
+        levels.push(quality);
+        const reason = this.reasonText(quality.reason, adapter, sample);
+        reasons.set(quality.reason ?? '', reason);
+        this.showLevel(id, quality.level, reason);
+      }
+      const own = ownQuality(levels);
+      const ownWas = this.ownLevel;
+      this.ownLevel = own?.level ?? null;
+      if (own) this.showLevel('self', own.level, reasons.get(own.reason ?? '') ?? '');
+      else this.grid.setQuality('self', null);
+      if ((ownWas === 'poor') !== (this.ownLevel === 'poor')) this.sendWanted();
+      this.suggestAudioOnly();
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  /**
+   * @param {string | null} reason
+   * @param {LinkAdapter} adapter
+   * @param {import('./adapt.js').LinkSample} sample
+   */
+  reasonText(reason, adapter, sample) {
+    const loss = Math.max(adapter.last?.inLoss ?? 0, adapter.last?.outLoss ?? 0);
+    if (reason === 'loss') return t('reasonLoss', { loss: Math.round(loss * 100) });
+    if (reason === 'bandwidth') return t('reasonBandwidth');
+    return sample.rtt === null ? '' : t('reasonDelay', { rtt: Math.round(sample.rtt * 1000) });
+  }
+
+  /**
+   * @param {string} id a peer or 'self'
+   * @param {'good' | 'fair' | 'poor'} level
+   * @param {string} reason
+   */
+  showLevel(id, level, reason) {
+    const label = t(`quality${level[0].toUpperCase()}${level.slice(1)}`);
+    this.grid.setQuality(id, { level, label, reason });
+    const was = this.levels.get(id);
+    this.levels.set(id, level);
+    // The first level is shown, not said: only changes are announced.
+    if (was === undefined || was === level) return;
+    const name = this.state.peers.get(id)?.name ?? '';
+    announce(id === 'self' ? t('qualityMine', { label }) : t('qualityPeer', { name, label }));
+  }
+
+  /** My own link poor for a while: suggest Audio only, once per meeting. */
+  suggestAudioOnly() {
+    if (this.ownLevel !== 'poor' || prefs.audioOnly) {
+      this.ownPoorSince = null;
+      controls.renderAudioOnly(prefs.audioOnly);
+      return;
+    }
+    const now = Date.now();
+    this.ownPoorSince ??= now;
+    if (now - this.ownPoorSince < SUGGEST_AFTER_MS) return;
+    controls.renderAudioOnly(false, true);
+    if (!this.suggested) {
+      this.suggested = true;
+      this.toast(t('suggestAudioOnly'));
     }
   }
 
@@ -512,7 +716,7 @@ class Meeting {
   end(reason) {
     this.state.end();
     clearInterval(this.ticker);
-    clearInterval(this.qualityTicker);
+    clearInterval(this.sampleTicker);
     this.signaling.leave();
     this.mesh.closeAll();
     this.grid.clear();

@@ -8,6 +8,7 @@
 // an existing sender, never a renegotiation; and a participant with no devices still receives.
 
 import { IceRestartPolicy } from './ice-policy.js';
+import { parsePeerMsg } from './protocol.js';
 
 /**
  * A transceiver that stop() ended here or the other side ended (the standard's test: the
@@ -34,18 +35,98 @@ export function isPolite(selfId, remoteId) {
 }
 
 /**
- * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state}.
+ * Puts Opus with redundancy (RED, RFC 2198) first for an audio transceiver, where the browser
+ * has it: each packet also carries the one before, so a single lost packet is not heard. Costs
+ * about 25 kbit/s per peer; audio is what a poor link must keep. Before the description that
+ * uses it, so no extra negotiation.
+ * @param {RTCRtpTransceiver} transceiver
+ */
+function preferRedundantAudio(transceiver) {
+  const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.('audio')?.codecs;
+  if (!codecs || typeof transceiver.setCodecPreferences !== 'function') return;
+  const red = codecs.filter((c) => c.mimeType.toLowerCase() === 'audio/red');
+  if (red.length === 0) return;
+  try {
+    transceiver.setCodecPreferences([...red, ...codecs.filter((c) => !red.includes(c))]);
+  } catch {
+    // A browser that refuses the list keeps its own order.
+  }
+}
+
+/**
+ * Flattens a connection's stats into one sample of adapt.js (what we send, what the peer
+ * reports of it, what it sends us).
+ * @param {RTCStatsReport} report
+ * @returns {import('./adapt.js').LinkSample}
+ */
+export function linkSample(report) {
+  /** @type {import('./adapt.js').LinkSample} */
+  const out = {
+    t: Date.now(), rtt: null, available: null, limitation: null, videoBytesSent: 0,
+    outLoss: null, outAudioLoss: null, inPacketsReceived: 0, inPacketsLost: 0,
+    concealed: 0, samplesReceived: 0, inFramesDecoded: 0,
+  };
+  /** @type {string | null} */
+  let pairId = null;
+  /** @type {any[]} */
+  const pairs = [];
+  report.forEach((/** @type {any} */ s) => {
+    switch (s.type) {
+      case 'transport':
+        pairId = s.selectedCandidatePairId ?? pairId;
+        break;
+      case 'candidate-pair':
+        pairs.push(s);
+        break;
+      case 'outbound-rtp':
+        if (s.kind === 'video') {
+          out.videoBytesSent += s.bytesSent ?? 0;
+          out.limitation = s.qualityLimitationReason ?? out.limitation;
+        }
+        break;
+      case 'remote-inbound-rtp':
+        if (typeof s.fractionLost !== 'number') break;
+        if (s.kind === 'video') out.outLoss = Math.max(out.outLoss ?? 0, s.fractionLost);
+        else out.outAudioLoss = Math.max(out.outAudioLoss ?? 0, s.fractionLost);
+        break;
+      case 'inbound-rtp':
+        out.inPacketsReceived += s.packetsReceived ?? 0;
+        out.inPacketsLost += Math.max(0, s.packetsLost ?? 0);
+        if (s.kind === 'audio') {
+          out.concealed += s.concealedSamples ?? 0;
+          out.samplesReceived += s.totalSamplesReceived ?? 0;
+        } else {
+          out.inFramesDecoded += s.framesDecoded ?? 0;
+        }
+        break;
+      default:
+        break;
+    }
+  });
+  const pair = pairs.find((p) => p.id === pairId) ?? pairs.find((p) => p.nominated && p.state === 'succeeded');
+  if (pair) {
+    out.rtt = pair.currentRoundTripTime ?? null;
+    out.available = pair.availableOutgoingBitrate ?? null;
+  }
+  return out;
+}
+
+/**
+ * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state},
+ * `peer-msg` {kind, …} (a PeerMsg payload from the other side: video-wanted, video-paused).
  */
 export class PeerLink extends EventTarget {
   /**
    * @param {{ id: string, selfId: string, iceServers: RTCIceServer[], relayOnly?: boolean,
    *           send: (data: unknown) => void, media: import('./media.js').LocalMedia,
-   *           initiator: boolean }} options
+   *           initiator: boolean, redundantAudio?: boolean }} options
    *   `initiator`: this side joined last and makes the first offer (see docs/PROTOCOL.md).
    *   `relayOnly`: gather relay candidates only (iceTransportPolicy "relay").
+   *   `redundantAudio`: offer and answer Opus with RED first (see preferRedundantAudio).
    */
-  constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator }) {
+  constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator, redundantAudio = false }) {
     super();
+    this.redundantAudio = redundantAudio;
     this.id = id;
     this.polite = isPolite(selfId, id);
     this.send = send;
@@ -101,7 +182,8 @@ export class PeerLink extends EventTarget {
     this.awaitingOffer = !initiator;
     if (initiator) {
       for (const kind of ['audio', 'video']) {
-        pc.addTransceiver(media.outgoing(kind) ?? kind, { direction: 'sendrecv' });
+        const transceiver = pc.addTransceiver(media.outgoing(kind) ?? kind, { direction: 'sendrecv' });
+        if (kind === 'audio' && redundantAudio) preferRedundantAudio(transceiver);
       }
     }
   }
@@ -115,6 +197,7 @@ export class PeerLink extends EventTarget {
     for (const transceiver of this.pc.getTransceivers()) {
       if (isStopped(transceiver) || transceiver.direction !== 'recvonly') continue;
       const kind = transceiver.receiver.track.kind;
+      if (kind === 'audio' && this.redundantAudio) preferRedundantAudio(transceiver);
       const track = this.media.outgoing(kind);
       if (track && !transceiver.sender.track) await transceiver.sender.replaceTrack(track);
       transceiver.direction = 'sendrecv';
@@ -132,6 +215,11 @@ export class PeerLink extends EventTarget {
   /** A signal from the remote side: a description or an ICE candidate. */
   async handle(data) {
     if (this.closed || !data || typeof data !== 'object') return;
+    const peerMsg = parsePeerMsg(data);
+    if (peerMsg) {
+      this.dispatchEvent(new CustomEvent('peer-msg', { detail: peerMsg }));
+      return;
+    }
     const pc = this.pc;
     try {
       if (data.description) {
@@ -196,6 +284,56 @@ export class PeerLink extends EventTarget {
     if (transceivers.length === 0 && track) this.pc.addTransceiver(track, { direction: 'sendrecv' });
   }
 
+  /** This link's stats as one adapt.js sample; null once closed. */
+  async sample() {
+    if (this.closed) return null;
+    return linkSample(await this.pc.getStats());
+  }
+
+  /** The live video (or audio) senders of this link. @param {'audio' | 'video'} kind */
+  #senders(kind) {
+    return this.pc.getTransceivers()
+      .filter((t) => !isStopped(t) && t.receiver.track?.kind === kind)
+      .map((t) => t.sender);
+  }
+
+  /**
+   * Changes every encoding of this link's senders of `kind` with setParameters: no
+   * renegotiation. A sender not negotiated yet has no encodings and is left alone.
+   * @param {'audio' | 'video'} kind
+   * @param {(encoding: RTCRtpEncodingParameters) => void} change
+   */
+  async setEncodings(kind, change) {
+    if (this.closed) return;
+    await Promise.all(this.#senders(kind).map(async (sender) => {
+      const params = sender.getParameters();
+      if (!params.encodings || params.encodings.length === 0) return;
+      for (const encoding of params.encodings) change(encoding);
+      await sender.setParameters(params).catch((err) => console.warn('setParameters', this.id, kind, err));
+    }));
+  }
+
+  /**
+   * Audio first: when the link is congested the audio gets its packets out before video
+   * (priority and networkPriority, which Chromium uses for bitrate allocation and DSCP).
+   */
+  async preferAudio() {
+    await this.setEncodings('audio', (e) => { e.priority = 'high'; e.networkPriority = 'high'; });
+    await this.setEncodings('video', (e) => { e.priority = 'low'; e.networkPriority = 'low'; });
+  }
+
+  /** @param {import('./adapt.js').VideoEncoding} encoding */
+  async setVideo(encoding) {
+    await this.setEncodings('video', (e) => {
+      e.active = encoding.active;
+      e.maxBitrate = encoding.maxBitrate;
+      e.scaleResolutionDownBy = encoding.scaleResolutionDownBy;
+      e.maxFramerate = encoding.maxFramerate;
+      e.priority = 'low';
+      e.networkPriority = 'low';
+    });
+  }
+
   /** The counters of the audio this peer sends us, for the active-speaker highlight. */
   async audioEnergy() {
     const receiver = this.pc.getReceivers().find((r) => r.track?.kind === 'audio');
@@ -206,31 +344,6 @@ export class PeerLink extends EventTarget {
       if (s.type === 'inbound-rtp') sample = { energy: s.totalAudioEnergy ?? 0, duration: s.totalSamplesDuration ?? 0 };
     });
     return sample;
-  }
-
-  /** Round-trip time and loss towards this peer, from getStats; null until there is a pair. */
-  async quality() {
-    if (this.closed) return null;
-    const stats = await this.pc.getStats();
-    /** @type {number | null} */
-    let rtt = null;
-    let lost = 0;
-    let received = 0;
-    stats.forEach((s) => {
-      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.currentRoundTripTime !== undefined) {
-        rtt = s.currentRoundTripTime * 1000;
-      }
-      if (s.type === 'inbound-rtp') {
-        lost += s.packetsLost ?? 0;
-        received += s.packetsReceived ?? 0;
-      }
-    });
-    const previous = this.lastCounts ?? { lost: 0, received: 0 };
-    this.lastCounts = { lost, received };
-    const dLost = Math.max(0, lost - previous.lost);
-    const dReceived = Math.max(0, received - previous.received);
-    const loss = dLost + dReceived > 0 ? (100 * dLost) / (dLost + dReceived) : 0;
-    return rtt === null ? null : { rtt, loss };
   }
 
   get connectionState() {

@@ -4,12 +4,16 @@
 
 const KEY = 'videomeet.prefs.v1';
 
-/** @typedef {{ name: string, audio: boolean, video: boolean, audioDevice: string, videoDevice: string, speakerDevice: string }} Prefs */
+/**
+ * @typedef {{ name: string, audio: boolean, video: boolean, audioDevice: string, videoDevice: string,
+ *             speakerDevice: string, audioOnly: boolean }} Prefs
+ *   `audioOnly`: no video sent or received (the toolbar's Audio only toggle), kept for the next call.
+ */
 
 /** Nothing on: what a first visit, or a store that cannot be read, gets. @type {Prefs} */
 export const DEFAULT_PREFS = Object.freeze({
   name: '', audio: false, video: false,
-  audioDevice: '', videoDevice: '', speakerDevice: '',
+  audioDevice: '', videoDevice: '', speakerDevice: '', audioOnly: false,
 });
 
 /**

@@ -91,6 +91,37 @@ export const ClientMsg = {
 };
 
 /**
+ * Payloads of `signal` that are a client convention, not WebRTC (docs/PROTOCOL.md, "Peer
+ * payloads"): the server relays them as opaque `data`. Descriptions and candidates are the others.
+ */
+export const PeerMsg = {
+  /**
+   * What video I want from you: `full`, `low` (my page is hidden, your tile is off screen, or my
+   * link must choose the speaker), `none` (audio-only mode).
+   * @param {'full' | 'low' | 'none'} wanted
+   */
+  videoWanted: (wanted) => ({ kind: 'video-wanted', wanted }),
+  /** I paused (or resumed) my video to you because our link cannot carry it. @param {boolean} paused */
+  videoPaused: (paused) => ({ kind: 'video-paused', paused }),
+};
+
+/**
+ * A peer payload of PeerMsg's kinds, checked; null for anything else (descriptions, candidates,
+ * or a kind this client does not know, which is ignored rather than an error).
+ * @param {unknown} data
+ * @returns {{ kind: 'video-wanted', wanted: 'full' | 'low' | 'none' } | { kind: 'video-paused', paused: boolean } | null}
+ */
+export function parsePeerMsg(data) {
+  if (!data || typeof data !== 'object') return null;
+  const d = /** @type {Record<string, unknown>} */ (data);
+  if (d.kind === 'video-wanted' && (d.wanted === 'full' || d.wanted === 'low' || d.wanted === 'none')) {
+    return { kind: 'video-wanted', wanted: d.wanted };
+  }
+  if (d.kind === 'video-paused' && typeof d.paused === 'boolean') return { kind: 'video-paused', paused: d.paused };
+  return null;
+}
+
+/**
  * Events (dispatched as CustomEvent with `detail`):
  * - `joined` {you, token, host, peers, ice_servers, locked, password, chat, resumed, reconnected}
  *   (`resumed`: the server gave this socket its old seat back; `reconnected`: this page had

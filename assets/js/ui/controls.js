@@ -1,4 +1,4 @@
-// The meeting's controls: the toolbar (microphone, camera, flip, screen, hand, leave), the top
+// The meeting's controls: the toolbar (microphone, camera, audio only, flip, screen, hand, leave), the top
 // bar's room name and invite button, and the keyboard shortcuts. Owns those element ids; the
 // chat and room-settings buttons belong to their panels (ui/chat.js, ui/host-panel.js).
 
@@ -9,7 +9,8 @@ import { renderToggle } from './lobby.js';
 
 /**
  * @typedef {{ mic: () => void, cam: () => void, flip: () => void, screen: () => void,
- *             hand: () => void, chat: () => void, leave: () => void, invite: () => void }} ControlActions
+ *             hand: () => void, chat: () => void, leave: () => void, invite: () => void,
+ *             audioOnly: () => void }} ControlActions
  */
 
 export class Controls {
@@ -22,6 +23,7 @@ export class Controls {
       invite: byId('invite', HTMLButtonElement),
       mic: byId('mic', HTMLButtonElement),
       cam: byId('cam', HTMLButtonElement),
+      audioOnly: byId('audio-only', HTMLButtonElement),
       flip: byId('flip', HTMLButtonElement),
       screen: byId('screen', HTMLButtonElement),
       hand: byId('hand', HTMLButtonElement),
@@ -43,6 +45,7 @@ export class Controls {
     const { el } = this;
     el.mic.addEventListener('click', actions.mic);
     el.cam.addEventListener('click', actions.cam);
+    el.audioOnly.addEventListener('click', actions.audioOnly);
     el.flip.addEventListener('click', actions.flip);
     el.screen.addEventListener('click', actions.screen);
     el.hand.addEventListener('click', actions.hand);
@@ -68,6 +71,18 @@ export class Controls {
   renderToggles(on) {
     renderToggle(this.el.mic, on.audio, this.t('micOff'), this.t('micOn'));
     renderToggle(this.el.cam, on.video, this.t('cameraOff'), this.t('cameraOn'));
+  }
+
+  /**
+   * Audio only is a toggle with a fixed name ("Audio only"): pressed means no video goes out or
+   * comes in. `suggested` draws the eye to it when this page's own link is poor.
+   * @param {boolean} on
+   * @param {boolean} [suggested]
+   */
+  renderAudioOnly(on, suggested = false) {
+    this.el.audioOnly.setAttribute('aria-pressed', String(on));
+    this.el.audioOnly.dataset.on = String(on);
+    this.el.audioOnly.classList.toggle('suggested', suggested && !on);
   }
 
   /** The flip button only where there is a second camera to flip to. @param {number} cameras */

@@ -46,6 +46,31 @@ export class Grid {
     // Sizes the tiles whenever the area changes (window, chat panel, phone rotation).
     this.resize = typeof ResizeObserver === 'function' ? new ResizeObserver(() => this.#layout()) : null;
     this.resize?.observe(root);
+    /** @type {(id: string, shown: boolean) => void} */
+    this.onShown = () => {};
+    // Whether each tile is on screen (a phone shows only some): a peer whose tile is not shown
+    // need not send full video (app.js asks it for less).
+    this.visibility = typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver((entries) => {
+        for (const entry of entries) {
+          const id = /** @type {HTMLElement} */ (entry.target).dataset.peer ?? '';
+          const tile = this.tiles.get(id);
+          if (!tile) continue;
+          tile.shown = entry.isIntersecting;
+          this.onShown(id, tile.shown);
+        }
+      })
+      : null;
+  }
+
+  /** Calls `fn(id, shown)` when a tile comes on or goes off screen. @param {(id: string, shown: boolean) => void} fn */
+  onShownChange(fn) {
+    this.onShown = fn;
+  }
+
+  /** Whether the tile of `id` is on screen (true until the browser says otherwise). @param {string} id */
+  isShown(id) {
+    return this.tiles.get(id)?.shown ?? true;
   }
 
   /**
@@ -77,12 +102,20 @@ export class Grid {
     const name = el('span', 'name');
     const badges = el('span', 'badges');
     label.append(name, badges);
+    // The connection level in plain words; the reason shows on hover and on keyboard focus.
     const quality = el('span', 'quality');
     quality.hidden = true;
+    quality.tabIndex = 0;
+    const qualityLevel = el('span', 'quality-level');
+    const qualityReason = el('span', 'quality-reason');
+    quality.append(qualityLevel, qualityReason);
+    const paused = el('p', 'paused-note', this.t('videoPausedPoor'));
+    paused.hidden = true;
     const actions = el('div', 'tile-actions');
-    tile.append(video, avatar, label, quality, actions);
+    tile.append(video, avatar, label, paused, quality, actions);
     this.root.append(tile);
-    return { tile, video, name, badges, avatar, quality, actions, state: null };
+    this.visibility?.observe(tile);
+    return { tile, video, name, badges, avatar, quality, qualityLevel, qualityReason, paused, actions, state: null, shown: true };
   }
 
   /**
@@ -131,17 +164,39 @@ export class Grid {
   }
 
   /**
+   * The link's level in plain words, with its reason on hover and focus (null hides it).
    * @param {string} id
-   * @param {'good' | 'fair' | 'poor' | null} level
-   * @param {string} detail
+   * @param {{ level: 'good' | 'fair' | 'poor', label: string, reason: string } | null} quality
    */
-  setQuality(id, level, detail) {
+  setQuality(id, quality) {
     const entry = this.tiles.get(id);
     if (!entry) return;
-    entry.quality.hidden = !level;
-    entry.quality.className = `quality ${level ?? ''}`;
-    entry.quality.title = detail;
-    entry.quality.textContent = detail;
+    entry.quality.hidden = !quality;
+    if (!quality) return;
+    entry.quality.className = `quality ${quality.level}`;
+    entry.qualityLevel.textContent = quality.label;
+    entry.qualityReason.textContent = quality.reason;
+    const full = quality.reason ? `${quality.label}: ${quality.reason}` : quality.label;
+    entry.quality.title = full;
+    entry.quality.setAttribute('aria-label', full);
+  }
+
+  /**
+   * "Video paused: poor connection" on a tile whose video stopped because the link cannot carry
+   * it (the peer said so, or this side paused its own).
+   * @param {string} id
+   * @param {boolean} paused
+   */
+  setVideoPaused(id, paused) {
+    const entry = this.tiles.get(id);
+    if (!entry) return;
+    entry.paused.hidden = !paused;
+    entry.tile.classList.toggle('paused', paused);
+  }
+
+  /** Audio only: remote tiles show their avatar, since no video comes in. @param {boolean} on */
+  setAudioOnly(on) {
+    this.root.classList.toggle('audio-only', on);
   }
 
   /** Highlights the active speaker (null for nobody). */
@@ -171,6 +226,7 @@ export class Grid {
     const entry = this.tiles.get(id);
     if (!entry) return;
     entry.video.srcObject = null;
+    this.visibility?.unobserve(entry.tile);
     entry.tile.remove();
     this.tiles.delete(id);
     if (this.speaker === id) this.speaker = null;

@@ -234,3 +234,34 @@ test('a second tab with the same identity takes the seat and leaves one tile', a
     await close();
   }
 });
+
+/** In the page: each open connection's video sender `active` flag and the audio's priority. */
+const sendParams = () => window.__pcs.filter((p) => p.connectionState === 'connected').map((pc) => {
+  const enc = (kind) => pc.getSenders().find((s) => s.track?.kind === kind)?.getParameters().encodings?.[0] ?? {};
+  return { video: enc('video').active !== false, audioPriority: enc('audio').priority, offers: window.__offers };
+});
+
+test('Audio only: my video stops, the peer stops sending me its video, no renegotiation; remembered after a reload', async () => {
+  const { ada, bo, close } = await pair('audio-only');
+  try {
+    const offersBefore = (await bo.page.evaluate(sendParams))[0].offers;
+    const toggle = bo.page.getByRole('button', { name: 'Audio only' });
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+    // Bo sends no video; Ada, asked through the signaling socket, sends Bo none either.
+    await waitFor(bo.page, () => window.__pcs.some((pc) => pc.getSenders().some((s) => s.track?.kind === 'video' && s.getParameters().encodings?.[0]?.active === false)), null, { what: 'Bo video inactive' });
+    await waitFor(ada.page, () => window.__pcs.some((pc) => pc.getSenders().some((s) => s.track?.kind === 'video' && s.getParameters().encodings?.[0]?.active === false)), null, { what: 'Ada video to Bo inactive' });
+    const bob = (await bo.page.evaluate(sendParams))[0];
+    assert.equal(bob.audioPriority, 'high', 'audio first');
+    assert.equal(bob.offers, offersBefore, 'no renegotiation');
+    // Off again: video flows both ways.
+    await toggle.click();
+    await waitFor(ada.page, () => window.__pcs.some((pc) => pc.getSenders().some((s) => s.track?.kind === 'video' && s.getParameters().encodings?.[0]?.active === true)), null, { what: 'Ada video to Bo active again' });
+    await toggle.click();
+    await bo.page.reload();
+    assert.equal(await bo.page.evaluate(() => JSON.parse(localStorage.getItem('videomeet.prefs.v1')).audioOnly), true, 'remembered');
+  } finally {
+    await close();
+  }
+});

@@ -242,3 +242,45 @@ test('mesh: one link per remote id; reset replaces it, drop closes it', () => {
   assert.deepEqual(mesh.ids(), []);
   assert.ok(made.every((l) => l.closed));
 });
+
+const { linkSample } = await import('../../../assets/js/peers.js');
+
+test('peers: a peer payload (video-wanted) is an event for the app, not a description, and breaks nothing', async (t) => {
+  const warnings = watchWarnings(t);
+  const link = new PeerLink({ id: '2', selfId: '1', iceServers: [], send: () => {}, media: fakeMedia(), initiator: true });
+  const got = [];
+  link.addEventListener('peer-msg', (e) => got.push(e.detail));
+  await link.handle({ kind: 'video-wanted', wanted: 'none' });
+  await link.handle({ kind: 'video-paused', paused: true });
+  await link.handle({ kind: 'something-newer' });
+  assert.deepEqual(got, [{ kind: 'video-wanted', wanted: 'none' }, { kind: 'video-paused', paused: true }]);
+  assert.equal(link.pc.signalingState, 'stable');
+  assert.deepEqual(warnings, []);
+  link.close();
+});
+
+test('peers: a stats report flattens into one adapt.js sample, from the selected pair', () => {
+  const report = new Map([
+    ['T', { type: 'transport', selectedCandidatePairId: 'P2' }],
+    ['P1', { type: 'candidate-pair', id: 'P1', nominated: true, state: 'succeeded', currentRoundTripTime: 9, availableOutgoingBitrate: 1 }],
+    ['P2', { type: 'candidate-pair', id: 'P2', nominated: true, state: 'succeeded', currentRoundTripTime: 0.05, availableOutgoingBitrate: 400_000 }],
+    ['OV', { type: 'outbound-rtp', kind: 'video', bytesSent: 1000, qualityLimitationReason: 'bandwidth' }],
+    ['OA', { type: 'outbound-rtp', kind: 'audio', bytesSent: 500 }],
+    ['RV', { type: 'remote-inbound-rtp', kind: 'video', fractionLost: 0.04 }],
+    ['RA', { type: 'remote-inbound-rtp', kind: 'audio', fractionLost: 0.06 }],
+    ['IA', { type: 'inbound-rtp', kind: 'audio', packetsReceived: 90, packetsLost: 10, concealedSamples: 480, totalSamplesReceived: 48000 }],
+    ['IV', { type: 'inbound-rtp', kind: 'video', packetsReceived: 200, packetsLost: -1, framesDecoded: 30 }],
+  ]);
+  const s = linkSample(/** @type {any} */ (report));
+  assert.equal(s.rtt, 0.05);
+  assert.equal(s.available, 400_000);
+  assert.equal(s.limitation, 'bandwidth');
+  assert.equal(s.videoBytesSent, 1000);
+  assert.equal(s.outLoss, 0.04);
+  assert.equal(s.outAudioLoss, 0.06);
+  assert.equal(s.inPacketsReceived, 290);
+  assert.equal(s.inPacketsLost, 10, 'a negative packetsLost (duplicates) counts as none');
+  assert.equal(s.concealed, 480);
+  assert.equal(s.samplesReceived, 48000);
+  assert.equal(s.inFramesDecoded, 30);
+});

@@ -84,3 +84,22 @@ test('protocol doc: every documented client message is built by ClientMsg, field
   assert.equal(Object.keys(ClientMsg).length, types.size, 'and no builder for an undocumented one');
   for (const example of examples) assert.deepEqual(build[example.type](example), example, example.type);
 });
+
+import { PeerMsg, parsePeerMsg } from '../../../assets/js/protocol.js';
+
+test('protocol doc: every documented peer payload is built by PeerMsg and read back by parsePeerMsg', () => {
+  const at = doc.indexOf('#### Peer payloads');
+  assert.notEqual(at, -1, 'docs/PROTOCOL.md documents the peer payloads');
+  const section = doc.slice(at, doc.indexOf('\n### ', at));
+  const payloads = section.split('\n').filter((line) => line.startsWith('{"type":"signal"')).map((line) => JSON.parse(line).data);
+  assert.equal(payloads.length, Object.keys(PeerMsg).length, 'one example per builder');
+  const built = [PeerMsg.videoWanted('none'), PeerMsg.videoPaused(true)];
+  assert.deepEqual(payloads, built);
+  for (const payload of payloads) assert.deepEqual(parsePeerMsg(payload), payload);
+  // The table names every kind.
+  for (const payload of payloads) assert.match(section, new RegExp(`\\| \`${payload.kind}\` \\|`));
+  // What is not a known peer payload is left to WebRTC, or ignored.
+  assert.equal(parsePeerMsg({ description: { type: 'offer', sdp: '' } }), null);
+  assert.equal(parsePeerMsg({ kind: 'video-wanted', wanted: 'all' }), null);
+  assert.equal(parsePeerMsg({ kind: 'future-thing' }), null);
+});

@@ -34,16 +34,22 @@ test('ui ids: every element of the room page has exactly one owning ui/ module',
 });
 
 test('ui ids: the wiring and the pure modules look up no element', () => {
-  for (const file of ['app.js', 'meeting-state.js', 'protocol.js', 'peers.js']) {
+  for (const file of ['app.js', 'meeting-state.js', 'protocol.js', 'peers.js', 'adapt.js']) {
     const source = read(`js/${file}`);
     assert.doesNotMatch(source, /getElementById|querySelector|byId\(|\$\(/, `${file} looks up elements`);
   }
 });
 
 test('ui ids: the DOM-free modules import nothing from ui/ and never name the document', () => {
-  for (const file of ['meeting-state.js', 'protocol.js', 'peers.js']) {
+  for (const file of ['meeting-state.js', 'protocol.js', 'peers.js', 'adapt.js']) {
     const source = read(`js/${file}`);
     assert.doesNotMatch(source, /from '\.\/ui\//, `${file} imports ui/`);
     assert.doesNotMatch(source, /\bdocument\b|\bwindow\b/, `${file} names the DOM`);
   }
+});
+
+test('ui ids: the Audio only toggle belongs to the toolbar and is a pressed-state button', () => {
+  assert.deepEqual(owners.get('audio-only'), ['controls.js']);
+  assert.match(read('room.html'), /id="audio-only"[^>]*aria-pressed="false"/);
+  assert.match(read('js/ui/controls.js'), /setAttribute\('aria-pressed'/);
 });
