@@ -67,7 +67,7 @@ pub async fn run(
         state: state.clone(),
         room: room.clone(),
         conn,
-        outbox: outbox.clone(),
+        outbox,
         password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
     };
     let silence = Duration::from_secs(limits.timeout_secs);
@@ -77,7 +77,7 @@ pub async fn run(
     let end = loop {
         let next = tokio::select! {
             next = timeout_at(deadline, stream.next()) => next,
-            () = outbox.shared.dead.notified() => {
+            () = ctx.outbox.shared.dead.notified() => {
                 bump(&state.metrics.slow_clients_dropped);
                 break End::Lost;
             }
@@ -86,13 +86,13 @@ pub async fn run(
         let message = match next {
             Err(_elapsed) => {
                 if seated.is_none() {
-                    outbox.close(close::POLICY, "join expected");
+                    ctx.outbox.close(close::POLICY, "join expected");
                 }
                 break End::Lost;
             }
             Ok(None) => break End::Lost,
             Ok(Some(Err(e))) => {
-                read_error(&e, &outbox, &state);
+                read_error(&e, &ctx.outbox, &state);
                 break End::Lost;
             }
             Ok(Some(Ok(message))) => message,
@@ -106,9 +106,10 @@ pub async fn run(
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
             Message::Binary(_) => {
                 bump(&state.metrics.frames_rejected);
-                outbox.error(ErrorCode::BadRequest, "Send text frames with JSON only.");
+                ctx.outbox
+                    .error(ErrorCode::BadRequest, "Send text frames with JSON only.");
                 if seated.is_none() {
-                    outbox.close(close::POLICY, "join expected");
+                    ctx.outbox.close(close::POLICY, "join expected");
                     break End::Lost;
                 }
                 continue;
@@ -121,7 +122,8 @@ pub async fn run(
             bump(&state.metrics.messages_dropped_rate);
             if warned_at.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
                 warned_at = Some(now);
-                outbox.error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+                ctx.outbox
+                    .error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
             }
             continue;
         }
@@ -197,11 +199,10 @@ pub async fn run(
         }
     }
     if matches!(end, End::Shutdown) {
-        outbox.close(close::GOING_AWAY, "server restarting");
+        ctx.outbox.close(close::GOING_AWAY, "server restarting");
     }
-    // Every sender of this socket's queue must go for the writer to see its end.
+    // The session's sender goes, so the writer sees the queue end once it is drained.
     drop(ctx);
-    drop(outbox);
     // Let the writer flush what is queued (a close frame, an error), but not forever.
     let mut writer = writer;
     if timeout(Duration::from_secs(2), &mut writer).await.is_err() {
