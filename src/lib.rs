@@ -288,7 +288,7 @@ async fn take_place(state: &State, slot: Option<guard::Slot>) -> Option<Connecti
     let limit = if slot.as_ref().map_or(true, |s| s.before() < FIRST_FEW) {
         arena.capacity()
     } else {
-        arena.capacity() - arena.capacity() / 4
+        budget::open_part(arena.capacity())
     };
     let give_up = Instant::now() + evict::MIN_AGE + Duration::from_millis(500);
     let mut evicted = false;

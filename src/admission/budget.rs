@@ -95,6 +95,13 @@ pub fn heap_peak() -> usize {
     HEAP_PEAK.load(Ordering::Relaxed)
 }
 
+/// The part of a capacity anyone may take. The last quarter is kept for newcomers (an address's
+/// first few HTTP connections or TURN allocations, messages not yet large), so that holders who
+/// keep asking cannot take all of it.
+pub const fn open_part(capacity: u64) -> u64 {
+    capacity - capacity / 4
+}
+
 /// A named share of the budget: a counter that may not pass its capacity.
 #[derive(Debug)]
 pub struct Arena {

@@ -116,7 +116,7 @@ impl Charge {
     /// (nothing taken).
     fn acquire(&self, amount: u64, large: bool) -> Option<bool> {
         let arena = &self.budget.in_flight;
-        let bulk = arena.capacity() - arena.capacity() / 4;
+        let bulk = crate::admission::budget::open_part(arena.capacity());
         let share = self.address.as_deref();
         if share.is_some_and(|s| !s.all.try_acquire(amount)) {
             return self.refused();
@@ -174,6 +174,14 @@ impl Drop for Charge {
     }
 }
 
+/// The longest frame handed to tungstenite for a read buffer of `chunk`: a third of it, less the
+/// largest header. tungstenite reserves a frame's length on top of the payload it already holds
+/// (2 x the frame), and moves bytes to the front of its buffer only when they do not overlap; a
+/// frame of a third fits wherever in the buffer the one before it ended.
+fn fragment_for(chunk: usize) -> usize {
+    (chunk / 3).saturating_sub(16).max(1)
+}
+
 /// An I/O stream whose reads are charged to the in-flight arena, with a [`Reframer`] between
 /// the socket and tungstenite (see there for why frames are held back and re-cut).
 pub struct ChargedIo<T> {
@@ -203,19 +211,14 @@ impl<T> ChargedIo<T> {
             begun: None,
             limit: deadline,
             pause: None,
-            // Fragments of a third of the buffer, less the largest header. tungstenite reserves
-            // a frame's length on top of the payload it already holds (2 x the frame), and
-            // moves bytes to the front of its buffer only when they do not overlap; a frame of
-            // a third fits wherever in the buffer the one before it ended.
-            frames: Reframer::new((chunk / 3).saturating_sub(16).max(1), u64::MAX),
+            frames: Reframer::new(fragment_for(chunk), u64::MAX),
             eof: false,
         }
     }
 
     /// The frame cap given to tungstenite, so over-long headers reach it at once to be refused.
     pub fn with_max_frame(mut self, max_frame: u64) -> ChargedIo<T> {
-        let fragment = (self.chunk / 3).saturating_sub(16).max(1);
-        self.frames = Reframer::new(fragment, max_frame);
+        self.frames = Reframer::new(fragment_for(self.chunk), max_frame);
         self
     }
 

@@ -268,7 +268,7 @@ impl<H> Allocations<H> {
         Ok(if of_address < RESERVED_PER_ADDRESS {
             arena
         } else {
-            arena - arena / 4
+            crate::admission::budget::open_part(arena)
         })
     }
 
