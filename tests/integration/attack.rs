@@ -51,7 +51,7 @@ async fn honest_meeting(server: &Server, room: &str, offer_bytes: usize) -> Dura
         .await;
     assert_eq!(ada.recv().await["type"], "signal");
     if let Some(port) = server.stun {
-        let (user, password) = turn_credential(&a);
+        let (_, user, password) = common::turn::turn_entry(&a);
         let mut peer = common::turn::Peer::new(port, &user, &password).await;
         assert_eq!(
             peer.allocate().await.0,
@@ -318,7 +318,7 @@ async fn a_few_addresses_cannot_take_every_allocation() {
         for s in 0..3 {
             let mut c = server.client_from(ip, &format!("relay-{a}")).await;
             let joined = c.join("m", &format!("relay-{a}-{s}"), None).await;
-            let (user, password) = turn_credential(&joined);
+            let (_, user, password) = common::turn::turn_entry(&joined);
             for _ in 0..16 {
                 let mut peer = Peer::new_from(ip, port, &user, &password).await;
                 if peer.allocate().await.0 == 0 {
@@ -331,7 +331,7 @@ async fn a_few_addresses_cannot_take_every_allocation() {
     }
     let taken = started.elapsed();
     let (mut c, joined) = server.join("honest", "ada").await;
-    let (user, password) = turn_credential(&joined);
+    let (_, user, password) = common::turn::turn_entry(&joined);
     let honest_started = Instant::now();
     let mut honest = 0;
     for _ in 0..5 {
@@ -410,21 +410,6 @@ async fn unauthenticated_stun_answers_are_rate_limited_per_source() {
     );
     assert!(other_answered.is_ok(), "another source is not affected");
     server.shutdown().await;
-}
-
-/// The built-in TURN entry's (username, credential) from a `joined`.
-fn turn_credential(joined: &serde_json::Value) -> (String, String) {
-    let turn = joined["ice_servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["username"].is_string())
-        .expect("a TURN entry")
-        .clone();
-    (
-        turn["username"].as_str().unwrap().into(),
-        turn["credential"].as_str().unwrap().into(),
-    )
 }
 
 /// Issue 13.6: request headers lived outside every arena (~26 KB of heap per connection still
@@ -716,12 +701,12 @@ async fn relayed_through_one_seat(sets: &[(&str, &str)], secs: u64) -> (usize, u
     let (_s, js) = server.join("bw", "sender").await;
     let (_r1, j1) = server.join("bw", "bea").await;
     let (_r2, j2) = server.join("bw", "cy").await;
-    let (us, ps) = turn_credential(&js);
+    let (_, us, ps) = common::turn::turn_entry(&js);
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for (i, joined) in [j1, j2].iter().enumerate() {
         let mut s = Peer::new_from(attacker_ip(30), port, &us, &ps).await;
-        let (u, p) = turn_credential(joined);
+        let (_, u, p) = common::turn::turn_entry(joined);
         let mut r = Peer::new_from(attacker_ip(31 + i), port, &u, &p).await;
         let (code, rs) = s.allocate().await;
         assert_eq!(code, 0);

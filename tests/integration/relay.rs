@@ -5,31 +5,10 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::turn::{code_of, Peer};
+use crate::common::turn::{code_of, turn_entry, Peer};
 use crate::common::Server;
-use serde_json::Value;
 use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 use videomeet::Config;
-
-/// The built-in TURN entry of a `joined`: (urls, username, password).
-fn turn_entry(joined: &Value) -> (Vec<String>, String, String) {
-    let list = joined["ice_servers"].as_array().expect("ice_servers");
-    let turn = list
-        .iter()
-        .find(|s| s["username"].is_string())
-        .expect("a TURN entry");
-    let urls = turn["urls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u.as_str().unwrap().to_string())
-        .collect();
-    (
-        urls,
-        turn["username"].as_str().unwrap().into(),
-        turn["credential"].as_str().unwrap().into(),
-    )
-}
 
 async fn relay_server(sets: &[(&str, &str)]) -> (Server, u16) {
     let server = Server::start_with_relay(Config::default(), sets).await;

@@ -119,3 +119,23 @@ pub fn code_of(msg: &Message) -> u16 {
     msg.get(attr::ERROR_CODE)
         .map_or(0, |v| u16::from(v[2]) * 100 + u16::from(v[3]))
 }
+
+/// The built-in TURN entry of a `joined`: (urls, username, password).
+pub fn turn_entry(joined: &serde_json::Value) -> (Vec<String>, String, String) {
+    let list = joined["ice_servers"].as_array().expect("ice_servers");
+    let turn = list
+        .iter()
+        .find(|s| s["username"].is_string())
+        .expect("a TURN entry");
+    let urls = turn["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    (
+        urls,
+        turn["username"].as_str().unwrap().into(),
+        turn["credential"].as_str().unwrap().into(),
+    )
+}
