@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::ops::limits::Limits;
+use crate::core::limits::Limits;
 
 /// mimalloc, with every byte handed out and returned counted, so `/metrics` and admission see the
 /// real heap in use rather than an estimate.

@@ -14,8 +14,8 @@ use std::time::Instant;
 use crate::admission::budget::AddressShare;
 pub use crate::core::addr::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::limits::Limits;
 use crate::core::rooms::RoomName;
-use crate::ops::limits::Limits;
 
 /// A message bucket for one socket; it lives in the session, not in the shared map.
 #[derive(Debug)]

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::ops::limits::MAX_PEERS_PER_ROOM;
+use crate::core::limits::MAX_PEERS_PER_ROOM;
 use std::collections::VecDeque;
 
 use crate::core::addr::AddrKey;

@@ -382,7 +382,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ChargedIo<T> {
 mod tests {
     use super::*;
     use crate::admission::budget::Arena;
-    use crate::ops::limits::Limits;
+    use crate::core::limits::Limits;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn tiny_budget(in_flight_bytes: u64) -> Arc<Budget> {

@@ -229,7 +229,7 @@ impl Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::limits::Limits;
+    use crate::core::limits::Limits;
 
     fn render(metrics: &Metrics) -> String {
         let budget = Budget::new(&Limits::shipped());

@@ -23,7 +23,7 @@ use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
     close, ClientMsg, ErrorCode, Join, Name, SeatId, ServerMsg, Token, Update,
 };
-use crate::state::State;
+use crate::signaling::state::State;
 
 /// How often one socket may set a password: a few at once, then one every 5 s (a host types
 /// one; a script in a loop is what this stops).

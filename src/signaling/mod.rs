@@ -10,5 +10,7 @@
 
 pub mod handlers;
 pub mod outbox;
+pub mod persist;
 pub mod protocol;
 pub mod session;
+pub mod state;

@@ -283,7 +283,7 @@ impl Drop for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::limits::Limits;
+    use crate::core::limits::Limits;
 
     /// A writer aborted while stuck on a full socket (the session gives it 2 s) drops its
     /// queue mid-batch: every byte queued or taken goes back to the outbound arena.

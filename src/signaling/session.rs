@@ -25,7 +25,7 @@ use crate::signaling::outbox::{write_loop, Socket};
 use crate::io::inflight::{Charge, TooLargeBeforeJoin};
 pub use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{close, ClientMsg, ErrorCode};
-use crate::state::{SocketPermit, State};
+use crate::signaling::state::{SocketPermit, State};
 
 /// How a session ended, which decides what happens to its seat.
 enum End {

@@ -18,7 +18,7 @@ use super::peers::PeerRule;
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::ids::SeatId;
-use crate::ops::limits::Limits;
+use crate::core::limits::Limits;
 
 /// The lifetime an Allocate or Refresh gets when it asks for none (RFC 8656 §3.2).
 pub const DEFAULT_LIFETIME: u64 = 600;

@@ -52,7 +52,7 @@ pub struct Sockets {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
     /// TURN over TLS (`turns:`), on its own port with the HTTPS certificate.
-    pub tls: Option<(TcpListener, Arc<crate::web::tls::Tls>)>,
+    pub tls: Option<(TcpListener, Arc<crate::ops::tls::Tls>)>,
 }
 
 impl Sockets {
@@ -137,7 +137,7 @@ impl Relay {
         getrandom::fill(&mut nonce_key).expect("the OS random source is available");
         // This host's addresses (interfaces, `--public-ip`, loopback): peers there are
         // reachable only on a port that is one of our live relayed addresses.
-        let mut own: HashSet<IpAddr> = crate::web::tls::local_addresses().into_iter().collect();
+        let mut own: HashSet<IpAddr> = crate::ops::machine::local_addresses().into_iter().collect();
         own.extend(context.public_ip);
         own.insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
         own.insert(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
@@ -198,7 +198,7 @@ impl Relay {
     async fn serve_tcp(
         self: Arc<Relay>,
         listener: TcpListener,
-        tls: Option<Arc<crate::web::tls::Tls>>,
+        tls: Option<Arc<crate::ops::tls::Tls>>,
     ) {
         loop {
             let (stream, peer) = tokio::select! {

@@ -19,10 +19,10 @@ use crate::admission::guard::SocketSlot;
 use crate::core::rooms::parse_room_name;
 use crate::io::coalesce::Coalesce;
 use crate::io::inflight::{Charge, ChargedIo};
-use crate::ops::config::in_networks;
 use crate::ops::metrics::bump;
 use crate::signaling::session;
-use crate::state::{SocketPermit, State};
+use crate::signaling::state::{SocketPermit, State};
+use crate::util::cidr::in_networks;
 use crate::web::assets::{self, Asset};
 
 pub type Body = Full<Bytes>;
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
-        let trusted = [crate::ops::config::parse_cidr("10.0.0.0/8").unwrap()];
+        let trusted = [crate::util::cidr::parse_cidr("10.0.0.0/8").unwrap()];
         let h = headers(&[
             ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
             ("x-forwarded-host", "meet.example.org"),

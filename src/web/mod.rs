@@ -5,6 +5,4 @@
 //! arena of `admission` (connections, sockets, in-flight bytes).
 
 pub mod assets;
-pub mod hosts;
 pub mod http;
-pub mod tls;

@@ -186,7 +186,7 @@ async fn quotas_nonces_and_credentials_expire() {
 
     // A credential past its expiry is refused even for a live seat.
     let config = Config {
-        turn: videomeet::turn::TurnConfig {
+        turn: videomeet::core::credentials::TurnConfig {
             ttl_secs: 1,
             ..Default::default()
         },
@@ -342,7 +342,7 @@ async fn turn_over_tls_relays_for_coturns_client() {
     let mut sockets = videomeet::turn::server::Sockets::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let tls = videomeet::web::tls::Tls::load(videomeet::web::tls::Source::SelfSigned { dir: None })
+    let tls = videomeet::ops::tls::Tls::load(videomeet::ops::tls::Source::SelfSigned { dir: None })
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listener.local_addr().unwrap().port();

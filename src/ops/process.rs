@@ -1,6 +1,6 @@
 //! Process-wide OS settings, made once at start before any connection is served.
 
-use crate::ops::limits::Limits;
+use crate::core::limits::Limits;
 
 /// Turns transparent huge pages off for this process.
 ///

@@ -9,9 +9,9 @@ use tokio::sync::watch;
 
 use crate::admission::budget::Budget;
 use crate::admission::guard::Guard;
+use crate::core::limits::Limits;
 use crate::core::rooms::{ConnId, RoomLimits, Rooms};
 use crate::ops::config::Config;
-use crate::ops::limits::Limits;
 use crate::ops::metrics::{Gauges, Metrics};
 use crate::signaling::protocol::SeatId;
 use crate::signaling::session::Outbox;
@@ -39,7 +39,7 @@ pub struct State {
     pub verifying: tokio::sync::Semaphore,
     pub hashing: tokio::sync::Semaphore,
     /// The names requests may give in `Host` (against DNS rebinding).
-    pub hosts: crate::web::hosts::KnownHosts,
+    pub hosts: crate::ops::hosts::KnownHosts,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
@@ -50,7 +50,7 @@ pub struct RelayInfo {
     /// self-signed one for TURN without asking).
     pub tls_port: Option<u16>,
     /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
-    pub turn: crate::turn::TurnConfig,
+    pub turn: crate::core::credentials::TurnConfig,
 }
 
 impl State {
@@ -87,7 +87,7 @@ impl State {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
             hashing: tokio::sync::Semaphore::new(1),
-            hosts: crate::web::hosts::KnownHosts::new(&config.allowed_hosts),
+            hosts: crate::ops::hosts::KnownHosts::new(&config.allowed_hosts),
             config,
         }
     }
@@ -121,7 +121,7 @@ impl State {
                 if let Some(port) = relay.tls_port {
                     urls.push(format!("turns:{host}:{port}?transport=tcp"));
                 }
-                turn = crate::turn::TurnConfig {
+                turn = crate::core::credentials::TurnConfig {
                     urls,
                     ..relay.turn.clone()
                 };
