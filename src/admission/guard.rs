@@ -83,6 +83,14 @@ pub enum Refused {
     Table,
 }
 
+/// Whether the per-address limits count a client at `ip`: always, but for loopback, which is
+/// counted only with `--limit-loopback` (a local reverse proxy not listed in
+/// `--trusted-proxies` is one loopback address for all its users; the hostile tests turn it on
+/// to attack from 127.x.y.z). The one rule for HTTP, WebSockets and the relay.
+pub fn counted(ip: IpAddr, limit_loopback: bool) -> bool {
+    limit_loopback || !ip.to_canonical().is_loopback()
+}
+
 pub struct Guard {
     rates: Rates,
     addresses: Mutex<HashMap<AddrKey, Entry>>,
@@ -272,6 +280,18 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn loopback_is_counted_only_with_limit_loopback_and_in_every_spelling() {
+        for ip in ["127.0.0.1", "127.2.3.4", "::1", "::ffff:127.0.0.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!counted(ip, false), "{ip} exempt by default");
+            assert!(counted(ip, true), "{ip} counted with --limit-loopback");
+        }
+        for ip in ["192.168.1.5", "203.0.113.9", "2001:db8::1"] {
+            assert!(counted(ip.parse().unwrap(), false), "{ip} always counted");
+        }
+    }
 
     fn limits() -> Limits {
         let mut l = Limits::shipped();

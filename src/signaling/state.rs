@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::admission::budget::Budget;
-use crate::admission::guard::Guard;
+use crate::admission::budget::{Budget, Permit};
+use crate::admission::guard::{self, Guard};
 use crate::core::limits::Limits;
 use crate::core::rooms::{ConnId, RoomLimits, Rooms};
 use crate::ops::config::Config;
@@ -130,9 +130,9 @@ impl State {
         std::borrow::Cow::Owned(turn.ice_servers(&base, &seat.to_string(), now))
     }
 
-    /// Whether the per-address capacity limits count `ip` (see `Config::limit_loopback`).
+    /// Whether the per-address capacity limits count `ip` (see [`guard::counted`]).
     pub fn limits_apply_to(&self, ip: std::net::IpAddr) -> bool {
-        self.config.limit_loopback || !ip.to_canonical().is_loopback()
+        guard::counted(ip, self.config.limit_loopback)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -175,26 +175,17 @@ impl State {
     }
 }
 
-/// One open WebSocket's share of the socket arena, returned when dropped.
-pub struct SocketPermit {
-    budget: Arc<Budget>,
-}
+/// One open WebSocket's unit of the socket arena, returned when dropped.
+pub type SocketPermit = Permit;
 
-impl SocketPermit {
-    /// A permit if the socket arena and the heap both have room, and the server is not stopping.
-    pub fn acquire(state: &State) -> Option<SocketPermit> {
-        if state.is_shutting_down() || !state.budget.heap_has_room() {
+impl State {
+    /// A socket permit if the socket arena and the heap both have room, and the server is not
+    /// stopping.
+    pub fn socket_permit(&self) -> Option<SocketPermit> {
+        if self.is_shutting_down() || !self.budget.heap_has_room() {
             return None;
         }
-        state.budget.sockets.try_acquire(1).then(|| SocketPermit {
-            budget: state.budget.clone(),
-        })
-    }
-}
-
-impl Drop for SocketPermit {
-    fn drop(&mut self) {
-        self.budget.sockets.release(1);
+        Permit::acquire(&self.budget, |b| &b.sockets)
     }
 }
 

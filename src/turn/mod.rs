@@ -32,7 +32,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::admission::budget::Budget;
-use crate::admission::guard::Guard;
+use crate::admission::guard::{self, Guard};
 use crate::core::ids::SeatId;
 use crate::core::limits::Limits;
 use crate::ops::metrics::Metrics;
@@ -76,10 +76,10 @@ pub struct TurnContext {
 }
 
 impl TurnContext {
-    /// Whether the per-address limits count `ip` (loopback only with `--limit-loopback`), as
-    /// for HTTP and WebSockets.
+    /// Whether the per-address limits count `ip`, by the same rule as HTTP and WebSockets
+    /// ([`guard::counted`]).
     pub fn limits_apply_to(&self, ip: IpAddr) -> bool {
-        self.limit_loopback || !ip.to_canonical().is_loopback()
+        guard::counted(ip, self.limit_loopback)
     }
 
     pub fn metrics(&self) -> &Metrics {

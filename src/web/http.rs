@@ -21,7 +21,7 @@ use crate::io::coalesce::Coalesce;
 use crate::io::inflight::{Charge, ChargedIo};
 use crate::ops::metrics::bump;
 use crate::signaling::session;
-use crate::signaling::state::{SocketPermit, State};
+use crate::signaling::state::State;
 use crate::util::cidr::in_networks;
 use crate::web::assets::{self, Asset};
 
@@ -408,7 +408,7 @@ fn upgrade(
             "WebSockets are accepted from this server's own pages only.\n",
         );
     }
-    let Some(permit) = SocketPermit::acquire(state) else {
+    let Some(permit) = state.socket_permit() else {
         bump(&state.metrics.refused_upgrade_busy);
         let mut r = text(
             StatusCode::SERVICE_UNAVAILABLE,
