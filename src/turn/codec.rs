@@ -1,5 +1,6 @@
 //! The STUN message format (RFC 8489) with the TURN methods and attributes (RFC 8656), and TURN's
-//! ChannelData framing: parsing and building, nothing else. `server.rs` decides what to answer.
+//! ChannelData framing: parsing and building, nothing else. What to answer is decided by `auth`
+//! and `allocations`; `server` sends it.
 //!
 //! Parsing never trusts a length: every attribute is bounds-checked against the message, and a
 //! malformed message is `None` (the caller drops it, as RFC 8489 says for garbage on a UDP port).
