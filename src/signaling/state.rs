@@ -46,8 +46,8 @@ pub struct State {
 #[derive(Debug)]
 pub struct RelayInfo {
     pub port: u16,
-    /// TURN over TLS, when it runs (only with the operator's certificate: browsers refuse a
-    /// self-signed one for TURN without asking).
+    /// TURN over TLS, when it runs (by default only with the operator's certificate: browsers
+    /// refuse a self-signed one for TURN without asking; `--turns-listen` turns it on anyway).
     pub tls_port: Option<u16>,
     /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
     pub turn: crate::core::credentials::TurnConfig,

@@ -378,7 +378,7 @@ pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     md5.finalize().into()
 }
 
-/// CRC-32 (ISO-HDLC, as in zlib), bit by bit with a small table built at compile time.
+/// CRC-32 (ISO-HDLC, as in zlib), a byte at a time from a 256-entry table built at compile time.
 pub fn crc32(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
