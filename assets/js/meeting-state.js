@@ -30,7 +30,8 @@ import { CloseCode, ErrorCode } from './protocol.js';
  *   - `connect`: make the link to `id` (`fresh`: replace any link there is; else keep it).
  *   - `host`: this seat became host or stopped being it.
  *   - `self`: this seat's own tile changed (host, hand).
- *   - `send-update`: tell the others our screen and hand again (after a reconnect).
+ *   - `send-update`: tell the others this state (a hand raised or lowered; screen and hand
+ *     again after a join).
  *
  * @typedef {{ type: 'joined', you: string, token: string, host: boolean, peers: Peer[],
  *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean,

@@ -10,7 +10,8 @@
 //!   often readable by root only (`--tls-cert`, `--tls-key`, `--turn-secret-file`: certbot's
 //!   are) reach the service as `LoadCredential=`s, read by systemd as root and copied to a
 //!   private directory (`%d`).
-//! - `CAP_NET_BIND_SERVICE` only when a port below 1024 was asked for; no capability otherwise.
+//! - `CAP_NET_BIND_SERVICE` only when `--listen` or `--tls-listen` asks for a port below 1024;
+//!   no capability otherwise.
 //! - `MemoryMax=512M`: the budget in `memlimit.toml` fits well inside it; this is the backstop.
 
 use super::config::{occurrences, Config, Unit};

@@ -1,5 +1,6 @@
 //! The STUN message format (RFC 8489) with the TURN methods and attributes (RFC 8656), and TURN's
-//! ChannelData framing: parsing and building, nothing else. `server.rs` decides what to answer.
+//! ChannelData framing: parsing and building, nothing else. What to answer is decided by `auth`
+//! and `allocations`; `server` sends it.
 //!
 //! Parsing never trusts a length: every attribute is bounds-checked against the message, and a
 //! malformed message is `None` (the caller drops it, as RFC 8489 says for garbage on a UDP port).
@@ -377,7 +378,7 @@ pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     md5.finalize().into()
 }
 
-/// CRC-32 (ISO-HDLC, as in zlib), bit by bit with a small table built at compile time.
+/// CRC-32 (ISO-HDLC, as in zlib), a byte at a time from a 256-entry table built at compile time.
 pub fn crc32(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];

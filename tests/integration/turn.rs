@@ -1,6 +1,6 @@
 //! TURN credentials handed out in `joined`: checked by formula, and accepted by a real coturn
-//! (Debian's `turnserver` and `turnutils_uclient`) on loopback when it is installed; `.ci/run`
-//! installs it.
+//! (Debian's `turnserver` and `turnutils_uclient`) on loopback. Without coturn the test fails,
+//! naming the package; `.ci/run` installs it.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
