@@ -197,10 +197,13 @@ impl<'a> Message<'a> {
         decode_xor_address(self.get(kind)?, &self.txid)
     }
 
-    /// Every XOR-PEER-ADDRESS (CreatePermission may carry several).
+    /// Every XOR-PEER-ADDRESS (CreatePermission may carry several) that MESSAGE-INTEGRITY
+    /// covers: like [`Message::get`], what follows it is ignored (RFC 8489 §14.5), so nobody on
+    /// the path can append a peer to a signed request.
     pub fn xor_addresses(&self, kind: u16) -> Vec<SocketAddr> {
         self.attrs
             .iter()
+            .take_while(|(k, _, _)| *k != attr::MESSAGE_INTEGRITY)
             .filter(|(k, _, _)| *k == kind)
             .filter_map(|(_, v, _)| decode_xor_address(v, &self.txid))
             .collect()
@@ -225,8 +228,9 @@ impl<'a> Message<'a> {
         hmac_sha1_verify(key, &covered, value)
     }
 
+    /// Whether the message carries `kind` where [`Message::get`] would read it.
     pub fn has(&self, kind: u16) -> bool {
-        self.attrs.iter().any(|(k, _, _)| *k == kind)
+        self.get(kind).is_some()
     }
 }
 
@@ -495,6 +499,29 @@ mod tests {
             .finish(None, false);
         let msg = Message::parse(&error).unwrap();
         assert_eq!(msg.get(attr::ERROR_CODE).unwrap()[2..4], [4, 20]);
+    }
+
+    #[test]
+    fn attributes_after_message_integrity_are_ignored() {
+        let txid = [9u8; 12];
+        let signed: SocketAddr = "203.0.113.1:4000".parse().unwrap();
+        let appended: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        let mut raw = Builder::new(CREATE_PERMISSION, Class::Request, txid)
+            .xor_address(attr::XOR_PEER_ADDRESS, signed)
+            .finish(Some(b"key"), false);
+        // Someone on the path appends a peer and a reservation token after the MAC.
+        let extra = Builder::new(CREATE_PERMISSION, Class::Request, txid)
+            .xor_address(attr::XOR_PEER_ADDRESS, appended)
+            .attr(attr::RESERVATION_TOKEN, &[1; 8])
+            .finish(None, false);
+        raw.extend_from_slice(&extra[HEADER..]);
+        let len = (raw.len() - HEADER) as u16;
+        raw[2..4].copy_from_slice(&len.to_be_bytes());
+        let msg = Message::parse(&raw).unwrap();
+        assert!(msg.integrity_ok(b"key"), "the signed part still checks out");
+        assert_eq!(msg.xor_addresses(attr::XOR_PEER_ADDRESS), vec![signed]);
+        assert!(!msg.has(attr::RESERVATION_TOKEN));
+        assert!(msg.has(attr::MESSAGE_INTEGRITY));
     }
 
     #[test]
