@@ -47,19 +47,6 @@ pub struct Listeners {
     pub stun: Option<relay::Sockets>,
 }
 
-/// Serves plain HTTP and WebSockets on `listener`; see [`serve_on`].
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let listeners = Listeners {
-        http: Some(listener),
-        ..Listeners::default()
-    };
-    serve_on(listeners, config, shutdown).await
-}
-
 /// Serves HTTP and HTTPS (pages and WebSockets alike) until `shutdown` completes, then closes
 /// every socket with 1001 (going away) so clients reconnect to the next instance, and returns.
 pub async fn serve_on(

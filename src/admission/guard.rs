@@ -235,6 +235,7 @@ impl Guard {
     }
 
     /// Open WebSockets counted for `ip`'s address.
+    #[cfg(test)]
     pub fn sockets_of(&self, ip: IpAddr) -> u32 {
         lock(&self.addresses)
             .get(&AddrKey::of(ip))

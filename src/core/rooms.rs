@@ -948,11 +948,6 @@ impl<H: Clone> Rooms<H> {
         }
         gone
     }
-
-    /// Every connected socket, for shutdown.
-    pub fn all_handles(&self) -> Vec<H> {
-        self.rooms.values().flat_map(Room::handles).collect()
-    }
 }
 
 #[cfg(test)]

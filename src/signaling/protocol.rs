@@ -17,7 +17,6 @@ pub use crate::core::ids::{
     ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update, CLIENT_BYTES, MAX_CHAT_BYTES,
     MAX_NAME_CHARS, MAX_PASSWORD_CHARS, NAME_BYTES,
 };
-pub use crate::util::hex::unhex;
 
 /// Every field any client message may carry, all optional, borrowed from the frame.
 #[derive(Deserialize, Default)]
