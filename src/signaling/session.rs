@@ -253,7 +253,7 @@ pub fn run(
         if !matches!(end, End::Closed) {
             // What is queued (a close frame, an error) goes out, but not forever.
             // Boxed: the largest of this task's waits, and the last.
-            Box::pin(drain.finish(&mut ws, Duration::from_secs(2))).await;
+            Box::pin(drain.finish(&mut ws, Duration::from_secs(1))).await;
         }
         drop(drain);
         drop(ws);
