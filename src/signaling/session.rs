@@ -19,7 +19,7 @@ use crate::admission::guard::{MessageRate, SocketSlot};
 use crate::core::bucket::Bucket;
 use crate::core::rooms::RoomName;
 use crate::ops::metrics::bump;
-use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
+use crate::signaling::handlers::{self, room_message_rate, Ctx, Flow, Seated, PASSWORD_RATE};
 use crate::signaling::outbox::{write_loop, Socket};
 // Where the rest of the server has always found them.
 use crate::io::inflight::{Charge, TooLargeBeforeJoin};
@@ -69,6 +69,7 @@ pub async fn run(
         conn,
         outbox,
         password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
+        room_message_rate: Bucket::full(room_message_rate(&limits), Instant::now()),
     };
     let silence = Duration::from_secs(limits.timeout_secs);
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(limits.join_timeout_secs);
@@ -137,7 +138,8 @@ pub async fn run(
                     break End::Lost;
                 }
             }
-            (None, Ok(ClientMsg::Join(join))) => {
+            // A knock's `join` once admitted (or a first join): seated, knocking or refused.
+            (None | Some(Seated { knocking: true, .. }), Ok(ClientMsg::Join(join))) => {
                 let seat = handlers::join_room(
                     &state,
                     &room,
@@ -149,12 +151,34 @@ pub async fn run(
                 .await;
                 match seat {
                     Some(s) => {
-                        charge.set_joined();
+                        // A knock may not draw on the in-flight arena until it has a seat.
+                        if !s.knocking {
+                            charge.set_joined();
+                        }
                         seated = Some(s);
                         deadline = tokio::time::Instant::now() + silence;
                     }
-                    None => break End::Lost,
+                    None => {
+                        // A refused knock's own join (it was let in, and the room filled up
+                        // or the host denied meanwhile) leaves nothing behind.
+                        if let Some(me) = seated.take() {
+                            let notices = state.rooms().leave(&room, me.seat, conn, Instant::now());
+                            deliver_notices(notices);
+                        }
+                        break End::Lost;
+                    }
                 }
+            }
+            (Some(me), Ok(msg)) if me.knocking => {
+                if matches!(msg, ClientMsg::Leave) {
+                    ctx.outbox.close(close::NORMAL, "left");
+                    break End::Left;
+                }
+                bump(&state.metrics.bad_requests);
+                ctx.outbox.error(
+                    ErrorCode::BadRequest,
+                    "Waiting for the host to let you in: only `join` (once admitted) or `leave`.",
+                );
             }
             (None, Ok(_)) => {
                 bump(&state.metrics.bad_requests);

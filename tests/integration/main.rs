@@ -22,6 +22,8 @@ mod frames;
 mod host;
 /// The HTTP side: pages, embedded assets, caching, headers, health and metrics.
 mod http;
+/// Knock to enter ("Ask to join") and the generic room message, real sockets on loopback.
+mod knock;
 /// Per-address and per-socket limits against a real server: one host cannot take every socket,
 mod limits;
 /// The built-in STUN/TURN server, driven over real UDP and TCP sockets: by a small client made
