@@ -40,7 +40,7 @@ document.title = `${room} · VideoMeet`;
 const screens = new Screens(t);
 const lobby = new Lobby(t, room);
 const controls = new Controls(t, room);
-const chatView = new ChatView();
+const chatView = new ChatView(t);
 const hostPanel = new HostPanel(t);
 
 const store = safeStorage(() => localStorage);
@@ -457,6 +457,7 @@ class Meeting {
           break;
         case 'chat-line':
           chatView.panel.add(notice.line, notice.mine);
+          if (notice.mine) chatView.confirmed(notice.line.text);
           break;
         case 'unread':
           chatView.setUnread(notice.count);
@@ -496,6 +497,16 @@ class Meeting {
         break;
       case 'not-host':
         this.run(this.state.loseHost());
+        break;
+      case 'refused': {
+        // Never only the console: beside the chat box if a message of mine was refused, else
+        // in passing. The server's own words are English; the sentence around them is not.
+        const why = t('chatRefused', { message: message ?? code });
+        if (!chatView.refused(why)) this.toast(t(outcome.key ?? 'errBadRequest', { message: message ?? code }));
+        break;
+      }
+      case 'toast':
+        this.toast(text);
         break;
       case 'end':
         this.end(text);
