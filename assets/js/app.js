@@ -18,6 +18,7 @@ import { ChatView } from './ui/chat.js';
 import { Controls } from './ui/controls.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
+import { KnockList } from './ui/knocks.js';
 import { Lobby } from './ui/lobby.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
@@ -42,6 +43,7 @@ const lobby = new Lobby(t, room);
 const controls = new Controls(t, room);
 const chatView = new ChatView(t);
 const hostPanel = new HostPanel(t);
+const knockList = new KnockList(t);
 
 const store = safeStorage(() => localStorage);
 const session = safeStorage(() => sessionStorage);
@@ -114,7 +116,13 @@ hostPanel.bind({
   close: () => meeting?.toggleSettings(false),
   lock: () => meeting?.signaling.lock(!meeting.state.room.locked),
   setPassword: (password) => meeting?.signaling.setPassword(password),
+  askToJoin: (on) => meeting?.signaling.askToJoin(on),
 });
+knockList.bind({
+  admit: (id) => meeting?.signaling.admit(id),
+  deny: (id) => meeting?.signaling.deny(id),
+});
+lobby.onStopWaiting(() => meeting?.stopWaiting());
 
 /**
  * Turns a kind on or off: the first time on asks the browser; after that only `enabled` flips.
@@ -213,6 +221,8 @@ class Meeting {
     this.grid.setSink(prefs.speakerDevice);
     this.mesh = new Mesh((id, initiator) => this.makeLink(id, initiator));
     this.ticking = false;
+    /** The host just pressed Remove (a removal turns "Ask to join" on: say so). */
+    this.removing = false;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.signaling = new Signaling({
       url: `${scheme}//${location.host}/ws/${encodeURIComponent(room)}`,
@@ -226,6 +236,7 @@ class Meeting {
     });
     this.signaling.token = session?.getItem(tokenKey(room)) ?? null;
     this.signaling.addEventListener('joined', (e) => this.onJoined(/** @type {CustomEvent} */ (e).detail));
+    this.signaling.addEventListener('knocking', () => this.onKnocking());
     this.signaling.addEventListener('message', (e) => this.onMessage(/** @type {CustomEvent} */ (e).detail));
     this.signaling.addEventListener('error', (e) => this.onError(/** @type {CustomEvent} */ (e).detail));
     this.signaling.addEventListener('state', (e) => this.onState(/** @type {CustomEvent} */ (e).detail));
@@ -395,8 +406,23 @@ class Meeting {
     this.signaling.update({ video: this.sendsVideo() });
   }
 
+  /** The room asks to join: wait in the lobby, preview and all, until the host decides. */
+  onKnocking() {
+    this.state.knock();
+    lobby.setWaiting(true);
+  }
+
+  /** "Stop waiting": the knock is withdrawn, the lobby is as before Join. */
+  stopWaiting() {
+    this.signaling.leave();
+    this.state.leaveSeat();
+    lobby.setWaiting(false);
+    lobby.setJoining(false);
+  }
+
   /** @param {import('./meeting-state.js').Joined} msg */
   onJoined(msg) {
+    lobby.setWaiting(false);
     try { session?.setItem(tokenKey(room), msg.token); } catch { /* private mode */ }
     const notices = this.state.applyJoined(msg, { screen: media.sharing });
     screens.show('meeting');
@@ -426,7 +452,10 @@ class Meeting {
         case 'peer': {
           const { id } = notice.peer;
           this.grid.update(id, notice.peer);
-          this.grid.setRemovable(id, this.state.host ? () => this.signaling.remove(id) : null);
+          this.grid.setRemovable(id, this.state.host ? () => {
+            this.removing = true;
+            this.signaling.remove(id);
+          } : null);
           break;
         }
         case 'peer-gone':
@@ -447,7 +476,24 @@ class Meeting {
           if (!notice.host) this.toggleSettings(false);
           break;
         case 'room':
+          // A removal of mine turned "Ask to join" on: say so once, and how to undo it.
+          if (notice.ask && !hostPanel.asks && this.removing) this.toast(t('askOnAfterRemove'));
+          this.removing = false;
           hostPanel.render(notice);
+          break;
+        case 'knock':
+          knockList.add(notice.knock);
+          // Someone new at the door while the host looks elsewhere: a chime and a toast.
+          if (notice.alert && !document.hasFocus()) {
+            knockList.ring();
+            this.toast(t('knockFrom', { name: notice.knock.name }));
+          }
+          break;
+        case 'knock-gone':
+          knockList.remove(notice.id);
+          break;
+        case 'knocks-clear':
+          knockList.clear();
           break;
         case 'self':
           this.renderSelf();
@@ -717,6 +763,7 @@ class Meeting {
     this.signaling.leave();
     this.mesh.closeAll();
     this.state.leaveSeat();
+    lobby.setWaiting(false);
     screens.show('lobby');
     lobby.setJoining(false);
     lobby.showError('join', reason);

@@ -167,6 +167,9 @@ struct Room<H> {
     knocks: heapless::Vec<Knock<H>, MAX_KNOCKS>,
     /// Denied knockers and until when they may not knock again.
     denied: VecDeque<Denial>,
+    /// Seats freed by `leave` or a close in the last grace period (identity, token, until):
+    /// their tab coming back (a reload) is not asked to knock. Not kept across a restart.
+    left: VecDeque<(ClientId, Token, Instant)>,
 }
 
 impl<H: Clone> Room<H> {
@@ -237,6 +240,7 @@ impl<H: Clone> Room<H> {
             ask: false,
             knocks: heapless::Vec::new(),
             denied: VecDeque::new(),
+            left: VecDeque::new(),
         }
     }
 
@@ -818,7 +822,14 @@ impl<H: Clone> Rooms<H> {
             if room.places_taken() >= self.limits.peers_per_room {
                 return Err(Refusal::RoomFull);
             }
-            if room.ask {
+            // Nobody to ask in an empty room: the first to come is host, and is shown the
+            // knocks left waiting. Nor is a tab that left a moment ago (a reload) asked again.
+            let just_left = join.token.as_ref().is_some_and(|token| {
+                room.left
+                    .iter()
+                    .any(|(c, t, until)| *until > now && *c == join.client && t.matches(token))
+            });
+            if room.ask && !room.seats.is_empty() && !just_left {
                 if room.denied_at(&join.client, conn.addr, now) {
                     return Err(Refusal::Denied);
                 }
@@ -1138,9 +1149,18 @@ impl<H: Clone> Rooms<H> {
             });
             return notices;
         }
-        if room.seat_of(seat, conn).is_none() {
+        let Some(gone) = room.seat_of(seat, conn) else {
             return notices;
+        };
+        // A reload closes the socket and frees the seat; the same tab joining again within the
+        // grace period was in the room a moment ago and is not asked to knock.
+        let back = (gone.client.clone(), gone.token, now + self.limits.grace);
+        room.left
+            .retain(|(client, _, until)| *until > now && *client != back.0);
+        if room.left.len() >= MAX_PEERS_PER_ROOM {
+            room.left.pop_front();
         }
+        room.left.push_back(back);
         room.last_activity = now;
         self.changes += 1;
         if room.remove_seat(seat, &mut notices) {
@@ -2558,6 +2578,48 @@ mod tests {
             ev.contains(&(vec![1], Event::KnockGone(id)))
                 && ev.contains(&(vec![1], Event::KnockGone(id2)))
         );
+    }
+
+    #[test]
+    fn a_reload_and_the_first_into_an_empty_room_do_not_knock() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 1);
+        let guest = SeatId(host.0 + 1);
+        // The guest's tab reloads: its socket closes (the seat goes), the same tab joins again
+        // with the old token at once: a new seat, no knock.
+        rooms.leave(&r, guest, ConnId(2), t0);
+        let back = come(&mut rooms, &r, "client0002", Some(token(2)), conn(12), t0);
+        assert!(matches!(back, Came::Seat(id) if id != guest), "{back:?}");
+        // After the grace period it would knock like anyone.
+        rooms.leave(&r, SeatId(host.0 + 2), ConnId(12), t0);
+        let late = t0 + Duration::from_secs(31);
+        assert!(matches!(
+            come(
+                &mut rooms,
+                &r,
+                "client0002",
+                Some(token(12)),
+                conn(13),
+                late
+            ),
+            Came::Knock(..)
+        ));
+        // Everyone goes, a knock still waits: the next to come is host and sees it.
+        rooms.leave(&r, host, ConnId(1), late);
+        assert_eq!(rooms.seat_count(), 0);
+        let first = rooms
+            .ask(
+                &r,
+                ask(
+                    join_req("p", "another-1", None, false),
+                    conn(20),
+                    token(20),
+                    late,
+                ),
+            )
+            .unwrap();
+        assert!(first.host);
+        assert_eq!(first.knocks.len(), 1);
     }
 
     #[test]

@@ -19,6 +19,9 @@ export class Lobby {
       password: byId('password', HTMLInputElement),
       join: byId('join', HTMLButtonElement),
       joinError: byId('join-error'),
+      knockWait: byId('knock-wait'),
+      knockWaitText: byId('knock-wait-text'),
+      knockCancel: byId('knock-cancel', HTMLButtonElement),
       mediaError: byId('media-error'),
       preview: byId('preview', HTMLVideoElement),
       previewOff: byId('preview-off'),
@@ -98,6 +101,22 @@ export class Lobby {
   askPassword() {
     this.el.passwordField.hidden = false;
     this.el.password.focus();
+  }
+
+  /** @param {() => void} handler "Stop waiting", while knocking */
+  onStopWaiting(handler) {
+    this.el.knockCancel.addEventListener('click', handler);
+  }
+
+  /**
+   * The room asks to join: instead of Join, "Waiting for the host to let you in" (the preview
+   * stays) and a way to stop waiting. @param {boolean} waiting
+   */
+  setWaiting(waiting) {
+    this.el.knockWait.hidden = !waiting;
+    this.el.join.hidden = waiting;
+    this.el.knockWaitText.textContent = waiting ? this.t('waitingForHost') : '';
+    if (waiting) this.showError('join', null);
   }
 
   /** @param {boolean} joining Join pressed, waiting for a seat */
