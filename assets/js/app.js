@@ -12,7 +12,8 @@ import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
 import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
-import { PeerMsg, Signaling } from './protocol.js';
+import { PeerMsg, RoomPayload, Signaling } from './protocol.js';
+import { REACTION_MS, ReactionLimiter } from './reactions.js';
 import { roomFromPath } from './room-name.js';
 import { ChatView } from './ui/chat.js';
 import { Controls } from './ui/controls.js';
@@ -20,6 +21,7 @@ import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
 import { KnockList } from './ui/knocks.js';
 import { Lobby } from './ui/lobby.js';
+import { PictureInPicture, pipKind } from './ui/pip.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
 
@@ -104,6 +106,8 @@ controls.bind({
   leave: () => meeting?.leave(),
   invite: () => meeting?.copyInvite(),
   audioOnly: () => meeting?.setAudioOnly(!prefs.audioOnly),
+  react: (emoji) => meeting?.react(emoji),
+  pip: () => meeting?.togglePip(),
 }, () => screens.is('meeting'));
 controls.renderAudioOnly(prefs.audioOnly);
 chatView.bind({
@@ -219,6 +223,10 @@ class Meeting {
     this.relayOnly = new URLSearchParams(location.search).get('relay') === '1';
     this.grid = Grid.onPage(t);
     this.grid.setSink(prefs.speakerDevice);
+    this.pip = new PictureInPicture(this.grid, pipKind(window));
+    this.pip.addEventListener('change', () => controls.renderPip(Boolean(this.pip.kind), this.pip.open));
+    controls.renderPip(Boolean(this.pip.kind), false);
+    this.reactions = new ReactionLimiter();
     this.mesh = new Mesh((id, initiator) => this.makeLink(id, initiator));
     this.ticking = false;
     /** The host just pressed Remove (a removal turns "Ask to join" on: say so). */
@@ -517,6 +525,9 @@ class Meeting {
         case 'send-update':
           this.signaling.update(notice.state);
           break;
+        case 'reaction':
+          this.grid.showReaction(notice.id, notice.emoji, REACTION_MS);
+          break;
         default:
           break;
       }
@@ -603,6 +614,7 @@ class Meeting {
       }));
       const before = this.state.speaker;
       this.grid.setSpeaker(this.state.hear(samples));
+      if (this.state.speaker !== before) this.pip.follow(this.state.speaker);
       // A poor link of mine prefers the speaker's video: a new speaker changes what I ask for.
       if (this.state.speaker !== before && this.ownLevel === 'poor') this.sendWanted();
     } finally {
@@ -707,6 +719,21 @@ class Meeting {
     this.renderScreen();
   }
 
+  /** A reaction for everyone (shown when the server relays it back), within the page's rate. @param {string} emoji */
+  react(emoji) {
+    if (!this.state.joined || !this.reactions.take(Date.now())) return;
+    this.signaling.roomMessage(RoomPayload.reaction(emoji));
+  }
+
+  async togglePip() {
+    try {
+      await this.pip.toggle(this.state.speaker);
+    } catch (err) {
+      const e = /** @type {any} */ (err);
+      this.toast(e?.name === 'NoVideo' ? t('pipNothing') : t('pipFailed', { message: e?.message ?? String(err) }));
+    }
+  }
+
   toggleHand() {
     this.run(this.state.toggleHand());
     controls.renderHand(this.state.hand);
@@ -773,6 +800,7 @@ class Meeting {
   /** The meeting is over for this page. @param {string} reason */
   end(reason) {
     this.state.end();
+    this.pip.close().catch(() => {});
     clearInterval(this.ticker);
     clearInterval(this.sampleTicker);
     this.signaling.leave();
