@@ -249,9 +249,11 @@ class Meeting {
     this.signaling.addEventListener('error', (e) => this.onError(/** @type {CustomEvent} */ (e).detail));
     this.signaling.addEventListener('state', (e) => this.onState(/** @type {CustomEvent} */ (e).detail));
     media.addEventListener('outgoing', (e) => {
-      const { kind, track } = /** @type {CustomEvent} */ (e).detail;
-      Promise.all([...this.mesh.links.values()].map((l) => l.attach(kind, track)))
-        .then(() => this.adaptVideo());
+      const { kind, track, waitUntil } = /** @type {CustomEvent} */ (e).detail;
+      // The old track stops only once this is done on every link (media.js).
+      const replaced = Promise.all([...this.mesh.links.values()].map((l) => l.attach(kind, track)));
+      waitUntil(replaced);
+      replaced.then(() => this.adaptVideo());
       if (this.state.joined) {
         this.signaling.update({ screen: media.sharing });
         this.renderSelf();

@@ -28,9 +28,14 @@ export function mediaErrorKey(err) {
   }
 }
 
+/** Longest wait for the senders' replaceTrack before an old track is stopped anyway, in ms. */
+export const REPLACE_TIMEOUT_MS = 5000;
+
 /**
- * Events: `outgoing` {kind, track} when the track to send for a kind changed (peers put it on
- * their senders with replaceTrack); `change` when anything about the local media changed.
+ * Events: `outgoing` {kind, track, waitUntil} when the track to send for a kind changed (peers
+ * put it on their senders with replaceTrack, and hand `waitUntil` the promise of that, so the
+ * old track stops only once the new one is on every sender); `change` when anything about the
+ * local media changed.
  */
 export class LocalMedia extends EventTarget {
   constructor(mediaDevices = globalThis.navigator?.mediaDevices) {
@@ -103,7 +108,7 @@ export class LocalMedia extends EventTarget {
     const extra = deviceId ? { deviceId: { exact: deviceId } } : {};
     const track = await this.#captureReplacing(kind, extra, current);
     track.enabled = current.enabled;
-    this.#install(kind, track);
+    await this.#install(kind, track);
   }
 
   /**
@@ -127,7 +132,7 @@ export class LocalMedia extends EventTarget {
     }
     const track = await this.#captureReplacing('video', extra, current);
     track.enabled = current.enabled;
-    this.#install('video', track);
+    await this.#install('video', track);
   }
 
   /** Starts sharing the screen in place of the camera. Throws if the user says no. */
@@ -176,7 +181,11 @@ export class LocalMedia extends EventTarget {
     return track;
   }
 
-  /** Opens the new device; phones that cannot run two cameras at once get the old one stopped first. */
+  /**
+   * Opens the new device while the old one still runs, so peers never see a gap; phones that
+   * cannot run two cameras at once (NotReadableError, AbortError) get the old one stopped first
+   * and a short gap instead.
+   */
   async #captureReplacing(kind, extra, current) {
     try {
       return await this.#capture(kind, extra);
@@ -187,8 +196,12 @@ export class LocalMedia extends EventTarget {
     }
   }
 
-  /** Puts a new track in place of the old one and stops the old. */
-  #install(kind, track) {
+  /**
+   * Puts a new track in place of the old one, and stops the old one once the new one is on
+   * every sender (ARCHITECTURE.md's invariant: peers never see a frozen or black frame). Resolves
+   * when the old one is stopped.
+   */
+  async #install(kind, track) {
     const old = this.tracks[kind];
     this.tracks[kind] = track;
     track.addEventListener('ended', () => this.#changed());
@@ -200,8 +213,13 @@ export class LocalMedia extends EventTarget {
     } else if (!this.screen) {
       this.#swapStreamVideo(track);
     }
-    if (kind === 'audio' || !this.screen) this.#emitOutgoing(kind);
-    if (old && old !== track) old.stop();
+    const replaced = kind === 'audio' || !this.screen ? this.#emitOutgoing(kind) : Promise.resolve();
+    this.#changed();
+    // Already stopped on the stop-first path of #captureReplacing.
+    if (!old || old === track || old.readyState === 'ended') return;
+    // A sender whose replaceTrack never settles must not keep the old camera on forever.
+    await Promise.race([replaced, new Promise((resolve) => { setTimeout(resolve, REPLACE_TIMEOUT_MS); })]);
+    old.stop();
     this.#changed();
   }
 
@@ -211,9 +229,15 @@ export class LocalMedia extends EventTarget {
     if (track) this.stream.addTrack(track);
   }
 
+  /** Tells every listener; resolves once what they handed `waitUntil` has settled. */
   #emitOutgoing(kind) {
-    this.dispatchEvent(new CustomEvent('outgoing', { detail: { kind, track: this.outgoing(kind) } }));
+    /** @type {Promise<unknown>[]} */
+    const waits = [];
+    /** @param {Promise<unknown>} promise */
+    const waitUntil = (promise) => { waits.push(promise); };
+    this.dispatchEvent(new CustomEvent('outgoing', { detail: { kind, track: this.outgoing(kind), waitUntil } }));
     this.#changed();
+    return Promise.allSettled(waits);
   }
 
   #changed() {
