@@ -54,6 +54,11 @@ const client = tabIdentity(session, (bytes) => crypto.getRandomValues(bytes));
 const media = new LocalMedia();
 media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
+media.processing = {
+  noiseSuppression: prefs.noiseSuppression,
+  echoCancellation: prefs.echoCancellation,
+  autoGainControl: prefs.autoGainControl,
+};
 /**
  * `?adapt=0`: a test and benchmark switch (bench/shaped/) that turns the per-peer adaptation of
  * adapt.js off and sends by room size only, as before it, so a run can compare the two.
@@ -81,6 +86,12 @@ refreshDevices();
 navigator.mediaDevices?.addEventListener?.('devicechange', refreshDevices);
 
 lobby.onToggle(toggle);
+lobby.renderProcessing(media.processing);
+lobby.onProcessing((processing) => {
+  Object.assign(prefs, processing);
+  savePrefs(store, prefs);
+  media.setProcessing(processing).catch(reportMediaError);
+});
 lobby.onPickDevice(chooseDevice);
 lobby.onPickSpeaker((deviceId) => {
   prefs.speakerDevice = deviceId;

@@ -6,6 +6,11 @@
 /** Capture asked for by default; bandwidth.js narrows it as the mesh grows. */
 export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
 export const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+/**
+ * @typedef {{ noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }} Processing
+ */
+/** The microphone processing a first visit gets: all of the browser's own, on. @type {Readonly<Processing>} */
+export const PROCESSING_ON = Object.freeze({ noiseSuppression: true, echoCancellation: true, autoGainControl: true });
 
 /**
  * Maps a getUserMedia failure to a message key of i18n.js.
@@ -51,6 +56,34 @@ export class LocalMedia extends EventTarget {
     this.devices = { audio: '', video: '' };
     /** Which way the camera faces, where the browser says. */
     this.facing = 'user';
+    /** The browser's own microphone processing (prefs.js keeps the user's choice). @type {Processing} */
+    this.processing = { ...PROCESSING_ON };
+  }
+
+  /**
+   * Turns the microphone's noise suppression, echo cancellation and automatic gain on or off.
+   * A running microphone gets them at once: by applyConstraints where the browser honours it,
+   * else by a fresh capture that replaces it on every sender.
+   * @param {Partial<Processing>} processing
+   */
+  async setProcessing(processing) {
+    this.processing = { ...this.processing, ...processing };
+    const current = this.tracks.audio;
+    if (!current || current.readyState !== 'live') return;
+    try {
+      await current.applyConstraints?.({ ...current.getConstraints?.(), ...this.processing });
+    } catch {
+      // Some browsers refuse to change these on a live track: a fresh capture below.
+    }
+    const settings = current.getSettings?.() ?? {};
+    const applied = Object.entries(this.processing).every(([key, on]) => !(key in settings) || settings[key] === on);
+    if (applied) {
+      this.#changed();
+      return;
+    }
+    const track = await this.#captureReplacing('audio', this.devices.audio ? { deviceId: { exact: this.devices.audio } } : {}, current);
+    track.enabled = current.enabled;
+    await this.#install('audio', track);
   }
 
   /** @param {'audio' | 'video'} kind */
@@ -170,7 +203,7 @@ export class LocalMedia extends EventTarget {
       err.name = 'NotFoundError';
       throw err;
     }
-    const base = kind === 'video' ? VIDEO_CONSTRAINTS : AUDIO_CONSTRAINTS;
+    const base = kind === 'video' ? VIDEO_CONSTRAINTS : { ...AUDIO_CONSTRAINTS, ...this.processing };
     const stream = await this.mediaDevices.getUserMedia({ [kind]: { ...base, ...extra } });
     const track = stream.getTracks().find((t) => t.kind === kind);
     if (!track) {

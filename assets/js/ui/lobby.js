@@ -34,6 +34,9 @@ export class Lobby {
       pickMic: byId('pick-mic', HTMLSelectElement),
       pickSpeaker: byId('pick-speaker', HTMLSelectElement),
       pickSpeakerLabel: byId('pick-speaker-label'),
+      noiseSuppression: byId('proc-noise', HTMLInputElement),
+      echoCancellation: byId('proc-echo', HTMLInputElement),
+      autoGainControl: byId('proc-gain', HTMLInputElement),
     };
     this.el.title.textContent = t('joinTitle', { room });
   }
@@ -79,6 +82,31 @@ export class Lobby {
   /** @param {(deviceId: string) => void} handler */
   onPickSpeaker(handler) {
     this.el.pickSpeaker.addEventListener('change', () => handler(this.el.pickSpeaker.value));
+  }
+
+  /**
+   * The microphone processing checkboxes.
+   * @param {(processing: { noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }) => void} handler
+   */
+  onProcessing(handler) {
+    for (const box of [this.el.noiseSuppression, this.el.echoCancellation, this.el.autoGainControl]) {
+      box.addEventListener('change', () => handler(this.processing));
+    }
+  }
+
+  get processing() {
+    return {
+      noiseSuppression: this.el.noiseSuppression.checked,
+      echoCancellation: this.el.echoCancellation.checked,
+      autoGainControl: this.el.autoGainControl.checked,
+    };
+  }
+
+  /** @param {{ noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }} processing */
+  renderProcessing(processing) {
+    this.el.noiseSuppression.checked = processing.noiseSuppression;
+    this.el.echoCancellation.checked = processing.echoCancellation;
+    this.el.autoGainControl.checked = processing.autoGainControl;
   }
 
   /** @param {() => void} handler "Show my camera" */
