@@ -71,6 +71,9 @@ let meeting = null;
 /** @type {string[]} */
 let cameraIds = [];
 
+// Over plain HTTP the camera is refused (HTTPS and localhost only): say so, with a link. With
+// HTTPS on, the server redirects such visits itself, except behind a proxy (README).
+if (!window.isSecureContext) lobby.showInsecure(`https://${location.host.replace(/:\d+$/, '')}${location.pathname}${location.search}`);
 lobby.name = prefs.name;
 lobby.onNameChange((name) => {
   prefs.name = name.trim().slice(0, 64);

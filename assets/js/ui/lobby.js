@@ -23,6 +23,9 @@ export class Lobby {
       knockWaitText: byId('knock-wait-text'),
       knockCancel: byId('knock-cancel', HTMLButtonElement),
       mediaError: byId('media-error'),
+      insecure: byId('insecure'),
+      insecureText: byId('insecure-text'),
+      secureLink: byId('secure-link', HTMLAnchorElement),
       preview: byId('preview', HTMLVideoElement),
       previewOff: byId('preview-off'),
       previewOffText: byId('preview-off-text'),
@@ -119,6 +122,18 @@ export class Lobby {
     const node = which === 'join' ? this.el.joinError : this.el.mediaError;
     node.hidden = !text;
     node.textContent = text ?? '';
+  }
+
+  /**
+   * The page came over plain HTTP from a name that is not a loopback one (behind a proxy, or
+   * with HTTPS off), so the browser will refuse the camera: say so, and link to the HTTPS page.
+   * @param {string} secureUrl
+   */
+  showInsecure(secureUrl) {
+    this.el.insecure.hidden = false;
+    this.el.insecureText.textContent = this.t('insecure');
+    this.el.secureLink.textContent = this.t('insecureLink');
+    this.el.secureLink.href = secureUrl;
   }
 
   focusName() {
