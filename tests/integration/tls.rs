@@ -165,10 +165,8 @@ async fn plain_http_pages_are_sent_to_https_except_for_loopback_names_and_proxie
     server.stop();
 
     let proxied = Running::start(&state, &["--trusted-proxies", "127.0.0.1/32"]);
-    let request = format!(
-        "GET /r/family HTTP/1.1\r\nHost: 192.0.2.2\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: close\r\n\r\n"
-    );
-    let (status, _, _) = common::http_at(proxied.http, &request, Duration::from_secs(5)).await;
+    let request = "GET /r/family HTTP/1.1\r\nHost: 192.0.2.2\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: close\r\n\r\n";
+    let (status, _, _) = common::http_at(proxied.http, request, Duration::from_secs(5)).await;
     assert_eq!(status, 200, "behind a proxy the page links to HTTPS itself");
     proxied.stop();
     let _ = std::fs::remove_dir_all(&state);
