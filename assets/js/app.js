@@ -8,6 +8,7 @@ import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { canPickSpeaker, listDevices } from './devices.js';
 import { pickLanguage, translator } from './i18n.js';
+import { registerShell } from './install.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
 import { Mesh, PeerLink } from './peers.js';
@@ -34,6 +35,8 @@ const lang = pickLanguage(navigator.languages);
 const t = translator(lang);
 document.documentElement.lang = lang;
 applyStrings(document, t);
+// The app installs from a room's link too (the worker keeps only the start page's shell).
+registerShell();
 
 // The server serves this page only for valid names; anything else goes back to the start page.
 const room = roomFromPath(location.pathname) ?? '';
