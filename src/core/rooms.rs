@@ -909,7 +909,13 @@ impl<H: Clone> Rooms<H> {
             Some(index) => {
                 let knock = &mut room.knocks[index];
                 knock.addr = conn.addr.or(knock.addr);
-                replaced = knock.conn.replace(conn).map(|old| old.handle);
+                let again = conn.id;
+                // The same socket knocking twice replaces nobody.
+                replaced = knock
+                    .conn
+                    .replace(conn)
+                    .filter(|old| old.id != again)
+                    .map(|old| old.handle);
                 if !knock.admitted {
                     knock.away_until = None;
                 }
@@ -2629,6 +2635,10 @@ mod tests {
         let Came::Knock(id, tok) = come(&mut rooms, &r, "knock-001", None, conn(3), t0) else {
             panic!()
         };
+        // The same socket sending its join again is still the one waiting, replacing nobody.
+        let join = join_req("knock-001", "knock-001", Some(tok), false);
+        let again = rooms.knock(&r, &join, conn(3), token(9), t0).unwrap();
+        assert_eq!((again.id, again.replaced), (id, None));
         rooms.lost(&r, id, ConnId(3), t0);
         assert!(rooms.sweep_away(t0 + Duration::from_secs(29)).is_empty());
         assert_eq!(

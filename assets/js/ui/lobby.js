@@ -158,6 +158,8 @@ export class Lobby {
   setWaiting(waiting) {
     this.el.knockWait.hidden = !waiting;
     this.el.join.hidden = waiting;
+    // The host sees the name it knocked with: it stays as it is while waiting.
+    this.el.name.readOnly = waiting;
     this.el.knockWaitText.textContent = waiting ? this.t('waitingForHost') : '';
     if (waiting) this.showError('join', null);
   }
