@@ -9,13 +9,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 #[allow(dead_code)]
-#[path = "src/ops/limits.rs"]
+#[path = "src/core/limits.rs"]
 mod limits;
 
 fn main() {
     println!("cargo:rerun-if-changed=memlimit.toml");
     println!("cargo:rerun-if-changed=assets");
-    println!("cargo:rerun-if-changed=src/ops/limits.rs");
+    println!("cargo:rerun-if-changed=src/core/limits.rs");
 
     let mut checked = limits::Limits::unset();
     if let Err(e) = checked.apply_toml(limits::DEFAULT_TOML) {

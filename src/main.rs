@@ -7,15 +7,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use videomeet::admission::budget::CountingAlloc;
 use videomeet::ops::config::{self, Command, Config};
-use videomeet::state_dir;
-use videomeet::web::tls::{Source, Tls};
+use videomeet::ops::state_dir;
+use videomeet::ops::tls::{Source, Tls};
 use videomeet::Listeners;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn main() -> ExitCode {
-    videomeet::process::no_huge_pages();
+    videomeet::ops::process::no_huge_pages();
     let command = config::parse(
         std::env::args().skip(1),
         |key| std::env::var(key).ok(),
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
     };
 
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let needed = videomeet::process::descriptors_needed(&config.limits);
-    match videomeet::process::raise_open_file_limit(needed) {
+    let needed = videomeet::ops::process::descriptors_needed(&config.limits);
+    match videomeet::ops::process::raise_open_file_limit(needed) {
         Some(got) if got < needed => log::warn!(
             "the open-file limit is {got}, below the {needed} the memory budget admits; \
              raise it (LimitNOFILE= in the service, ulimit -Hn) or fewer people can join"

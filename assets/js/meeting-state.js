@@ -35,7 +35,8 @@ import { CloseCode, ErrorCode, parseRoomPayload } from './protocol.js';
  *   - `connect`: make the link to `id` (`fresh`: replace any link there is; else keep it).
  *   - `host`: this seat became host or stopped being it.
  *   - `self`: this seat's own tile changed (host, hand).
- *   - `send-update`: tell the others our screen and hand again (after a reconnect).
+ *   - `send-update`: tell the others this state (a hand raised or lowered; screen and hand
+ *     again after a join).
  *   - `knock`: show (host) that someone waits, with Admit and Deny; `alert`: newly, so a page
  *     that is not focused plays a sound and shows a toast. `knock-gone`, `knocks-clear`: off.
  *   - `reaction`: float `emoji` over the tile `id` ('self' for this seat's own).

@@ -10,7 +10,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use videomeet::web::http::{accepts_gzip, etag_matches, origin_allowed, route, Client};
 use videomeet::core::rooms::parse_room_name;
-use videomeet::state::State;
+use videomeet::signaling::state::State;
 use videomeet::Config;
 
 fn state() -> &'static Arc<State> {
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
     // literal or one of the machine's names is always let through.
     if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok()) {
         let allowed = state().hosts.allows(Some(host));
-        if let Some(name) = videomeet::web::hosts::host_of(host) {
+        if let Some(name) = videomeet::ops::hosts::host_of(host) {
             if name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" {
                 assert!(allowed, "{host}");
             }

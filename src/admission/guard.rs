@@ -2,9 +2,11 @@
 //! new connections, open WebSockets, joins and wrong room passwords, each counted per client
 //! address. An IPv6 client is counted by its /64, since one home or one VPS gets a whole /64.
 //!
-//! Every limit is a token bucket (a burst, then a steady rate) from `[rates]` in
-//! `memlimit.toml`. The map of addresses is bounded (`rates.tracked_addresses`); idle entries are
-//! swept, and when it is full a new address is refused rather than the map growing.
+//! Every limit comes from `[rates]` in `memlimit.toml`. New connections, joins and wrong
+//! passwords are token buckets (a burst, then a steady rate); what an address holds open at once
+//! (WebSockets, TURN streams, HTTP connections) is a count under a cap. The map of addresses is
+//! bounded (`rates.tracked_addresses`); idle entries are swept, and when it is full a new
+//! address is refused rather than the map growing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,8 +16,8 @@ use std::time::Instant;
 use crate::admission::budget::AddressShare;
 pub use crate::core::addr::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::limits::Limits;
 use crate::core::rooms::RoomName;
-use crate::ops::limits::Limits;
 
 /// A message bucket for one socket; it lives in the session, not in the shared map.
 #[derive(Debug)]
@@ -81,6 +83,14 @@ pub enum Refused {
     Address,
     /// The table of addresses is full (a flood from many addresses).
     Table,
+}
+
+/// Whether the per-address limits count a client at `ip`: always, but for loopback, which is
+/// counted only with `--limit-loopback` (a local reverse proxy not listed in
+/// `--trusted-proxies` is one loopback address for all its users; the hostile tests turn it on
+/// to attack from 127.x.y.z). The one rule for HTTP, WebSockets and the relay.
+pub fn counted(ip: IpAddr, limit_loopback: bool) -> bool {
+    limit_loopback || !ip.to_canonical().is_loopback()
 }
 
 pub struct Guard {
@@ -225,6 +235,7 @@ impl Guard {
     }
 
     /// Open WebSockets counted for `ip`'s address.
+    #[cfg(test)]
     pub fn sockets_of(&self, ip: IpAddr) -> u32 {
         lock(&self.addresses)
             .get(&AddrKey::of(ip))
@@ -272,6 +283,18 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn loopback_is_counted_only_with_limit_loopback_and_in_every_spelling() {
+        for ip in ["127.0.0.1", "127.2.3.4", "::1", "::ffff:127.0.0.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!counted(ip, false), "{ip} exempt by default");
+            assert!(counted(ip, true), "{ip} counted with --limit-loopback");
+        }
+        for ip in ["192.168.1.5", "203.0.113.9", "2001:db8::1"] {
+            assert!(counted(ip.parse().unwrap(), false), "{ip} always counted");
+        }
+    }
 
     fn limits() -> Limits {
         let mut l = Limits::shipped();

@@ -1,14 +1,16 @@
-//! The room core: rooms and seats, host rules, chat, removals, passwords, rate buckets.
+//! The room core: rooms and seats, host rules, chat, removals, passwords, rate buckets, and the
+//! plain values the layers above share (the budget's numbers, TURN credentials, snapshots).
 //!
-//! Architecture invariant: nothing here touches a socket, a clock or the network, and nothing
-//! here imports tokio, `std::net` sockets, or any module outside `core` but `ops::limits` (the
-//! numbers) and `signaling::protocol`'s wire values that rooms hold (names, ids, chat lines).
-//! Callers pass `now` and get back the notices to send; every rule is a unit test. A test in
-//! `lib.rs` (`the_core_imports_nothing_above_it`) keeps it so.
+//! Architecture invariant: nothing here touches a socket, a clock, the file system or the
+//! network, and nothing here imports tokio or any module of the crate but `util`. Callers pass
+//! `now` and get back the notices to send; every rule is a unit test. The tests of `lib.rs`'s
+//! `layering` keep it so.
 
 pub mod addr;
 pub mod bucket;
+pub mod credentials;
 pub mod ids;
+pub mod limits;
 pub mod password;
 pub mod rooms;
 pub mod snapshot;

@@ -12,7 +12,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use super::limits::Limits;
+use crate::core::limits::Limits;
+use crate::util::cidr::parse_cidr;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
@@ -24,7 +25,7 @@ pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49152, 65535);
 /// A day: long enough for any meeting, short enough that a leaked credential dies soon.
 pub const DEFAULT_TURN_TTL: u64 = 86_400;
 
-/// Everything `serve` needs to know.
+/// Everything `serve_on` needs to know.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -59,7 +60,7 @@ pub struct Config {
     /// local tests. Wrong-password limits and the global caps apply to loopback regardless.
     pub limit_loopback: bool,
     /// TURN URLs and the shared secret for per-join credentials (coturn's REST scheme).
-    pub turn: crate::turn::TurnConfig,
+    pub turn: crate::core::credentials::TurnConfig,
     /// Where the built-in STUN/TURN server listens (UDP and TCP); `None` with `off`.
     pub stun_listen: Option<SocketAddr>,
     /// Whether the operator asked for `stun_listen` (then failing to bind it is fatal).
@@ -74,45 +75,6 @@ pub struct Config {
     /// The address relayed candidates carry when this host is behind a 1:1 NAT (cloud VMs);
     /// otherwise the local address the client reached.
     pub public_ip: Option<IpAddr>,
-}
-
-/// Parses `10.0.0.0/8`, `192.168.1.5` or `fd00::/8` into (network address, prefix length).
-pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), String> {
-    let (addr, len) = match text.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (text, None),
-    };
-    let ip: IpAddr = addr
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not an address or a network like 10.0.0.0/8"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(l) => l
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|l| *l <= max)
-            .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?,
-        None => max,
-    };
-    Ok((ip, len))
-}
-
-/// Whether `ip` is inside one of `nets`.
-pub fn in_networks(ip: IpAddr, nets: &[(IpAddr, u8)]) -> bool {
-    let ip = ip.to_canonical();
-    nets.iter().any(|&(net, len)| match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    })
 }
 
 impl Default for Config {
@@ -131,7 +93,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             metrics_from: Vec::new(),
             limit_loopback: false,
-            turn: crate::turn::TurnConfig {
+            turn: crate::core::credentials::TurnConfig {
                 ttl_secs: DEFAULT_TURN_TTL,
                 ..Default::default()
             },
@@ -400,7 +362,7 @@ pub static FLAGS: &[Flag] = &[
             for name in list(last(given)) {
                 // An IP address is allowed without the flag (see `hosts`); listing one does no
                 // harm.
-                let host = crate::web::hosts::host_of(&name).ok_or_else(|| {
+                let host = crate::ops::hosts::host_of(&name).ok_or_else(|| {
                     format!("--allowed-hosts wants host names like meet.example.org, not `{name}`")
                 })?;
                 b.config.allowed_hosts.push(host);
@@ -1037,6 +999,7 @@ fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::cidr::in_networks;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, String> {
         let env: Vec<(String, String)> = env

@@ -4,7 +4,7 @@
 //! once, with its shipped value.
 
 use super::config::options_table;
-use super::limits::Limits;
+use crate::core::limits::Limits;
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 const BEGIN: &str = "<!-- options: generated from FLAGS in src/ops/config.rs; \

@@ -17,15 +17,15 @@ use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::limits::Limits;
 use crate::core::password::PasswordHash;
 use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName};
-use crate::ops::limits::Limits;
 use crate::ops::metrics::bump;
 use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
     close, ClientMsg, ErrorCode, Join, Name, SeatId, ServerMsg, Token, Update,
 };
-use crate::state::State;
+use crate::signaling::state::State;
 
 /// How often one socket may set a password: a few at once, then one every 5 s (a host types
 /// one; a script in a loop is what this stops).

@@ -27,7 +27,7 @@ use crate::io::coalesce::Coalesce;
 use crate::io::inflight::ChargedIo;
 use crate::signaling::protocol::{ErrorCode, ServerMsg};
 
-/// A WebSocket as the server holds it, with its layers (see `web::io`).
+/// A WebSocket as the server holds it, with its layers (see `crate::io`).
 pub(crate) type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;
 
 /// How many frames a socket's queue holds; its bytes are bounded separately.
@@ -256,8 +256,8 @@ pub(crate) async fn write_loop(
 
 /// The writer's end of the outbound queue. Whatever it holds goes back to the outbound arena
 /// when it is dropped: when the writer ends, and also when the session aborts a writer stuck on
-/// a peer that stopped reading (before this guard, those bytes leaked, and two floods of
-/// non-reading sockets left the arena full for good).
+/// a peer that stopped reading (without this guard those bytes would leak, and two floods of
+/// non-reading sockets would leave the arena full for good).
 struct Queue {
     rx: mpsc::Receiver<Frame>,
     shared: Arc<OutboxShared>,
@@ -287,7 +287,7 @@ impl Drop for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::limits::Limits;
+    use crate::core::limits::Limits;
 
     /// A writer aborted while stuck on a full socket (the session gives it 2 s) drops its
     /// queue mid-batch: every byte queued or taken goes back to the outbound arena.

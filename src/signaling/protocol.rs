@@ -18,7 +18,6 @@ pub use crate::core::ids::{
     MAX_NAME_CHARS, MAX_PASSWORD_CHARS, NAME_BYTES,
 };
 pub use crate::core::rooms::KnockInfo;
-pub use crate::util::hex::unhex;
 
 /// Every field any client message may carry, all optional, borrowed from the frame.
 #[derive(Deserialize, Default)]
@@ -239,7 +238,7 @@ fn check_chat(text: &str) -> Result<(), BadRequest> {
 /// What a chat message may not hold: control characters but newline and tab; the bidi
 /// embeddings and overrides (U+202A-U+202E), which reorder the text after them and are how
 /// "Trojan Source" text hides what it says; and the interlinear annotation marks
-/// (U+FFF9-U+FFFB), which hide text. `assets/js/ui/chat.js` (`unsafeChar`) mirrors this.
+/// (U+FFF9-U+FFFB), which hide text. `assets/js/chat-rules.js` (`UNSAFE`) mirrors this.
 pub fn is_unsafe_in_text(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{FFF9}'..='\u{FFFB}')
@@ -249,7 +248,8 @@ fn first_line(e: &serde_json::Error) -> String {
     e.to_string().lines().next().unwrap_or("").to_string()
 }
 
-/// Bidi overrides and isolates: they let a name reorder the text around it.
+/// Bidi overrides, embeddings, isolates and marks: they let a name or a message reorder the text
+/// around it.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }

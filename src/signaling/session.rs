@@ -18,14 +18,14 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::admission::guard::{MessageRate, SocketSlot};
 use crate::core::bucket::Bucket;
 use crate::core::rooms::RoomName;
+use crate::io::inflight::{Charge, TooLargeBeforeJoin};
 use crate::ops::metrics::bump;
 use crate::signaling::handlers::{self, room_message_rate, Ctx, Flow, Seated, PASSWORD_RATE};
 use crate::signaling::outbox::{write_loop, Socket};
-// Where the rest of the server has always found them.
-use crate::io::inflight::{Charge, TooLargeBeforeJoin};
+// Re-exported: `state` and `lib.rs` reach the queue and the notice delivery through `session`.
 pub use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{close, ClientMsg, ErrorCode};
-use crate::state::{SocketPermit, State};
+use crate::signaling::state::{SocketPermit, State};
 
 /// How a session ended, which decides what happens to its seat.
 enum End {

@@ -18,7 +18,7 @@ use super::peers::PeerRule;
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::ids::SeatId;
-use crate::ops::limits::Limits;
+use crate::core::limits::Limits;
 
 /// The lifetime an Allocate or Refresh gets when it asks for none (RFC 8656 §3.2).
 pub const DEFAULT_LIFETIME: u64 = 600;
@@ -338,8 +338,8 @@ impl<H> Allocations<H> {
         Ok((lifetime, None))
     }
 
-    /// CreatePermission for every one of `peers` (all or none are checked first; the cap may
-    /// stop it part way, as it always did).
+    /// CreatePermission for every one of `peers`: all are checked against the peer rule before
+    /// any is installed, but the permission cap may stop it part way (those before stay).
     pub fn permit(
         &mut self,
         key: ClientKey,

@@ -12,9 +12,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::codec::{self, attr, Builder, Class, Message};
-use super::credentials::base64;
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::credentials::base64;
 use crate::core::ids::SeatId;
 use crate::core::password::{hmac_sha1, hmac_sha1_verify};
 

@@ -1,8 +1,7 @@
-//! The built-in STUN/TURN server (RFC 8489, RFC 8656) and the TURN credentials handed to
-//! browsers, by parts:
+//! The built-in STUN/TURN server (RFC 8489, RFC 8656), by parts (the REST credentials it checks
+//! and `joined` hands out are `core::credentials`):
 //!
 //! - `codec`: the wire format and ChannelData, parse and build; nothing else. Fuzzed.
-//! - `credentials`: the REST credentials (`EXPIRY:SEAT`, HMAC-SHA1) that `joined` carries.
 //! - `auth`: the long-term credential check, stateless nonces with their expiry, and the rate
 //!   of answers to requests without a valid credential.
 //! - `allocations`: the allocation table and every rule about it (quotas, caps, lifetimes,
@@ -16,14 +15,13 @@
 //!
 //! **Invariants.** An allocation exists only for a seat that exists: admission asks the seat
 //! directory, and the housekeeping ends an allocation within a second of its seat going.
-//! `codec`, `credentials`, `auth`, `allocations` and `peers` touch no socket, no task and no
+//! `codec`, `auth`, `allocations` and `peers` touch no socket, no task and no
 //! clock. A packet reaches a peer on this host only on one of our live relayed ports, in either
 //! direction. Nothing waits: a full socket buffer or queue drops the packet, as UDP would.
 
 pub mod allocations;
 pub mod auth;
 pub mod codec;
-pub mod credentials;
 pub mod peers;
 pub mod server;
 
@@ -34,12 +32,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::admission::budget::Budget;
-use crate::admission::guard::Guard;
+use crate::admission::guard::{self, Guard};
 use crate::core::ids::SeatId;
-use crate::ops::limits::Limits;
+use crate::core::limits::Limits;
 use crate::ops::metrics::Metrics;
-
-pub use credentials::{base64, TurnConfig};
 
 /// The seat directory, as the relay needs it: a credential is good only while its seat is held.
 pub trait Seats: Send + Sync {
@@ -80,10 +76,10 @@ pub struct TurnContext {
 }
 
 impl TurnContext {
-    /// Whether the per-address limits count `ip` (loopback only with `--limit-loopback`), as
-    /// for HTTP and WebSockets.
+    /// Whether the per-address limits count `ip`, by the same rule as HTTP and WebSockets
+    /// ([`guard::counted`]).
     pub fn limits_apply_to(&self, ip: IpAddr) -> bool {
-        self.limit_loopback || !ip.to_canonical().is_loopback()
+        guard::counted(ip, self.limit_loopback)
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -101,9 +97,8 @@ impl TurnContext {
 #[cfg(test)]
 mod tests {
     /// The parts that decide, each file's code before its tests.
-    const PURE: [(&str, &str); 5] = [
+    const PURE: [(&str, &str); 4] = [
         ("codec.rs", include_str!("codec.rs")),
-        ("credentials.rs", include_str!("credentials.rs")),
         ("auth.rs", include_str!("auth.rs")),
         ("allocations.rs", include_str!("allocations.rs")),
         ("peers.rs", include_str!("peers.rs")),
@@ -133,7 +128,7 @@ mod tests {
         let server = ("server.rs", include_str!("server.rs"));
         for (file, text) in PURE.into_iter().chain([server]) {
             assert!(
-                !text.contains("crate::state"),
+                !text.contains(concat!("crate::", "signaling")),
                 "{file} names the shared state"
             );
         }

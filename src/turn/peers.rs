@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::ops::config::in_networks;
+use crate::util::cidr::in_networks;
 
 /// What the peer rule says of an address, before the port is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,7 +52,7 @@ pub struct Sockets {
     pub udp: UdpSocket,
     pub tcp: TcpListener,
     /// TURN over TLS (`turns:`), on its own port with the HTTPS certificate.
-    pub tls: Option<(TcpListener, Arc<crate::web::tls::Tls>)>,
+    pub tls: Option<(TcpListener, Arc<crate::ops::tls::Tls>)>,
 }
 
 impl Sockets {
@@ -137,7 +137,7 @@ impl Relay {
         getrandom::fill(&mut nonce_key).expect("the OS random source is available");
         // This host's addresses (interfaces, `--public-ip`, loopback): peers there are
         // reachable only on a port that is one of our live relayed addresses.
-        let mut own: HashSet<IpAddr> = crate::web::tls::local_addresses().into_iter().collect();
+        let mut own: HashSet<IpAddr> = crate::ops::machine::local_addresses().into_iter().collect();
         own.extend(context.public_ip);
         own.insert(IpAddr::V4(Ipv4Addr::LOCALHOST));
         own.insert(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
@@ -198,7 +198,7 @@ impl Relay {
     async fn serve_tcp(
         self: Arc<Relay>,
         listener: TcpListener,
-        tls: Option<Arc<crate::web::tls::Tls>>,
+        tls: Option<Arc<crate::ops::tls::Tls>>,
     ) {
         loop {
             let (stream, peer) = tokio::select! {
@@ -315,6 +315,10 @@ impl Relay {
             };
             let read = tokio::select! {
                 r = tokio::time::timeout_at(until, reader.read(&mut buf[have..])) => r,
+                // The housekeeping may end the allocation (expiry, its seat gone) while the
+                // client is silent: look again each second (a read is cancel-safe), so the
+                // connection and its stream place go within a second of it.
+                () = tokio::time::sleep(Duration::from_secs(1)), if allocated => continue,
                 () = self.context.stopped() => break,
             };
             match read {
@@ -606,6 +610,9 @@ impl Relay {
             metrics
                 .turn_relayed_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
+        } else {
+            // A full socket buffer drops the packet, as UDP would; it is still counted.
+            bump(&metrics.turn_packets_dropped);
         }
     }
 

@@ -1,5 +1,5 @@
 //! HTTP: routing, the embedded assets, security headers, `/healthz`, `/metrics`, and the
-//! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::session`]).
+//! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::signaling::session`]).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -19,10 +19,10 @@ use crate::admission::guard::SocketSlot;
 use crate::core::rooms::parse_room_name;
 use crate::io::coalesce::Coalesce;
 use crate::io::inflight::{Charge, ChargedIo};
-use crate::ops::config::in_networks;
 use crate::ops::metrics::bump;
 use crate::signaling::session;
-use crate::state::{SocketPermit, State};
+use crate::signaling::state::State;
+use crate::util::cidr::in_networks;
 use crate::web::assets::{self, Asset};
 
 pub type Body = Full<Bytes>;
@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 2048;
 /// microphone and screen capture for themselves only. `connect-src 'self'` admits the page's own
 /// `ws:`/`wss:` WebSocket (CSP Level 3 matches `'self'` against the same host with ws/wss for
 /// http/https; Chromium and Firefox do so, Safari since 15.4) and nothing else: no socket to any
-/// other host, as `ws: wss:` allowed. Safari 15.3 and older, which did not match ws under
+/// other host, as `ws: wss:` would allow. Safari 15.3 and older, which did not match ws under
 /// `'self'`, are not supported by the client anyway (it needs ES2022 and `replaceTrack`).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
@@ -344,8 +344,6 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// A browser page may open a socket only to the host it came from; a foreign or `null`
-/// Origin is refused before the upgrade. Non-browser clients send no Origin.
 /// Who is asking: the TCP peer, or behind a trusted proxy the client it forwards for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -461,7 +459,7 @@ fn upgrade(
             "WebSockets are accepted from this server's own pages only.\n",
         );
     }
-    let Some(permit) = SocketPermit::acquire(state) else {
+    let Some(permit) = state.socket_permit() else {
         bump(&state.metrics.refused_upgrade_busy);
         let mut r = text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -652,7 +650,7 @@ mod tests {
 
     #[test]
     fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
-        let trusted = [crate::ops::config::parse_cidr("10.0.0.0/8").unwrap()];
+        let trusted = [crate::util::cidr::parse_cidr("10.0.0.0/8").unwrap()];
         let h = headers(&[
             ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2"),
             ("x-forwarded-host", "meet.example.org"),

@@ -6,12 +6,12 @@
 
 use crate::common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common::Server;
 
@@ -32,21 +32,8 @@ fn open_file_limit() -> usize {
 /// that (after joining, if `join`) begins an almost-1 MiB text frame and sends 16 KiB of it.
 async fn trickler(server: SocketAddr, n: usize, join: bool) -> Option<TcpStream> {
     let ip = Ipv4Addr::new(127, 1, (n / 250) as u8, (n % 250 + 1) as u8);
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0)).ok()?;
-    let mut stream = socket.connect(server).await.ok()?;
     // Six to a room, so that every joiner gets a seat.
-    let request = common::upgrade_request(server, &format!("flood-{}", n / 6), "Upgrade", "");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).await.ok()?;
-        head.push(byte[0]);
-    }
-    if !head.starts_with(b"HTTP/1.1 101") {
-        return None;
-    }
+    let mut stream = common::raw_ws_from(ip, server, &format!("flood-{}", n / 6)).await?;
     if join {
         let join = json!({"type":"join","name":"t","client":format!("trickler-{n:06}"),"audio":false,"video":false}).to_string();
         stream

@@ -1,7 +1,7 @@
 //! The HTTP side: pages, embedded assets, caching, headers, health and metrics.
 
 use crate::common::{client_id, header, upgrade_request, Server};
-use videomeet::ops::config::parse_cidr;
+use videomeet::util::cidr::parse_cidr;
 use videomeet::Config;
 
 #[tokio::test]

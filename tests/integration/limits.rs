@@ -53,7 +53,7 @@ async fn one_address_gets_a_few_sockets_and_a_429_past_them() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_address_counts_alone() {
     let config = Config {
-        trusted_proxies: vec![videomeet::ops::config::parse_cidr("127.0.0.1").unwrap()],
+        trusted_proxies: vec![videomeet::util::cidr::parse_cidr("127.0.0.1").unwrap()],
         ..Config::default()
     };
     let server = Server::start_with(config, &[("rates.ip_sockets", "1")]).await;

@@ -62,7 +62,7 @@ fn write_pair(dir: &Path, name: &str) -> String {
         .unwrap();
     std::fs::write(dir.join("fullchain.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("privkey.pem"), key.serialize_pem()).unwrap();
-    videomeet::web::tls::fingerprint(cert.der())
+    videomeet::ops::tls::fingerprint(cert.der())
 }
 
 #[tokio::test]

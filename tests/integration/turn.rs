@@ -1,12 +1,12 @@
 //! TURN credentials handed out in `joined`: checked by formula, and accepted by a real coturn
-//! (Debian's `turnserver` and `turnutils_uclient`) on loopback when it is installed; `.ci/run`
-//! installs it.
+//! (Debian's `turnserver` and `turnutils_uclient`) on loopback. Without coturn the test fails,
+//! naming the package; `.ci/run` installs it.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::Server;
-use videomeet::turn::TurnConfig;
+use videomeet::core::credentials::TurnConfig;
 use videomeet::Config;
 
 const SECRET: &str = "test-secret-shared-with-coturn";
@@ -49,7 +49,10 @@ async fn each_join_gets_its_own_time_limited_credential_and_never_the_secret() {
             "{expiry} vs {now}"
         );
         let mac = videomeet::core::password::hmac_sha1(SECRET.as_bytes(), username.as_bytes());
-        assert_eq!(turn["credential"], videomeet::turn::base64(&mac));
+        assert_eq!(
+            turn["credential"],
+            videomeet::core::credentials::base64(&mac)
+        );
         assert!(!joined.to_string().contains(SECRET));
     }
     assert_ne!(
@@ -121,7 +124,7 @@ async fn debian_coturn_accepts_the_credentials_and_refuses_tampered_or_expired_o
         // Signed properly but already expired.
         let past = "1000000000:7";
         let mac = videomeet::core::password::hmac_sha1(SECRET.as_bytes(), past.as_bytes());
-        let expired = coturn_relays(port, past, &videomeet::turn::base64(&mac));
+        let expired = coturn_relays(port, past, &videomeet::core::credentials::base64(&mac));
         (good, tampered, expired)
     })
     .await

@@ -77,7 +77,7 @@ pub async fn connect(
         .expect("TLS handshake");
     let der = capture.0.lock().unwrap().clone().unwrap();
     let alpn = stream.get_ref().1.alpn_protocol().map(|p| p.to_vec());
-    (stream, videomeet::web::tls::fingerprint(&der), alpn)
+    (stream, videomeet::ops::tls::fingerprint(&der), alpn)
 }
 
 pub async fn get(

@@ -30,7 +30,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `serve` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
+    /// Starts `serve_on` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
     pub async fn start(sets: &[(&str, &str)]) -> Server {
         Server::start_with(Config::default(), sets).await
     }
@@ -344,21 +344,12 @@ impl Server {
 
     /// [`Server::raw_ws`] with extra request header lines (each ending in `\r\n`).
     pub async fn raw_ws_with(&self, room: &str, extra: &str) -> TcpStream {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        let stream = TcpStream::connect(self.addr).await.unwrap();
         let request = upgrade_request(self.addr, room, "Upgrade", extra);
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
+        match upgrade(stream, &request).await {
+            Ok(stream) => stream,
+            Err(head) => panic!("{}", String::from_utf8_lossy(&head)),
         }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        stream
     }
 }
 
@@ -415,16 +406,31 @@ pub async fn raw_ws_from(
     server: SocketAddr,
     room: &str,
 ) -> Option<TcpStream> {
-    let mut stream = connect_from(ip, server).await?;
-    let request = upgrade_request(server, room, "Upgrade", "");
-    stream.write_all(request.as_bytes()).await.ok()?;
+    let stream = connect_from(ip, server).await?;
+    upgrade(stream, &upgrade_request(server, room, "Upgrade", ""))
+        .await
+        .ok()
+}
+
+/// Sends an upgrade `request` and reads the response head byte by byte (so nothing after it is
+/// taken from the socket): the stream on 101, else the head (empty if the socket failed first).
+async fn upgrade(mut stream: TcpStream, request: &str) -> Result<TcpStream, Vec<u8>> {
     let mut head = Vec::new();
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return Err(head);
+    }
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).await.ok()?;
+        if stream.read_exact(&mut byte).await.is_err() {
+            return Err(head);
+        }
         head.push(byte[0]);
     }
-    head.starts_with(b"HTTP/1.1 101").then_some(stream)
+    if head.starts_with(b"HTTP/1.1 101") {
+        Ok(stream)
+    } else {
+        Err(head)
+    }
 }
 
 /// Sends a join on a raw WebSocket and reads until `joined` (true) or an error or close (false).

@@ -13,16 +13,14 @@
 //! had, since the previous generation may predate a password or a removal. See [`read`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
+use crate::core::ids::ClientId;
 use crate::core::rooms::RoomName;
-use crate::signaling::protocol::ClientId;
-use crate::state::State;
+use crate::util::time::unix_now;
 
 pub use crate::core::snapshot::{SavedDenial, SavedKnock, SavedRemoval, SavedRoom, SavedSeat};
 
@@ -32,9 +30,9 @@ pub const PREV: &str = "rooms.json.prev";
 /// The store's format; a file with another version is set aside, not misread.
 const VERSION: u32 = 1;
 /// How often the writer looks for changes.
-const DEBOUNCE: Duration = Duration::from_secs(1);
+pub const DEBOUNCE: Duration = Duration::from_secs(1);
 /// Rooms are rewritten this often even without a change, so idle times stay current.
-const REFRESH: Duration = Duration::from_secs(60);
+pub const REFRESH: Duration = Duration::from_secs(60);
 
 #[derive(Serialize)]
 struct File {
@@ -250,8 +248,6 @@ fn read_generation(path: &Path) -> Result<Generation, Unread> {
     Ok(generation)
 }
 
-use crate::util::time::unix_now;
-
 /// Writes the rooms atomically (temp file, fsync, rename, fsync of the directory), after
 /// keeping the file it replaces as [`PREV`]. The old file is hard-linked there (copied where
 /// links are not possible), so there is a `rooms.json` at every instant.
@@ -273,7 +269,7 @@ pub fn write(dir: &Path, rooms: Vec<SavedRoom>) -> std::io::Result<()> {
             .or_else(|_| std::fs::copy(&current, &staged).map(|_| ()))?;
         std::fs::rename(&staged, &prev)?;
     }
-    crate::state_dir::write_private(&current, &json)
+    crate::ops::state_dir::write_private(&current, &json)
 }
 
 /// Reads the store: the rooms and how long the server was down.
@@ -402,63 +398,10 @@ fn aside_name(path: &Path) -> PathBuf {
     path.with_extension(format!("json.unreadable-{}", unix_now()))
 }
 
-/// Loads the store into the room map at start.
-pub fn load(state: &State, dir: &Path) {
-    let (saved, down) = read(dir);
-    if saved.is_empty() {
-        return;
-    }
-    let (rooms, seats) = state.rooms().restore(saved, down, Instant::now());
-    log::info!(
-        "restored {rooms} rooms and {seats} seats from {} (down {} s); seats wait {} s for their owners",
-        dir.join(FILE).display(),
-        down.as_secs(),
-        state.limits().seat_grace_secs
-    );
-}
-
-/// Writes the store after changes (at most once per [`DEBOUNCE`]) and once more at shutdown.
-pub async fn writer(state: Arc<State>, dir: PathBuf, _done: mpsc::Sender<()>) {
-    let mut written = state.rooms().changes();
-    let mut last_write = Instant::now();
-    let mut tick = tokio::time::interval(DEBOUNCE);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let stopping = tokio::select! {
-            _ = tick.tick() => false,
-            () = state.stopped() => true,
-        };
-        let (changes, saved) = {
-            let rooms = state.rooms();
-            let changes = rooms.changes();
-            let due = changes != written
-                || stopping
-                || (rooms.room_count() > 0 && last_write.elapsed() >= REFRESH);
-            if !due {
-                continue;
-            }
-            (changes, rooms.save(Instant::now()))
-        };
-        let target = dir.clone();
-        let result = tokio::task::spawn_blocking(move || write(&target, saved)).await;
-        match result {
-            Ok(Ok(())) => {
-                written = changes;
-                last_write = Instant::now();
-            }
-            Ok(Err(e)) => log::warn!("cannot write the room store: {e}"),
-            Err(e) => log::warn!("room store writer failed: {e}"),
-        }
-        if stopping {
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signaling::protocol::Name;
+    use crate::core::ids::Name;
 
     fn dir(name: &str) -> PathBuf {
         let dir =

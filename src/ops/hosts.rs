@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use crate::web::tls::Tls;
+use crate::ops::tls::Tls;
 
 /// The known names: fixed at start, plus the live certificate's (reloaded on SIGHUP).
 #[derive(Default)]
@@ -32,12 +32,12 @@ pub struct KnownHosts {
 }
 
 impl KnownHosts {
-    /// This machine's names (`tls::host_names`: localhost, the host name, `NAME.local`), the
+    /// This machine's names (`machine::host_names`: localhost, the host name, `NAME.local`), the
     /// host name under each DNS search domain of `/etc/resolv.conf` (a home router's
     /// `pi.fritz.box`, `pi.lan`: the LAN's own names, which a web page cannot choose), and the
     /// operator's `--allowed-hosts`.
     pub fn new(extra: &[String]) -> KnownHosts {
-        let mut names: BTreeSet<String> = crate::web::tls::host_names()
+        let mut names: BTreeSet<String> = crate::ops::machine::host_names()
             .into_iter()
             .filter(|n| n.parse::<IpAddr>().is_err())
             .collect();

@@ -7,11 +7,11 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::admission::budget::Budget;
-use crate::admission::guard::Guard;
+use crate::admission::budget::{Budget, Permit};
+use crate::admission::guard::{self, Guard};
+use crate::core::limits::Limits;
 use crate::core::rooms::{ConnId, RoomLimits, Rooms};
 use crate::ops::config::Config;
-use crate::ops::limits::Limits;
 use crate::ops::metrics::{Gauges, Metrics};
 use crate::signaling::protocol::SeatId;
 use crate::signaling::session::Outbox;
@@ -39,18 +39,18 @@ pub struct State {
     pub verifying: tokio::sync::Semaphore,
     pub hashing: tokio::sync::Semaphore,
     /// The names requests may give in `Host` (against DNS rebinding).
-    pub hosts: crate::web::hosts::KnownHosts,
+    pub hosts: crate::ops::hosts::KnownHosts,
 }
 
 /// What `joined` needs to hand out the built-in STUN/TURN server.
 #[derive(Debug)]
 pub struct RelayInfo {
     pub port: u16,
-    /// TURN over TLS, when it runs (only with the operator's certificate: browsers refuse a
-    /// self-signed one for TURN without asking).
+    /// TURN over TLS, when it runs (by default only with the operator's certificate: browsers
+    /// refuse a self-signed one for TURN without asking; `--turns-listen` turns it on anyway).
     pub tls_port: Option<u16>,
     /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
-    pub turn: crate::turn::TurnConfig,
+    pub turn: crate::core::credentials::TurnConfig,
 }
 
 impl State {
@@ -58,7 +58,7 @@ impl State {
         let limits = &config.limits;
         let mut seed = [0u8; 4];
         getrandom::fill(&mut seed).expect("the OS random source is available");
-        // Seat ids start at a random point below 2^31 (still exact in a JS number), so that a
+        // Seat ids start at a random point in 1..=2^31 (still exact in a JS number), so that a
         // restarted server does not give a returning client someone else's old id.
         let first_seat = u64::from(u32::from_le_bytes(seed) >> 1) + 1;
         let rooms = Rooms::new(
@@ -88,7 +88,7 @@ impl State {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
             hashing: tokio::sync::Semaphore::new(1),
-            hosts: crate::web::hosts::KnownHosts::new(&config.allowed_hosts),
+            hosts: crate::ops::hosts::KnownHosts::new(&config.allowed_hosts),
             config,
         }
     }
@@ -122,7 +122,7 @@ impl State {
                 if let Some(port) = relay.tls_port {
                     urls.push(format!("turns:{host}:{port}?transport=tcp"));
                 }
-                turn = crate::turn::TurnConfig {
+                turn = crate::core::credentials::TurnConfig {
                     urls,
                     ..relay.turn.clone()
                 };
@@ -131,9 +131,9 @@ impl State {
         std::borrow::Cow::Owned(turn.ice_servers(&base, &seat.to_string(), now))
     }
 
-    /// Whether the per-address capacity limits count `ip` (see `Config::limit_loopback`).
+    /// Whether the per-address capacity limits count `ip` (see [`guard::counted`]).
     pub fn limits_apply_to(&self, ip: std::net::IpAddr) -> bool {
-        self.config.limit_loopback || !ip.to_canonical().is_loopback()
+        guard::counted(ip, self.config.limit_loopback)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -176,26 +176,17 @@ impl State {
     }
 }
 
-/// One open WebSocket's share of the socket arena, returned when dropped.
-pub struct SocketPermit {
-    budget: Arc<Budget>,
-}
+/// One open WebSocket's unit of the socket arena, returned when dropped.
+pub type SocketPermit = Permit;
 
-impl SocketPermit {
-    /// A permit if the socket arena and the heap both have room, and the server is not stopping.
-    pub fn acquire(state: &State) -> Option<SocketPermit> {
-        if state.is_shutting_down() || !state.budget.heap_has_room() {
+impl State {
+    /// A socket permit if the socket arena and the heap both have room, and the server is not
+    /// stopping.
+    pub fn socket_permit(&self) -> Option<SocketPermit> {
+        if self.is_shutting_down() || !self.budget.heap_has_room() {
             return None;
         }
-        state.budget.sockets.try_acquire(1).then(|| SocketPermit {
-            budget: state.budget.clone(),
-        })
-    }
-}
-
-impl Drop for SocketPermit {
-    fn drop(&mut self) {
-        self.budget.sockets.release(1);
+        Permit::acquire(&self.budget, |b| &b.sockets)
     }
 }
 
