@@ -32,8 +32,10 @@ pub const MAX_KNOCKS: usize = MAX_PEERS_PER_ROOM;
 /// Knocks waiting at once from one address (IPv4, or an IPv6 /64) in one room: a household's
 /// two devices, not a script's dozen.
 pub const KNOCKS_PER_ADDRESS: usize = 2;
-/// Denials a room remembers (each until its retry delay ends); past it, the oldest goes.
-pub const MAX_DENIED: usize = 16;
+/// Denials a room remembers (each until its retry delay ends); past it, the oldest goes early.
+/// As many as knocks may wait, to keep what asking to join can cost a room under 4 KiB
+/// (`knocks_denials_and_leavers_are_bounded`).
+pub const MAX_DENIED: usize = 6;
 
 /// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
 pub type RoomName = heapless::String<64>;
@@ -163,8 +165,10 @@ struct Room<H> {
     chat_bytes: usize,
     /// "Ask to join": a new identity waits as a knock until the host admits it.
     ask: bool,
-    /// Waiting (and admitted, not yet seated) knocks, oldest first.
-    knocks: heapless::Vec<Knock<H>, MAX_KNOCKS>,
+    /// Waiting (and admitted, not yet seated) knocks, oldest first, at most [`MAX_KNOCKS`].
+    /// On the heap, not inline like the seats: most rooms never ask to join, and six knocks
+    /// inline would be 2.7 KB in every room.
+    knocks: Vec<Knock<H>>,
     /// Denied knockers and until when they may not knock again.
     denied: VecDeque<Denial>,
     /// Seats freed by `leave` or a close in the last grace period (identity, token, until):
@@ -238,7 +242,7 @@ impl<H: Clone> Room<H> {
             chat: VecDeque::new(),
             chat_bytes: 0,
             ask: false,
-            knocks: heapless::Vec::new(),
+            knocks: Vec::new(),
             denied: VecDeque::new(),
             left: VecDeque::new(),
         }
@@ -649,9 +653,8 @@ impl<H: Clone> Rooms<H> {
                     admitted: knock.admitted,
                     away_until: Some(now + self.limits.grace),
                 };
-                if room.knocks.push(restored).is_ok() {
-                    self.knocks += 1;
-                }
+                room.knocks.push(restored);
+                self.knocks += 1;
             }
             room.denied = saved
                 .denied
@@ -945,9 +948,10 @@ impl<H: Clone> Rooms<H> {
                     admitted: false,
                     away_until: None,
                 };
-                if room.knocks.push(knock).is_err() {
+                if room.knocks.len() >= MAX_KNOCKS {
                     return Err(Refusal::RoomFull);
                 }
+                room.knocks.push(knock);
                 self.next_seat += 1;
                 self.knocks += 1;
                 room.knocks.len() - 1
@@ -2621,6 +2625,24 @@ mod tests {
             .unwrap();
         assert!(first.host);
         assert_eq!(first.knocks.len(), 1);
+    }
+
+    /// What "Ask to join" can make a room hold at worst: 6 knocks, the denials, the recent
+    /// leavers (docs/SECURITY.md quotes it). Nothing of it for a room that never asks.
+    #[test]
+    fn knocks_denials_and_leavers_are_bounded() {
+        let knocks = MAX_KNOCKS * std::mem::size_of::<Knock<H>>();
+        let denied = MAX_DENIED * std::mem::size_of::<Denial>();
+        let left = MAX_PEERS_PER_ROOM * std::mem::size_of::<(ClientId, Token, Instant)>();
+        let worst = knocks + denied + left;
+        println!("knocks {knocks}, denials {denied}, leavers {left}: {worst} bytes at worst");
+        assert!(worst <= 4 * 1024, "{worst}");
+        let idle: Room<H> = Room::new(Instant::now());
+        assert_eq!(
+            (idle.knocks.capacity(), idle.denied.capacity(), idle.left.capacity()),
+            (0, 0, 0),
+            "a room that never asks holds none of it"
+        );
     }
 
     #[test]
