@@ -2639,7 +2639,11 @@ mod tests {
         assert!(worst <= 4 * 1024, "{worst}");
         let idle: Room<H> = Room::new(Instant::now());
         assert_eq!(
-            (idle.knocks.capacity(), idle.denied.capacity(), idle.left.capacity()),
+            (
+                idle.knocks.capacity(),
+                idle.denied.capacity(),
+                idle.left.capacity()
+            ),
             (0, 0, 0),
             "a room that never asks holds none of it"
         );

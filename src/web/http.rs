@@ -108,21 +108,21 @@ pub fn https_redirect(host: Option<&str>, uri: &hyper::Uri, port: u16) -> Option
     if path.starts_with("/ws/") || path == "/healthz" || path == "/metrics" {
         return None;
     }
-    let host = host?;
-    let name = match host.strip_prefix('[') {
-        Some(rest) => &host[..rest.find(']')? + 2],
-        None => host.split(':').next().unwrap_or(host),
-    };
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
-    let lower = bare.to_ascii_lowercase();
-    let loopback = lower == "localhost"
-        || lower.ends_with(".localhost")
+    // The Host as the DNS-rebinding check reads it (`ops::hosts::host_of`): no port, lower case.
+    let bare = crate::ops::hosts::host_of(host?)?;
+    let loopback = bare == "localhost"
+        || bare.ends_with(".localhost")
         || bare
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.to_canonical().is_loopback());
-    if loopback || name.is_empty() {
+    if loopback {
         return None;
     }
+    let name = if bare.contains(':') {
+        format!("[{bare}]")
+    } else {
+        bare
+    };
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     Some(format!("https://{name}:{port}{path}{query}"))
 }

@@ -73,6 +73,18 @@ test('Ask to join: wait in the lobby, Admit lets in, Deny turns away for a while
     await told.waitFor();
     assert.equal(await host.page.getByRole('group', { name: 'Dee wants to join' }).count(), 0, 'no second knock reached the host');
 
+    // Fay gives up waiting: off the host's list, and her lobby is as before Join.
+    const fay = await participant(browser);
+    try {
+      await knock(fay.page, 'knock-en', 'Fay');
+      await host.page.getByRole('group', { name: 'Fay wants to join' }).waitFor();
+      await fay.page.getByRole('button', { name: 'Stop waiting' }).click();
+      await host.page.getByRole('group', { name: 'Fay wants to join' }).waitFor({ state: 'detached' });
+      await fay.page.getByRole('button', { name: 'Join', exact: true }).waitFor();
+    } finally {
+      await fay.context.close();
+    }
+
     // Eve knocks; the host reloads: her seat goes (host passes to Gus, who arrives as host
     // later and is shown Eve waiting), and her tab is back in without knocking.
     await knock(eve.page, 'knock-en', 'Eve');
