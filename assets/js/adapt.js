@@ -73,18 +73,18 @@ export const MIN_VIDEO = 40_000;
  * more than random loss explains, so the link's queue overflows.
  */
 export const LOSS_DOWN = 0.12;
-/** Loss over LOSS_WINDOW_MS this much above its steady part (the median second) is congestion too. */
-export const LOSS_EXCESS = 0.04;
 /** Loss under which a step up may be tried: random loss (Wi-Fi, a bad line) is not congestion. */
 export const LOSS_UP = 0.08;
 /**
- * Loss at or above which in the median second of LOSS_WINDOW_MS (steady, not a burst), with
- * no queue building, the link is taken as randomly lossy: Chromium's estimate is then
+ * Loss at or above which in every LOSS_WINDOW_MS of the last STEADY_MS (steady, not a burst),
+ * with no queue building, the link is taken as randomly lossy: Chromium's estimate is then
  * loss-based and blind to the link's rate (5% random loss holds it near 150 kbit/s on a
- * 1 Mbit/s link), so it neither steps video down nor pauses it. Chromium's own controller
- * still keeps what is sent within that estimate.
+ * 1 Mbit/s link). Video still takes the rung that estimate covers (Chromium's controller keeps
+ * what is sent within it anyway), but the estimate alone no longer pauses it: only loss beyond
+ * LOSS_DOWN, a queue, or an estimate that leaves less than MIN_VIDEO / 2 beside the audio.
  */
 export const LOSS_RANDOM = 0.02;
+export const STEADY_MS = 4000;
 /**
  * The loss of what we send is taken over this long, from the cumulative packet counters: one
  * report's fractionLost over the few packets of a small video stream reads 0% or 20% at 5%.
@@ -285,14 +285,9 @@ export class LinkAdapter {
    */
   signals(sample, r) {
     const h = this.history;
-    const prev = h.at(-1);
     const sentNow = sample.outPacketsSent ?? null;
     const lostNow = sample.outPacketsLost ?? null;
-    const dSent = prev && prev.sent !== null && sentNow !== null ? sentNow - prev.sent : 0;
-    const dLost = prev && prev.lost !== null && lostNow !== null ? lostNow - prev.lost : 0;
-    // This sample's own loss: the steady part of a link's loss shows in every second of it.
-    const each = dSent > 0 ? Math.min(1, Math.max(0, dLost / dSent)) : r.outLoss;
-    h.push({ t: sample.t, rtt: sample.rtt, available: sample.available, sent: sentNow, lost: lostNow, loss: each });
+    h.push({ t: sample.t, rtt: sample.rtt, available: sample.available, sent: sentNow, lost: lostNow, loss: 0 });
     while (h.length > 1 && h[0].t < sample.t - BASE_WINDOW_MS) h.shift();
     /** @param {number} ms the newest entry at least `ms` old, else the oldest */
     const ago = (ms) => {
@@ -304,10 +299,12 @@ export class LinkAdapter {
     const sent = then.sent === null || sample.outPacketsSent === undefined ? 0 : sample.outPacketsSent - then.sent;
     const lost = then.lost === null || sample.outPacketsLost === undefined ? 0 : sample.outPacketsLost - then.lost;
     const loss = sent >= MIN_LOSS_PACKETS ? Math.min(1, Math.max(0, lost / sent)) : r.outLoss;
-    // Random loss is steady: the median second of LOSS_WINDOW_MS loses too. Congestion loses in
-    // bursts (a queue overflows, the estimate backs off): a few seconds of loss, the rest clean.
-    const seconds = h.filter((e) => e.t > sample.t - LOSS_WINDOW_MS).map((e) => e.loss).sort((x, y) => x - y);
-    const steadyLoss = seconds.length >= 3 ? seconds[Math.floor(seconds.length / 2)] : null;
+    h[h.length - 1].loss = loss;
+    // Random loss is steady: every LOSS_WINDOW_MS of the last STEADY_MS loses, the least of them
+    // too. Congestion loses in bursts (a queue overflows, the estimate backs off), with clean
+    // spans around them.
+    const spanned = sample.t - h[0].t >= STEADY_MS;
+    const steadyLoss = spanned ? Math.min(...h.filter((e) => e.t >= sample.t - STEADY_MS).map((e) => e.loss)) : null;
     const rtts = (/** @type {number} */ ms) => h.filter((e) => e.t > sample.t - ms && e.rtt !== null).map((e) => /** @type {number} */ (e.rtt));
     const recent = rtts(DELAY_WINDOW_MS);
     // A floor needs DELAY_WINDOW_MS of samples: one late answer at the start is not a queue.
@@ -350,15 +347,20 @@ export class LinkAdapter {
     // percent, no queue) leaves Chromium's estimate low whatever the link carries: that
     // estimate is not followed down, and Chromium's controller keeps the rate within it anyway.
     const queued = sig.floor !== null && (sig.floor > RTT_DOWN || (sig.base !== null && sig.floor - sig.base > QUEUE_DOWN));
-    // Loss beyond the steady part (random loss) is a queue overflowing on top of it.
-    const lossy = sig.loss > LOSS_DOWN || (sig.steadyLoss !== null && sig.loss - sig.steadyLoss > LOSS_EXCESS);
+    const lossy = sig.loss > LOSS_DOWN;
     const randomLoss = sig.steadyLoss !== null && sig.steadyLoss >= LOSS_RANDOM && !queued;
-    // Starved: the estimate (delay-based on a clean link) no longer covers the rung, the encoder
-    // says bandwidth holds it back, and the estimate is not still climbing. Not while a step up
-    // is being judged (the estimate lags it), nor while paused (only audio flows, and the
-    // estimate follows what is sent: it reads low however good the link is).
-    const starved = !this.paused && !inProbe && !randomLoss && !sig.rising && budget !== null
-      && budget < current * FITS && (sample.limitation === 'bandwidth' || budget < current * 0.5);
+    // Starved: the estimate no longer covers the rung, the encoder says bandwidth holds it
+    // back, and the estimate is not still climbing. Not while a step up is being judged (the
+    // estimate lags it), nor while paused (only audio flows, and the estimate follows what is
+    // sent: it reads low however good the link is). On the last rung of a randomly lossy link
+    // the estimate is loss-based, not the link's rate: it pauses video only when it leaves
+    // next to nothing (MIN_VIDEO / 2) beside the audio.
+    const lastRandom = randomLoss && this.step === lastStep;
+    const minVideo = randomLoss ? MIN_VIDEO / 2 : MIN_VIDEO;
+    const starved = !this.paused && !inProbe && !sig.rising && budget !== null
+      && (lastRandom
+        ? budget < MIN_VIDEO / 2
+        : budget < current * FITS && (sample.limitation === 'bandwidth' || budget < current * 0.5));
     const congested = starved || lossy || queued;
 
     if (congested) {
@@ -376,10 +378,10 @@ export class LinkAdapter {
           this.upAt = null;
           this.hold = Math.min(MAX_HOLD_MS, this.hold * 2);
           if (this.step === lastStep && this.wasPaused) this.paused = true;
-          else if (this.step === lastStep) this.#stepDown(budget, lastStep, all);
+          else if (this.step === lastStep) this.#stepDown(budget, lastStep, all, minVideo);
           else this.step += 1;
         } else {
-          this.#stepDown(budget, lastStep, all);
+          this.#stepDown(budget, lastStep, all, minVideo);
         }
       }
     } else {
@@ -400,7 +402,7 @@ export class LinkAdapter {
         const waited = sample.t - this.goodSince >= (roomy ? Math.min(this.hold, UP_HOLD_MS / 2) : this.hold);
         // Up from a rung only once the estimate carries it (unless random loss blinds it): a
         // rung still being caught up with is no base for the next.
-        const carried = this.paused || randomLoss || budget === null || budget >= current * FITS;
+        const carried = this.paused || budget === null || budget >= current * FITS;
         // A rung is probed only by sending it: not while the peer asked for less.
         const probing = this.wanted === 'full';
         if ((this.paused || this.step > 0) && waited && carried && probing && this.probeAt === null) this.#stepUp(sample.t);
@@ -410,14 +412,20 @@ export class LinkAdapter {
     return JSON.stringify(this.encoding()) !== before;
   }
 
-  #stepDown(budget, lastStep, all) {
+  /**
+   * @param {number | null} budget
+   * @param {number} lastStep
+   * @param {ReturnType<typeof rungs>} all
+   * @param {number} minVideo below this budget video pauses rather than take the last rung
+   */
+  #stepDown(budget, lastStep, all, minVideo) {
     if (this.paused) return;
     // Straight to the rung the estimate covers, at least one down; from the last rung, pause.
     let next = this.step + 1;
     if (budget !== null) {
       while (next < lastStep && all[next].maxBitrate * FITS > budget) next += 1;
     }
-    if (next > lastStep || (budget !== null && budget < MIN_VIDEO)) {
+    if (next > lastStep || (budget !== null && budget < minVideo)) {
       this.paused = true;
       this.step = lastStep;
     } else {

@@ -12,6 +12,7 @@ const LABELS = {
   worstConcealGood: 'audio concealment, worst stream between good peers (%)',
   goodFps: 'good ↔ good: received fps (median stream)',
   goodHeight: 'good ↔ good: received height (median stream)',
+  baseWorstConceal: 'audio concealment before the link degraded, worst stream (%): the machine',
   baseGoodFps: 'good ↔ good before the link degraded: fps',
   baseGoodHeight: 'good ↔ good before the link degraded: height',
   fromPoorFps: 'p0 → others: received fps',

@@ -194,14 +194,21 @@ export function figures(run) {
 
   // The constrained participant's uplink, second by second: what its RTP senders sent (with
   // headers) and what its link's queue dropped.
+  // Each connection's bytes over the time between its own two getStats calls (the page stamps
+  // them): on a loaded machine a page may answer late, and dividing by the bench's clock put
+  // two seconds of bytes into one.
   const uplink = [];
   for (let i = 1; i < series.length; i++) {
     const d = series[i].t - series[i - 1].t;
-    let bytes = 0;
+    let kbps = 0;
     for (const ip of Object.keys(series[i].stats[0] ?? {})) {
-      bytes += streamDelta(series, i - 1, i, 0, ip, (x) => (x.aOut?.bytes ?? 0) + (x.vOut?.bytes ?? 0)) ?? 0;
+      const x = series[i - 1].stats[0]?.[ip];
+      const y = series[i].stats[0]?.[ip];
+      if (!x || !y || y.t <= x.t) continue;
+      const bytes = (y.aOut?.bytes ?? 0) + (y.vOut?.bytes ?? 0) - (x.aOut?.bytes ?? 0) - (x.vOut?.bytes ?? 0);
+      kbps += (8 * bytes) / (y.t - x.t);
     }
-    uplink.push({ t: series[i].t, kbps: (8 * bytes) / d / 1000, drops: (series[i].up.dropped - series[i - 1].up.dropped) / d });
+    uplink.push({ t: series[i].t, kbps, drops: (series[i].up.dropped - series[i - 1].up.dropped) / d });
   }
   const inAdapted = (u) => u.t >= windows.adapted[0] && u.t <= windows.adapted[1];
   out.uplinkKbps = median(uplink.filter(inAdapted).map((u) => u.kbps));
@@ -284,6 +291,8 @@ export function summary(run, f) {
   out.sharedSeconds = run.sharedSeconds;
   if (run.scenario.shaped) {
     Object.assign(out, {
+      // Before any shaping: what the machine itself conceals (a busy CPU starves audio threads).
+      baseWorstConceal: Math.max(...f.streams.map((s) => s.base.concealment)),
       baseGoodFps: median(f.streams.filter(good).map((s) => s.base.fps)),
       baseGoodHeight: median(f.streams.filter(good).map((s) => s.base.height)),
       uplinkKbps: f.uplinkKbps, uplinkMaxKbps: f.uplinkMaxKbps, dropsPerSecond: f.dropsPerSecond,
