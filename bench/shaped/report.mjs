@@ -31,6 +31,8 @@ const LABELS = {
   sentKbps: 'sent per browser (kbit/s)',
   receivedKbps: 'received per browser (kbit/s)',
   sharedSeconds: 'seconds a Rust build ran beside the run',
+  browsersBeside: 'seconds another browser test ran beside the run (5 s steps)',
+  loadAtStart: 'load average (1 min) at the start',
 };
 
 const median = (xs) => {
