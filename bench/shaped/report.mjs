@@ -32,7 +32,7 @@ const LABELS = {
   receivedKbps: 'received per browser (kbit/s)',
   sharedSeconds: 'seconds a Rust build ran beside the run',
   browsersBeside: 'seconds another browser test ran beside the run (5 s steps)',
-  loadAtStart: 'load average (1 min) at the start',
+  loadAtStart: 'load average (1 min) when the timed window began (its own browsers included)',
 };
 
 const median = (xs) => {
