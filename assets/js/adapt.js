@@ -18,8 +18,6 @@
  *   videoBytesSent: number,
  *   outLoss: number | null,
  *   outAudioLoss: number | null,
- *   outPacketsSent: number,
- *   outPacketsLost: number,
  *   inPacketsReceived: number,
  *   inPacketsLost: number,
  *   concealed: number,
@@ -29,10 +27,7 @@
  *   `t` ms; `rtt` seconds (the selected candidate pair); `available` the pair's
  *   availableOutgoingBitrate in bit/s; `limitation` the video outbound-rtp's
  *   qualityLimitationReason; `outLoss` / `outAudioLoss` the fraction the peer reports lost of our
- *   video / audio (remote-inbound-rtp fractionLost, 0..1: one report's, noisy when few packets
- *   went out); `outPacketsSent` / `outPacketsLost` the cumulative packets we sent (audio and
- *   video) and the peer reports lost of them, from which the policy takes the loss over several
- *   seconds; `in*` what the peer sends us.
+ *   video / audio (remote-inbound-rtp fractionLost, 0..1); `in*` what the peer sends us.
  */
 
 /**
@@ -68,41 +63,13 @@ export const LADDER = Object.freeze([
 export const AUDIO_RESERVE = 64_000;
 /** Below this much left for video beside the audio, video pauses. */
 export const MIN_VIDEO = 40_000;
-/**
- * Loss (over LOSS_WINDOW_MS) above which video steps down even when the estimate looks fine:
- * more than random loss explains, so the link's queue overflows.
- */
+/** Loss the peer reports above which video steps down even when the estimate looks fine. */
 export const LOSS_DOWN = 0.12;
 /** Loss under which a step up may be tried: random loss (Wi-Fi, a bad line) is not congestion. */
 export const LOSS_UP = 0.08;
-/**
- * Loss at or above which in every LOSS_WINDOW_MS of the last STEADY_MS (steady, not a burst),
- * with no queue building, the link is taken as randomly lossy: Chromium's estimate is then
- * loss-based and blind to the link's rate (5% random loss holds it near 150 kbit/s on a
- * 1 Mbit/s link). Video still takes the rung that estimate covers (Chromium's controller keeps
- * what is sent within it anyway), but the estimate alone no longer pauses it: only loss beyond
- * LOSS_DOWN, a queue, or an estimate that leaves less than MIN_VIDEO / 2 beside the audio.
- */
-export const LOSS_RANDOM = 0.02;
-export const STEADY_MS = 4000;
-/**
- * The loss of what we send is taken over this long, from the cumulative packet counters: one
- * report's fractionLost over the few packets of a small video stream reads 0% or 20% at 5%.
- */
-export const LOSS_WINDOW_MS = 5000;
-/** Fewer packets than this in LOSS_WINDOW_MS: fall back to the reports' fractionLost. */
-export const MIN_LOSS_PACKETS = 50;
-/**
- * Delay is judged by the round trip's floor, the least of the last DELAY_WINDOW_MS: a queue
- * raises every sample, a busy CPU (a late STUN answer) only some. In seconds: the floor above
- * RTT_DOWN, or QUEUE_DOWN above the least round trip of the last BASE_WINDOW_MS, is a queue.
- */
-export const DELAY_WINDOW_MS = 5000;
-export const BASE_WINDOW_MS = 30000;
+/** Round trip above which video steps down (a queue is building up on the link), in seconds. */
 export const RTT_DOWN = 0.6;
 export const RTT_UP = 0.35;
-export const QUEUE_DOWN = 0.25;
-export const QUEUE_UP = 0.12;
 /** Bad samples in a row before stepping down (samples come about once a second). */
 export const DOWN_AFTER = 2;
 /**
@@ -111,20 +78,9 @@ export const DOWN_AFTER = 2;
  * the next probe, then one PROBE_WINDOW_MS per rung.
  */
 export const UP_HOLD_MS = 3000;
-export const MAX_HOLD_MS = 8000;
-/**
- * After a step up, this long the step is judged by loss and delay alone: Chromium's estimate
- * lags what is sent (after a pause it starts from the audio's rate), so an estimate that has
- * not caught up yet is no sign of a link that cannot carry the rung. A step up that meets loss
- * or a queue this soon is a failed probe.
- */
+export const MAX_HOLD_MS = 10000;
+/** A step up that meets congestion this soon counts as a failed probe. */
 export const PROBE_WINDOW_MS = 4000;
-/**
- * An estimate below the rung is not starvation while it is still rising: more than RISING
- * times what it was RISING_MS ago.
- */
-export const RISING = 1.1;
-export const RISING_MS = 3000;
 /** A rung fits the estimate if the estimate covers this share of it (encoders overshoot and undershoot). */
 export const FITS = 0.85;
 /** How much room above the next rung the estimate must show to step up at once. */
@@ -238,15 +194,6 @@ export class LinkAdapter {
     this.pendingCount = 0;
     /** @type {ReturnType<typeof rates> | null} */
     this.last = null;
-    /** @type {number | null} when we last stepped up, for a starvation that shows after PROBE_WINDOW_MS */
-    this.upAt = null;
-    /**
-     * The samples of the last BASE_WINDOW_MS, as much as the policy needs of them.
-     * @type {Array<{ t: number, rtt: number | null, available: number | null, sent: number | null, lost: number | null, loss: number }>}
-     */
-    this.history = [];
-    /** @type {ReturnType<LinkAdapter['signals']> | null} */
-    this.lastSignals = null;
   }
 
   /** The room grew or shrank: a new ceiling, same rung position. @param {Ceiling} ceiling */
@@ -277,48 +224,6 @@ export class LinkAdapter {
   }
 
   /**
-   * What the last samples say about the link, beyond one sample: the loss of what we send over
-   * LOSS_WINDOW_MS (from the packet counters), the round trip's floor over DELAY_WINDOW_MS and
-   * its least over BASE_WINDOW_MS, and whether the estimate is rising.
-   * @param {LinkSample} sample
-   * @param {ReturnType<typeof rates>} r
-   */
-  signals(sample, r) {
-    const h = this.history;
-    const sentNow = sample.outPacketsSent ?? null;
-    const lostNow = sample.outPacketsLost ?? null;
-    h.push({ t: sample.t, rtt: sample.rtt, available: sample.available, sent: sentNow, lost: lostNow, loss: 0 });
-    while (h.length > 1 && h[0].t < sample.t - BASE_WINDOW_MS) h.shift();
-    /** @param {number} ms the newest entry at least `ms` old, else the oldest */
-    const ago = (ms) => {
-      let pick = h[0];
-      for (const e of h) if (e.t <= sample.t - ms) pick = e;
-      return pick;
-    };
-    const then = ago(LOSS_WINDOW_MS);
-    const sent = then.sent === null || sample.outPacketsSent === undefined ? 0 : sample.outPacketsSent - then.sent;
-    const lost = then.lost === null || sample.outPacketsLost === undefined ? 0 : sample.outPacketsLost - then.lost;
-    const loss = sent >= MIN_LOSS_PACKETS ? Math.min(1, Math.max(0, lost / sent)) : r.outLoss;
-    h[h.length - 1].loss = loss;
-    // Random loss is steady: every LOSS_WINDOW_MS of the last STEADY_MS loses, the least of them
-    // too. Congestion loses in bursts (a queue overflows, the estimate backs off), with clean
-    // spans around them.
-    const spanned = sample.t - h[0].t >= STEADY_MS;
-    const steadyLoss = spanned ? Math.min(...h.filter((e) => e.t >= sample.t - STEADY_MS).map((e) => e.loss)) : null;
-    const rtts = (/** @type {number} */ ms) => h.filter((e) => e.t > sample.t - ms && e.rtt !== null).map((e) => /** @type {number} */ (e.rtt));
-    const recent = rtts(DELAY_WINDOW_MS);
-    // A floor needs DELAY_WINDOW_MS of samples: one late answer at the start is not a queue.
-    const spans = h.length > 0 && sample.t - h[0].t >= DELAY_WINDOW_MS - 1000;
-    const floor = spans && recent.length > 0 ? Math.min(...recent) : null;
-    const all = rtts(BASE_WINDOW_MS);
-    const base = all.length > 0 ? Math.min(...all) : null;
-    const past = ago(RISING_MS);
-    const rising = past !== h.at(-1) && past.available !== null && sample.available !== null
-      && sample.available > RISING * past.available;
-    return { loss, steadyLoss, floor, base, rising };
-  }
-
-  /**
    * Takes one sample; returns whether the encoding changed.
    * @param {LinkSample} sample
    * @param {{ adapt?: boolean }} [options] `adapt: false` only rates the link (the room-size
@@ -328,11 +233,7 @@ export class LinkAdapter {
     const before = JSON.stringify(this.encoding());
     const r = rates(this.prev, sample);
     this.prev = sample;
-    const sig = this.signals(sample, r);
-    // The loss the level shows is the windowed one too: one report is too noisy to say "poor".
-    r.outLoss = sig.loss;
     this.last = r;
-    this.lastSignals = sig;
     if (!adapt) {
       this.#classify(sample, r);
       return false;
@@ -341,53 +242,35 @@ export class LinkAdapter {
     const lastStep = all.length - 1;
     const budget = sample.available === null ? null : sample.available - AUDIO_RESERVE;
     const current = all[this.step].maxBitrate;
-    const inProbe = this.probeAt !== null && sample.t - this.probeAt < PROBE_WINDOW_MS;
-    // Congestion is told from random loss by loss and delay: a queue that builds (the round
-    // trip's floor rises) or loss beyond what random loss explains. Random loss alone (a few
-    // percent, no queue) leaves Chromium's estimate low whatever the link carries: that
-    // estimate is not followed down, and Chromium's controller keeps the rate within it anyway.
-    const queued = sig.floor !== null && (sig.floor > RTT_DOWN || (sig.base !== null && sig.floor - sig.base > QUEUE_DOWN));
-    const lossy = sig.loss > LOSS_DOWN;
-    const randomLoss = sig.steadyLoss !== null && sig.steadyLoss >= LOSS_RANDOM && !queued;
-    // Starved: the estimate no longer covers the rung, the encoder says bandwidth holds it
-    // back, and the estimate is not still climbing. Not while a step up is being judged (the
-    // estimate lags it), nor while paused (only audio flows, and the estimate follows what is
-    // sent: it reads low however good the link is). On the last rung of a randomly lossy link
-    // the estimate is loss-based, not the link's rate: it pauses video only when it leaves
-    // next to nothing (MIN_VIDEO / 2) beside the audio.
-    const lastRandom = randomLoss && this.step === lastStep;
-    const minVideo = randomLoss ? MIN_VIDEO / 2 : MIN_VIDEO;
-    const starved = !this.paused && !inProbe && !sig.rising && budget !== null
-      && (lastRandom
-        ? budget < MIN_VIDEO / 2
-        : budget < current * FITS && (sample.limitation === 'bandwidth' || budget < current * 0.5));
+    // Congested: the estimate no longer covers the rung and the encoder says bandwidth holds it
+    // back, or the peer loses more than random loss explains, or a queue is building.
+    // While video is paused only audio flows, and the estimate follows what is sent: it reads
+    // low however good the link is, so a paused link is judged by loss and delay alone.
+    const starved = !this.paused && budget !== null && budget < current * FITS
+      && (sample.limitation === 'bandwidth' || budget < current * 0.5);
+    const lossy = r.outLoss > LOSS_DOWN;
+    const queued = sample.rtt !== null && sample.rtt > RTT_DOWN;
     const congested = starved || lossy || queued;
 
     if (congested) {
       this.goodSince = null;
       this.bad += 1;
-      // A step up that met loss or a queue, or congestion of any kind soon after it (the
-      // estimate, once it had had its time to catch up, still not carrying it): back to the
-      // rung that held, and wait longer.
-      const probeFailed = (inProbe && (lossy || queued))
-        || (this.upAt !== null && sample.t - this.upAt < 2 * PROBE_WINDOW_MS);
-      if (this.bad >= DOWN_AFTER || (inProbe && (lossy || queued))) {
+      const probeFailed = this.probeAt !== null && sample.t - this.probeAt < PROBE_WINDOW_MS;
+      if (this.bad >= DOWN_AFTER || probeFailed) {
         this.bad = 0;
         this.probeAt = null;
         if (probeFailed) {
-          this.upAt = null;
+          // Back to the rung that held, and wait longer before the next try.
           this.hold = Math.min(MAX_HOLD_MS, this.hold * 2);
           if (this.step === lastStep && this.wasPaused) this.paused = true;
-          else if (this.step === lastStep) this.#stepDown(budget, lastStep, all, minVideo);
-          else this.step += 1;
+          else this.step = Math.min(lastStep, this.step + 1);
         } else {
-          this.#stepDown(budget, lastStep, all, minVideo);
+          this.#stepDown(budget, lastStep, all);
         }
       }
     } else {
       this.bad = 0;
-      const clean = sig.loss < LOSS_UP && (sig.floor === null
-        || (sig.floor < RTT_UP && (sig.base === null || sig.floor - sig.base < QUEUE_UP)));
+      const clean = r.outLoss < LOSS_UP && (sample.rtt === null || sample.rtt < RTT_UP);
       if (this.probeAt !== null && sample.t - this.probeAt >= PROBE_WINDOW_MS) {
         // The last step up held: the next may come as soon as the link allows.
         this.probeAt = null;
@@ -400,32 +283,21 @@ export class LinkAdapter {
         const target = this.paused ? all[lastStep] : all[Math.max(0, this.step - 1)];
         const roomy = budget !== null && budget >= target.maxBitrate * HEADROOM;
         const waited = sample.t - this.goodSince >= (roomy ? Math.min(this.hold, UP_HOLD_MS / 2) : this.hold);
-        // Up from a rung only once the estimate carries it (unless random loss blinds it): a
-        // rung still being caught up with is no base for the next.
-        const carried = this.paused || budget === null || budget >= current * FITS;
-        // A rung is probed only by sending it: not while the peer asked for less.
-        const probing = this.wanted === 'full';
-        if ((this.paused || this.step > 0) && waited && carried && probing && this.probeAt === null) this.#stepUp(sample.t);
+        if ((this.paused || this.step > 0) && waited && this.probeAt === null) this.#stepUp(sample.t);
       }
     }
     this.#classify(sample, r);
     return JSON.stringify(this.encoding()) !== before;
   }
 
-  /**
-   * @param {number | null} budget
-   * @param {number} lastStep
-   * @param {ReturnType<typeof rungs>} all
-   * @param {number} minVideo below this budget video pauses rather than take the last rung
-   */
-  #stepDown(budget, lastStep, all, minVideo) {
+  #stepDown(budget, lastStep, all) {
     if (this.paused) return;
-    // Straight to the rung the estimate covers, at least one down; from the last rung, pause.
+    // Straight to the rung the estimate covers, at least one down.
     let next = this.step + 1;
     if (budget !== null) {
       while (next < lastStep && all[next].maxBitrate * FITS > budget) next += 1;
     }
-    if (next > lastStep || (budget !== null && budget < minVideo)) {
+    if (next > lastStep || (budget !== null && budget < MIN_VIDEO)) {
       this.paused = true;
       this.step = lastStep;
     } else {
@@ -438,7 +310,6 @@ export class LinkAdapter {
     if (this.paused) this.paused = false;
     else this.step -= 1;
     this.probeAt = t;
-    this.upAt = t;
     this.goodSince = t;
   }
 
@@ -493,25 +364,6 @@ export function wantedFrom({ audioOnly, pageHidden, tileShown, ownPoor, speaker,
   if (pageHidden || !tileShown) return 'low';
   if (ownPoor && speaker !== null && speaker !== peer) return 'low';
   return 'full';
-}
-
-/**
- * What to ask each peer for now, and which of those asks are news: the peers whose ask differs
- * from the one last sent (a peer never asked counts as 'full', what a fresh link starts at).
- * @param {string[]} peers
- * @param {{ audioOnly: boolean, pageHidden: boolean, shown: (id: string) => boolean,
- *           ownPoor: boolean, speaker: string | null }} view
- * @param {Map<string, string>} sent what each peer was last asked for
- * @returns {Array<[string, Wanted]>} the asks to send, in the order of `peers`
- */
-export function wantedChanges(peers, view, sent) {
-  /** @type {Array<[string, Wanted]>} */
-  const out = [];
-  for (const peer of peers) {
-    const wanted = wantedFrom({ ...view, tileShown: view.shown(peer), peer });
-    if ((sent.get(peer) ?? 'full') !== wanted) out.push([peer, wanted]);
-  }
-  return out;
 }
 
 /** Milliseconds of poor own link before the page suggests Audio only. */

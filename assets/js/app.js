@@ -3,7 +3,7 @@
 // and the screens (ui/) know nothing of each other; this file connects them. The rules live in
 // those modules, where node tests reach them; no element is looked up here.
 
-import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedChanges } from './adapt.js';
+import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedFrom } from './adapt.js';
 import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { canPickSpeaker, listDevices } from './devices.js';
@@ -404,17 +404,18 @@ class Meeting {
   /** Asks each peer for the video this page will show (only what changed is sent). */
   sendWanted() {
     if (!this.state.joined) return;
-    const view = this.adapt
-      ? {
-        audioOnly: prefs.audioOnly,
-        pageHidden: document.visibilityState === 'hidden',
-        shown: (/** @type {string} */ id) => this.grid.isShown(id),
-        ownPoor: this.ownLevel === 'poor',
-        speaker: this.state.speaker,
-      }
-      // Without the adaptation only Audio only asks for anything.
-      : { audioOnly: prefs.audioOnly, pageHidden: false, shown: () => true, ownPoor: false, speaker: null };
-    for (const [id, wanted] of wantedChanges(this.mesh.ids(), view, this.wantedSent)) {
+    for (const id of this.mesh.ids()) {
+      const wanted = this.adapt
+        ? wantedFrom({
+          audioOnly: prefs.audioOnly,
+          pageHidden: document.visibilityState === 'hidden',
+          tileShown: this.grid.isShown(id),
+          ownPoor: this.ownLevel === 'poor',
+          speaker: this.state.speaker,
+          peer: id,
+        })
+        : (prefs.audioOnly ? 'none' : 'full');
+      if ((this.wantedSent.get(id) ?? 'full') === wanted) continue;
       this.wantedSent.set(id, wanted);
       this.signaling.signal(id, PeerMsg.videoWanted(wanted));
     }

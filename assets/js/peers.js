@@ -63,7 +63,7 @@ export function linkSample(report) {
   /** @type {import('./adapt.js').LinkSample} */
   const out = {
     t: Date.now(), rtt: null, available: null, limitation: null, videoBytesSent: 0,
-    outLoss: null, outAudioLoss: null, outPacketsSent: 0, outPacketsLost: 0, inPacketsReceived: 0, inPacketsLost: 0,
+    outLoss: null, outAudioLoss: null, inPacketsReceived: 0, inPacketsLost: 0,
     concealed: 0, samplesReceived: 0, inFramesDecoded: 0,
   };
   /** @type {string | null} */
@@ -79,14 +79,12 @@ export function linkSample(report) {
         pairs.push(s);
         break;
       case 'outbound-rtp':
-        out.outPacketsSent += s.packetsSent ?? 0;
         if (s.kind === 'video') {
           out.videoBytesSent += s.bytesSent ?? 0;
           out.limitation = s.qualityLimitationReason ?? out.limitation;
         }
         break;
       case 'remote-inbound-rtp':
-        out.outPacketsLost += Math.max(0, s.packetsLost ?? 0);
         if (typeof s.fractionLost !== 'number') break;
         if (s.kind === 'video') out.outLoss = Math.max(out.outLoss ?? 0, s.fractionLost);
         else out.outAudioLoss = Math.max(out.outAudioLoss ?? 0, s.fractionLost);
