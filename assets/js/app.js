@@ -7,6 +7,7 @@ import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedFrom } from './adapt.j
 import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { canPickSpeaker, listDevices } from './devices.js';
+import { FileShare } from './files.js';
 import { pickLanguage, translator } from './i18n.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
@@ -15,6 +16,7 @@ import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { PeerMsg, Signaling } from './protocol.js';
 import { roomFromPath } from './room-name.js';
 import { ChatView } from './ui/chat.js';
+import { FilesView } from './ui/files.js';
 import { Controls } from './ui/controls.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
@@ -212,6 +214,18 @@ class Meeting {
     this.grid = Grid.onPage(t);
     this.grid.setSink(prefs.speakerDevice);
     this.mesh = new Mesh((id, initiator) => this.makeLink(id, initiator));
+    this.files = new FileShare();
+    this.filesView = new FilesView(t, lang, (id) => this.state.peers.get(id)?.name ?? '');
+    this.filesView.bind({
+      files: (files, to) => this.sendFiles(files, to),
+      active: () => screens.is('meeting') && this.state.joined,
+    });
+    for (const type of ['offer', 'transfer']) {
+      this.files.addEventListener(type, (e) => {
+        const { transfer, link } = /** @type {CustomEvent} */ (e).detail;
+        this.filesView.show(transfer, link);
+      });
+    }
     this.ticking = false;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.signaling = new Signaling({
@@ -306,8 +320,30 @@ class Meeting {
       this.sendWanted();
     });
     link.addEventListener('peer-msg', (e) => this.onPeerMsg(id, /** @type {CustomEvent} */ (e).detail));
+    // The offering side's channel exists already; the answering side's comes with the offer.
+    if (link.channel) this.files.attach(id, link.channel);
+    link.addEventListener('channel', (e) => this.files.attach(id, /** @type {CustomEvent} */ (e).detail.channel));
     this.grid.setStream(id, link.remoteStream);
     return link;
+  }
+
+  /**
+   * Files chosen or dropped: offered to one peer, or to everyone in the room.
+   * @param {File[]} files
+   * @param {string | null} to
+   */
+  sendFiles(files, to) {
+    const peers = to ? [to] : this.mesh.ids();
+    if (peers.length === 0) {
+      this.filesView.nobody();
+      return;
+    }
+    /** @type {Set<string>} */
+    const unreachable = new Set();
+    for (const file of files) {
+      for (const id of this.files.send(file, peers)) unreachable.add(id);
+    }
+    this.filesView.unreachable([...unreachable]);
   }
 
   /**
@@ -427,9 +463,11 @@ class Meeting {
           const { id } = notice.peer;
           this.grid.update(id, notice.peer);
           this.grid.setRemovable(id, this.state.host ? () => this.signaling.remove(id) : null);
+          this.grid.setAction(id, 'file', { label: t('sendFileTo', { name: notice.peer.name }), run: () => this.filesView.pick(id) });
           break;
         }
         case 'peer-gone':
+          this.files.peerGone(notice.id);
           this.mesh.drop(notice.id);
           this.adapters.delete(notice.id);
           this.wantedSent.delete(notice.id);

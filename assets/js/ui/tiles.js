@@ -3,6 +3,9 @@
 
 import { byId, el, icon } from './dom.js';
 
+/** Where each tile button goes, left to right (unknown keys last). */
+const ACTION_ORDER = ['verify', 'file', 'remove'];
+
 /** Tile shapes the layout may choose between, as width / height. */
 const WIDEST = 16 / 9;
 
@@ -153,14 +156,36 @@ export class Grid {
    * @param {(() => void) | null} onRemove
    */
   setRemovable(id, onRemove) {
+    const name = this.tiles.get(id)?.state?.name ?? '';
+    this.setAction(id, 'remove', onRemove && name ? { label: this.t('remove', { name }), run: onRemove } : null);
+  }
+
+  /**
+   * A button of a tile's own (Verify, Send a file to…, Remove), by key, in the order of
+   * ACTION_ORDER; null takes it away.
+   * @param {string} id
+   * @param {string} key
+   * @param {{ label: string, run: () => void, title?: string } | null} action
+   */
+  setAction(id, key, action) {
     const entry = this.tiles.get(id);
     if (!entry) return;
-    entry.actions.replaceChildren();
-    if (!onRemove || !entry.state) return;
-    const button = el('button', 'ghost small', this.t('remove', { name: entry.state.name }));
-    button.type = 'button';
-    button.addEventListener('click', onRemove);
-    entry.actions.append(button);
+    entry.actionButtons ??= new Map();
+    entry.actionButtons.get(key)?.remove();
+    entry.actionButtons.delete(key);
+    if (action) {
+      const button = el('button', 'ghost small', action.label);
+      button.type = 'button';
+      button.dataset.action = key;
+      if (action.title) button.title = action.title;
+      button.addEventListener('click', action.run);
+      entry.actionButtons.set(key, button);
+    }
+    const rank = (/** @type {string} */ k) => {
+      const i = ACTION_ORDER.indexOf(k);
+      return i < 0 ? ACTION_ORDER.length : i;
+    };
+    entry.actions.replaceChildren(...[...entry.actionButtons.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([, b]) => b));
   }
 
   /**
