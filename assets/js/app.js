@@ -6,6 +6,7 @@
 import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedFrom } from './adapt.js';
 import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
+import { loadCertificate } from './certificate.js';
 import { canPickSpeaker, listDevices } from './devices.js';
 import { FileShare } from './files.js';
 import { pickLanguage, translator } from './i18n.js';
@@ -15,6 +16,7 @@ import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { PeerMsg, Signaling } from './protocol.js';
 import { roomFromPath } from './room-name.js';
+import { VerifiedPeers, pairCode, roomCode } from './safety-code.js';
 import { ChatView } from './ui/chat.js';
 import { FilesView } from './ui/files.js';
 import { Controls } from './ui/controls.js';
@@ -23,6 +25,7 @@ import { HostPanel } from './ui/host-panel.js';
 import { Lobby } from './ui/lobby.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
+import { VerifyView } from './ui/verify.js';
 
 /**
  * @typedef {import('./meeting-state.js').Notice} Notice
@@ -44,12 +47,15 @@ const lobby = new Lobby(t, room);
 const controls = new Controls(t, room);
 const chatView = new ChatView();
 const hostPanel = new HostPanel(t);
+const verifyView = new VerifyView(t);
 
 const store = safeStorage(() => localStorage);
 const session = safeStorage(() => sessionStorage);
 const prefs = loadPrefs(store);
 const client = tabIdentity(session, (bytes) => crypto.getRandomValues(bytes));
 const media = new LocalMedia();
+/** This browser's DTLS certificate, the same on every link and kept between calls (certificate.js). */
+const certificates = loadCertificate();
 media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
 /**
@@ -110,6 +116,10 @@ chatView.bind({
   toggle: () => meeting?.toggleChat(),
   close: () => meeting?.toggleChat(false),
   send: (text) => meeting?.signaling.chat(text) ?? false,
+});
+verifyView.bind({
+  close: () => meeting?.openVerify(null),
+  mark: (verified) => meeting?.markVerified(verified),
 });
 hostPanel.bind({
   toggle: () => meeting?.toggleSettings(),
@@ -268,9 +278,21 @@ class Meeting {
     this.grid.setAudioOnly(prefs.audioOnly);
     this.grid.onShownChange(() => this.sendWanted());
     document.addEventListener('visibilitychange', () => this.sendWanted());
+    /** Who this browser verified in this room. */
+    this.verified = new VerifiedPeers(store, room);
+    /** Each link's fingerprints, code and trust, by peer id. @type {Map<string, { local: string, remote: string, code: string, trust: import('./safety-code.js').Trust }>} */
+    this.codes = new Map();
+    /** @type {string | null} */
+    this.roomCode = null;
+    /** @type {RTCCertificate[] | undefined} */
+    this.certificates = undefined;
     this.ticker = setInterval(() => this.tick(), 250);
     this.sampleTicker = setInterval(() => this.sampleLinks(), 1000);
-    this.signaling.start();
+    // The certificate first: every link is made with it.
+    certificates.then((c) => {
+      this.certificates = c;
+      this.signaling.start();
+    });
   }
 
   /** Whether this page sends video: the camera (or screen) is on and Audio only is not. */
@@ -306,6 +328,7 @@ class Meeting {
       media,
       initiator,
       redundantAudio: this.adapt,
+      certificates: this.certificates,
     });
     // A new link is a new adapter on both sides: start from the top, as the peer does.
     this.adapters.delete(id);
@@ -320,11 +343,89 @@ class Meeting {
       this.sendWanted();
     });
     link.addEventListener('peer-msg', (e) => this.onPeerMsg(id, /** @type {CustomEvent} */ (e).detail));
+    link.addEventListener('descriptions', () => this.updateCode(id, link));
+    this.codes.delete(id);
     // The offering side's channel exists already; the answering side's comes with the offer.
     if (link.channel) this.files.attach(id, link.channel);
     link.addEventListener('channel', (e) => this.files.attach(id, /** @type {CustomEvent} */ (e).detail.channel));
     this.grid.setStream(id, link.remoteStream);
     return link;
+  }
+
+  /**
+   * A link applied its descriptions: its safety code, and whether it is the one verified before.
+   * @param {string} id
+   * @param {PeerLink} link
+   */
+  async updateCode(id, link) {
+    const fingerprints = link.fingerprints;
+    if (!fingerprints || this.mesh.get(id) !== link) return;
+    const code = await pairCode(fingerprints.local, fingerprints.remote);
+    const name = this.state.peers.get(id)?.name ?? '';
+    const trust = this.verified.trust(name, fingerprints.remote);
+    const before = this.codes.get(id);
+    this.codes.set(id, { ...fingerprints, code, trust });
+    if (trust === 'changed' && before?.trust !== 'changed') this.toast(t('codeChanged', { name }));
+    this.renderTrust(id);
+    await this.updateRoomCode();
+  }
+
+  /** The room code, once every link has its keys (and all of this page's are one certificate). */
+  async updateRoomCode() {
+    const ids = this.mesh.ids();
+    const codes = ids.map((id) => this.codes.get(id));
+    const locals = new Set(codes.map((c) => c?.local));
+    this.roomCode = codes.every(Boolean) && locals.size <= 1 && this.state.selfId
+      ? await roomCode(/** @type {string[]} */ ([...locals, ...codes.map((c) => c?.remote)].filter(Boolean)))
+      : null;
+    this.renderVerify();
+  }
+
+  /** @param {string} id */
+  renderTrust(id) {
+    const trust = this.codes.get(id)?.trust ?? 'unverified';
+    this.grid.setTrust(id, trust === 'unverified' ? null : { kind: trust, label: t(trust === 'verified' ? 'verifiedBadge' : 'codeChangedBadge') });
+    this.renderVerify();
+  }
+
+  /** Opens the Verify panel for a peer (null closes it). @param {string | null} id */
+  openVerify(id) {
+    if (id !== null) {
+      this.toggleChat(false);
+      this.toggleSettings(false);
+    }
+    verifyView.open(id);
+    this.renderVerify();
+  }
+
+  renderVerify() {
+    const id = verifyView.peer;
+    if (id === null) return;
+    const peer = this.state.peers.get(id);
+    if (!peer) {
+      verifyView.open(null);
+      return;
+    }
+    const code = this.codes.get(id);
+    verifyView.render({
+      name: peer.name,
+      code: code?.code ?? null,
+      trust: code?.trust ?? 'unverified',
+      roomCode: this.roomCode,
+      connected: this.mesh.get(id)?.connectionState === 'connected',
+    });
+  }
+
+  /** The person compared the code (or takes it back). @param {boolean} verified */
+  markVerified(verified) {
+    const id = verifyView.peer;
+    const code = id === null ? undefined : this.codes.get(id);
+    const name = id === null ? undefined : this.state.peers.get(id)?.name;
+    if (id === null || !code || !name) return;
+    if (verified) this.verified.mark(name, code.remote);
+    else this.verified.forget(name);
+    code.trust = this.verified.trust(name, code.remote);
+    this.renderTrust(id);
   }
 
   /**
@@ -464,10 +565,13 @@ class Meeting {
           this.grid.update(id, notice.peer);
           this.grid.setRemovable(id, this.state.host ? () => this.signaling.remove(id) : null);
           this.grid.setAction(id, 'file', { label: t('sendFileTo', { name: notice.peer.name }), run: () => this.filesView.pick(id) });
+          this.grid.setAction(id, 'verify', { label: t('verify'), title: t('verifyTitle', { name: notice.peer.name }), run: () => this.openVerify(id) });
+          this.renderTrust(id);
           break;
         }
         case 'peer-gone':
           this.files.peerGone(notice.id);
+          this.codes.delete(notice.id);
           this.mesh.drop(notice.id);
           this.adapters.delete(notice.id);
           this.wantedSent.delete(notice.id);
@@ -513,8 +617,11 @@ class Meeting {
       }
     }
     this.renderAlone();
-    // Fewer or more peers: fit every sender's bitrate again.
-    if (links) this.adaptVideo();
+    // Fewer or more peers: fit every sender's bitrate again, and the room code is another.
+    if (links) {
+      this.adaptVideo();
+      this.updateRoomCode();
+    }
   }
 
   /** @param {{ code: string, message?: string }} error */
@@ -695,14 +802,20 @@ class Meeting {
 
   /** @param {boolean} [open] toggles when not given */
   toggleChat(open = !chatView.isOpen) {
-    if (open) this.toggleSettings(false);
+    if (open) {
+      this.toggleSettings(false);
+      verifyView.open(null);
+    }
     this.run(this.state.setChatOpen(open));
     chatView.setOpen(open);
   }
 
   /** @param {boolean} [open] toggles when not given */
   toggleSettings(open = !hostPanel.isOpen) {
-    if (open) this.toggleChat(false);
+    if (open) {
+      this.toggleChat(false);
+      verifyView.open(null);
+    }
     hostPanel.setOpen(open);
   }
 

@@ -15,6 +15,7 @@
 
 import { IceRestartPolicy } from './ice-policy.js';
 import { parsePeerMsg } from './protocol.js';
+import { fingerprintOf } from './safety-code.js';
 
 /** The SCTP stream id of the one data channel of every link (both sides make it with this id). */
 export const DATA_CHANNEL_ID = 0;
@@ -414,16 +415,6 @@ export class PeerLink extends EventTarget {
     this.pc.close();
     this.dispatchEvent(new CustomEvent('state', { detail: { state: 'closed' } }));
   }
-}
-
-/**
- * The first `a=fingerprint` of an SDP (every m-section of a bundled description carries the same
- * one), as `ALGORITHM HEX`, the hex upper-cased; null if there is none.
- * @param {string | undefined} sdp
- */
-export function fingerprintOf(sdp) {
-  const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/m.exec(sdp ?? '');
-  return m ? `${m[1].toLowerCase()} ${m[2].toUpperCase()}` : null;
 }
 
 /** The peer links of one meeting, keyed by remote id: the one place that makes them. */

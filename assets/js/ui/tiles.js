@@ -104,7 +104,10 @@ export class Grid {
     const label = el('figcaption', 'label');
     const name = el('span', 'name');
     const badges = el('span', 'badges');
-    label.append(name, badges);
+    // Whether this person's safety code was verified (or changed since): kept apart from the
+    // state badges, which update() redraws.
+    const trust = el('span', 'badges trust');
+    label.append(name, badges, trust);
     // The connection level in plain words; the reason shows on hover and on keyboard focus.
     const quality = el('span', 'quality');
     quality.hidden = true;
@@ -118,7 +121,7 @@ export class Grid {
     tile.append(video, avatar, label, paused, quality, actions);
     this.root.append(tile);
     this.visibility?.observe(tile);
-    return { tile, video, name, badges, avatar, quality, qualityLevel, qualityReason, paused, actions, state: null, shown: true };
+    return { tile, video, name, badges, trust, avatar, quality, qualityLevel, qualityReason, paused, actions, state: null, shown: true };
   }
 
   /**
@@ -186,6 +189,17 @@ export class Grid {
       return i < 0 ? ACTION_ORDER.length : i;
     };
     entry.actions.replaceChildren(...[...entry.actionButtons.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([, b]) => b));
+  }
+
+  /**
+   * "Verified" or "Code changed" on a tile (null: neither).
+   * @param {string} id
+   * @param {{ kind: 'verified' | 'changed', label: string } | null} trust
+   */
+  setTrust(id, trust) {
+    const entry = this.tiles.get(id);
+    if (!entry) return;
+    entry.trust.replaceChildren(...(trust ? [badge(trust.label, trust.kind)] : []));
   }
 
   /**
