@@ -9,9 +9,9 @@ import { backoffDelay } from './backoff.js';
 
 /**
  * @typedef {{ id: string, name: string, audio: boolean, video: boolean, screen: boolean,
- *             host: boolean, away: boolean, hand: boolean }} Peer
+ *             host: boolean, away: boolean, hand: boolean, recording?: boolean }} Peer
  * @typedef {{ from: string, name: string, text: string, ts: number }} ChatLine
- * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean }} MediaState
+ * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean, recording?: boolean }} MediaState
  * @typedef {{ name: string, client: string, password?: string, audio: boolean, video: boolean }} JoinFields
  */
 
@@ -29,6 +29,7 @@ export const ErrorCode = Object.freeze({
   RATE_LIMITED: 'rate_limited',
   SLOW_DOWN: 'slow_down',
   TOO_MANY_ROOMS: 'too_many_rooms',
+  RECORDING_OFF: 'recording_off',
 });
 
 /** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/protocol.rs `close`). */
@@ -87,6 +88,8 @@ export const ClientMsg = {
   setPassword: (password) => ({ type: 'set-password', password }),
   /** @param {string} id */
   remove: (id) => ({ type: 'remove', id }),
+  /** Host only: whether anyone may record (false also stops every recording). @param {boolean} allowed */
+  allowRecording: (allowed) => ({ type: 'allow-recording', allowed }),
   leave: () => ({ type: 'leave' }),
 };
 
@@ -262,6 +265,11 @@ export class Signaling extends EventTarget {
   /** Host only. @param {string} id */
   remove(id) {
     return this.send(ClientMsg.remove(id));
+  }
+
+  /** Host only. @param {boolean} allowed */
+  allowRecording(allowed) {
+    return this.send(ClientMsg.allowRecording(allowed));
   }
 
   /** Leaves the room for good: the seat is freed at once. */

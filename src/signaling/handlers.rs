@@ -1,5 +1,5 @@
 //! One handler per client message: what a seated socket's `signal`, `update`, `chat`,
-//! `set-password`, `lock`, `remove` and `leave` do, and how a `join` is admitted. The session
+//! `set-password`, `lock`, `allow-recording`, `remove` and `leave` do, and how a `join` is admitted. The session
 //! loop (`session.rs`) reads, decodes and dispatches here; a new message is one handler here, one
 //! entry in `protocol.rs` and one in `docs/PROTOCOL.md`.
 //!
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::password::PasswordHash;
-use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName};
+use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName, UpdateError};
 use crate::ops::metrics::bump;
 use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
@@ -69,6 +69,7 @@ pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Fl
         ClientMsg::SetPassword { password } => set_password(ctx, me, password).await,
         ClientMsg::Lock { locked } => lock(ctx, me, locked),
         ClientMsg::Remove { id } => remove(ctx, me, id),
+        ClientMsg::AllowRecording { allowed } => allow_recording(ctx, me, allowed),
         ClientMsg::Leave => {
             ctx.outbox.close(close::NORMAL, "left");
             return Flow::Leave;
@@ -99,10 +100,24 @@ fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue) {
     }
 }
 
-/// `update`: my media state or my hand changed; the others hear it.
+/// `update`: my media state, my hand or my recording changed; the others hear it (and, for
+/// recording, I hear it too: that is my go-ahead).
 fn update(ctx: &Ctx, me: &Seated, update: Update) {
     let mut rooms = ctx.state.rooms();
-    deliver_notices(rooms.update(&ctx.room, me.seat, ctx.conn, update, Instant::now()));
+    match rooms.update(&ctx.room, me.seat, ctx.conn, update, Instant::now()) {
+        Ok(notices) => deliver_notices(notices),
+        Err(UpdateError::RecordingOff) => {
+            drop(rooms);
+            ctx.outbox
+                .error(ErrorCode::RecordingOff, ErrorCode::RecordingOff.message());
+            return;
+        }
+    }
+    drop(rooms);
+    if let Some(recording) = update.recording {
+        let what = if recording { "started" } else { "stopped" };
+        log::info!("room {}: {} {what} recording", ctx.room, me.name);
+    }
 }
 
 /// `chat`: a line for the room, kept for late joiners.
@@ -159,6 +174,21 @@ fn lock(ctx: &Ctx, me: &Seated, locked: bool) {
     if done {
         let what = if locked { "locked" } else { "unlocked" };
         log::info!("room {}: host {} {what} the room", ctx.room, me.name);
+    }
+}
+
+/// `allow-recording` (host): off refuses every `recording: true` and stops the recordings under
+/// way.
+fn allow_recording(ctx: &Ctx, me: &Seated, allowed: bool) {
+    let mut rooms = ctx.state.rooms();
+    let done = host_result(
+        rooms.set_recording_allowed(&ctx.room, me.seat, ctx.conn, allowed, Instant::now()),
+        &ctx.outbox,
+    );
+    drop(rooms);
+    if done {
+        let what = if allowed { "allowed" } else { "turned off" };
+        log::info!("room {}: host {} {what} recording", ctx.room, me.name);
     }
 }
 
@@ -286,6 +316,7 @@ pub(super) async fn join_room(
                 peers: admitted.peers,
                 ice_servers: &ice_servers,
                 locked: admitted.room.locked,
+                recording_allowed: admitted.room.recording_allowed,
                 password: admitted.room.password,
                 chat: admitted.chat,
                 resumed: admitted.resumed,

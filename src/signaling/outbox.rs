@@ -133,6 +133,7 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
             Event::RoomUpdated(info) => ServerMsg::RoomUpdated {
                 locked: info.locked,
                 password: info.password,
+                recording_allowed: info.recording_allowed,
             },
             Event::Chat(line) => ServerMsg::Chat(line),
         };

@@ -46,6 +46,8 @@ struct Wire<'a> {
     locked: Option<bool>,
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
+    recording: Option<bool>,
+    allowed: Option<bool>,
 }
 
 /// A checked client message.
@@ -72,6 +74,10 @@ pub enum ClientMsg<'a> {
     /// Host only: remove a participant for the life of the room.
     Remove {
         id: SeatId,
+    },
+    /// Host only: whether anyone may record the meeting (off also stops every recording).
+    AllowRecording {
+        allowed: bool,
     },
 }
 
@@ -135,6 +141,7 @@ impl<'a> ClientMsg<'a> {
                 video: wire.video,
                 screen: wire.screen,
                 hand: wire.hand,
+                recording: wire.recording,
             })),
             "leave" => Ok(ClientMsg::Leave),
             "chat" => {
@@ -157,6 +164,11 @@ impl<'a> ClientMsg<'a> {
             }
             "lock" => Ok(ClientMsg::Lock {
                 locked: wire.locked.ok_or_else(|| bad("`lock` needs `locked`"))?,
+            }),
+            "allow-recording" => Ok(ClientMsg::AllowRecording {
+                allowed: wire
+                    .allowed
+                    .ok_or_else(|| bad("`allow-recording` needs `allowed`"))?,
             }),
             "remove" => {
                 let id = wire
@@ -246,6 +258,8 @@ pub enum ServerMsg<'a> {
         ice_servers: &'a RawValue,
         locked: bool,
         password: bool,
+        /// Whether the host allows recording in this room.
+        recording_allowed: bool,
         chat: Vec<ChatLine>,
         /// True when this join took over an existing seat (same id, the others kept theirs).
         resumed: bool,
@@ -253,6 +267,7 @@ pub enum ServerMsg<'a> {
     RoomUpdated {
         locked: bool,
         password: bool,
+        recording_allowed: bool,
     },
     Chat(ChatLine),
     PeerJoined {
@@ -301,6 +316,7 @@ pub enum ErrorCode {
     RateLimited,
     SlowDown,
     TooManyRooms,
+    RecordingOff,
 }
 
 impl ErrorCode {
@@ -318,13 +334,17 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::RecordingOff => "recording_off",
         }
     }
 
     /// The close code that follows this error, if the socket is closed for it.
     pub fn close_code(self) -> Option<u16> {
         match self {
-            ErrorCode::BadRequest | ErrorCode::NotHost | ErrorCode::SlowDown => None,
+            ErrorCode::BadRequest
+            | ErrorCode::NotHost
+            | ErrorCode::SlowDown
+            | ErrorCode::RecordingOff => None,
             ErrorCode::RateLimited => Some(close::RATE_LIMITED),
             ErrorCode::Locked => Some(close::LOCKED),
             ErrorCode::Removed => Some(close::REMOVED),
@@ -356,6 +376,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => {
                 "Too many rooms were made from your address; use one of them or try later."
             }
+            ErrorCode::RecordingOff => "The host has turned recording off for this room.",
         }
     }
 }

@@ -73,6 +73,7 @@ const build = {
   'set-password': ({ password }) => ClientMsg.setPassword(password),
   lock: ({ locked }) => ClientMsg.lock(locked),
   remove: ({ id }) => ClientMsg.remove(id),
+  'allow-recording': ({ allowed }) => ClientMsg.allowRecording(allowed),
   leave: () => ClientMsg.leave(),
 };
 
