@@ -15,14 +15,16 @@ import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.j
 import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { PeerMsg, Signaling } from './protocol.js';
+import { MeetingRecorder, RecordingFlow, fileSink, memoryRecordingSink, recordingType } from './recorder.js';
 import { roomFromPath } from './room-name.js';
 import { VerifiedPeers, pairCode, roomCode } from './safety-code.js';
 import { ChatView } from './ui/chat.js';
-import { FilesView } from './ui/files.js';
+import { FilesView, canStreamToDisk } from './ui/files.js';
 import { Controls } from './ui/controls.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
 import { Lobby } from './ui/lobby.js';
+import { RecordingView } from './ui/recording.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
 import { VerifyView } from './ui/verify.js';
@@ -48,6 +50,8 @@ const controls = new Controls(t, room);
 const chatView = new ChatView();
 const hostPanel = new HostPanel(t);
 const verifyView = new VerifyView(t);
+const recordingView = new RecordingView(t);
+recordingView.bind({ toggle: () => meeting?.toggleRecording() });
 
 const store = safeStorage(() => localStorage);
 const session = safeStorage(() => sessionStorage);
@@ -126,6 +130,7 @@ hostPanel.bind({
   close: () => meeting?.toggleSettings(false),
   lock: () => meeting?.signaling.lock(!meeting.state.room.locked),
   setPassword: (password) => meeting?.signaling.setPassword(password),
+  allowRecording: (allowed) => meeting?.signaling.allowRecording(allowed),
 });
 
 /**
@@ -278,6 +283,13 @@ class Meeting {
     this.grid.setAudioOnly(prefs.audioOnly);
     this.grid.onShownChange(() => this.sendWanted());
     document.addEventListener('visibilitychange', () => this.sendWanted());
+    /** This page's recording: the protocol (recorder.js), the recorder, where it writes. */
+    this.recording = new RecordingFlow();
+    /** @type {MeetingRecorder | null} */
+    this.recorder = null;
+    /** @type {import('./recorder.js').RecordingSink | null} */
+    this.recordingSink = null;
+    this.recordingName = '';
     /** Who this browser verified in this room. */
     this.verified = new VerifiedPeers(store, room);
     /** Each link's fingerprints, code and trust, by peer id. @type {Map<string, { local: string, remote: string, code: string, trust: import('./safety-code.js').Trust }>} */
@@ -542,6 +554,115 @@ class Meeting {
     renderDevices();
     // The camera's capture size too, even with nobody to send to yet.
     this.adaptVideo();
+    // Back on a new socket while recording: say so again (and learn if it is still allowed).
+    if (msg.reconnected) this.runRecording(this.recording.reconnected());
+  }
+
+  /** Start or Stop recording. */
+  async toggleRecording() {
+    if (this.recording.active) {
+      this.runRecording(this.recording.stop());
+      return;
+    }
+    if (this.recording.phase !== 'idle') return;
+    if (recordingType() === null) {
+      this.toast(t('recordingUnsupported'));
+      return;
+    }
+    const allowed = this.state.room.recordingAllowed;
+    const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ').replace(':', '-');
+    this.recordingName = `${room} ${stamp}.webm`;
+    this.recordingSink = memoryRecordingSink();
+    // Where the browser can write the file as it records, ask where first: the click allows
+    // the picker, and the memory then stays flat for an hour or more.
+    if (allowed && canStreamToDisk()) {
+      try {
+        const handle = await /** @type {any} */ (window).showSaveFilePicker({
+          suggestedName: this.recordingName,
+          types: [{ description: 'WebM', accept: { 'video/webm': ['.webm'] } }],
+        });
+        this.recordingSink = fileSink(await handle.createWritable());
+      } catch (err) {
+        if (/** @type {any} */ (err)?.name === 'AbortError') return;
+        console.warn('no file to record to, keeping it in memory', err);
+      }
+    }
+    this.runRecording(this.recording.start(allowed));
+  }
+
+  /** Carries out what the recording flow says, in order. @param {import('./recorder.js').RecordingStep[]} steps */
+  runRecording(steps) {
+    for (const step of steps) {
+      switch (step.do) {
+        case 'send':
+          this.signaling.update({ recording: step.recording });
+          break;
+        case 'start-recorder':
+          // The banner first, on this page too.
+          this.renderRecorders();
+          this.startRecorder();
+          break;
+        case 'stop-recorder':
+          this.finishRecording();
+          break;
+        case 'discard':
+          this.recordingSink?.abort();
+          this.recordingSink = null;
+          break;
+        case 'say':
+          this.toast(t(step.key));
+          break;
+        default:
+          break;
+      }
+    }
+    recordingView.renderButton(this.recording.active, this.state.room.recordingAllowed);
+    this.renderRecorders();
+  }
+
+  /** Everyone has been told: the recorder starts. */
+  startRecorder() {
+    const sink = this.recordingSink ?? memoryRecordingSink();
+    this.recordingSink = sink;
+    try {
+      const recorder = new MeetingRecorder({ sources: () => this.grid.recordingSources(), sink });
+      recorder.addEventListener('error', (e) => this.runRecording(this.recording.failed(/** @type {CustomEvent} */ (e).detail.key)));
+      recorder.start();
+      this.recorder = recorder;
+    } catch (err) {
+      console.warn('recorder did not start', err);
+      this.recorder = null;
+      // The flow is `recording` now: its failure tells the others it ended.
+      queueMicrotask(() => this.runRecording(this.recording.failed('recordingFailed')));
+    }
+  }
+
+  /** The recorder writes its last chunk; the file is offered (or was written already). */
+  async finishRecording() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    this.recordingSink = null;
+    if (!recorder) {
+      this.runRecording(this.recording.finished());
+      return;
+    }
+    try {
+      const blob = await recorder.stop();
+      if (recorder.recorded) recordingView.ready(blob, this.recordingName);
+    } catch (err) {
+      console.warn('recording did not finish', err);
+      this.toast(t('recordingWriteFailed'));
+    }
+    this.runRecording(this.recording.finished());
+  }
+
+  /** The banner: who records now, this page included once the server said so. */
+  renderRecorders() {
+    if (!this.state.joined) {
+      recordingView.renderBanner([], false, false);
+      return;
+    }
+    recordingView.renderBanner(this.state.recorders(), this.state.recording, Boolean(this.recorder && this.recordingSink?.inMemory));
   }
 
   /** @param {{ type: string, [field: string]: any }} msg */
@@ -590,9 +711,17 @@ class Meeting {
           break;
         case 'room':
           hostPanel.render(notice);
+          recordingView.renderButton(this.recording.active, notice.recordingAllowed);
           break;
         case 'self':
           this.renderSelf();
+          break;
+        case 'self-recording':
+          this.runRecording(this.recording.confirmed(notice.recording));
+          this.renderSelf();
+          break;
+        case 'recorders':
+          this.renderRecorders();
           break;
         case 'chat-reset':
           chatView.panel.clear();
@@ -641,6 +770,9 @@ class Meeting {
         break;
       case 'not-host':
         this.run(this.state.loseHost());
+        break;
+      case 'recording-refused':
+        this.runRecording(this.recording.refused());
         break;
       case 'end':
         this.end(text);
@@ -865,6 +997,8 @@ class Meeting {
 
   /** The meeting is over for this page. @param {string} reason */
   end(reason) {
+    // A recording under way is kept: the recorder stops, and the file is offered on the next screen.
+    this.runRecording(this.recording.leave());
     this.state.end();
     clearInterval(this.ticker);
     clearInterval(this.sampleTicker);

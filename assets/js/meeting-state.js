@@ -17,23 +17,27 @@ import { CloseCode, ErrorCode } from './protocol.js';
  *   | { type: 'peer-gone', id: string }
  *   | { type: 'connect', id: string, initiator: boolean, fresh: boolean }
  *   | { type: 'host', host: boolean }
- *   | { type: 'room', locked: boolean, password: boolean }
+ *   | { type: 'room', locked: boolean, password: boolean, recordingAllowed: boolean }
  *   | { type: 'self' }
+ *   | { type: 'self-recording', recording: boolean }
  *   | { type: 'chat-reset' }
  *   | { type: 'chat-line', line: ChatLine, mine: boolean }
  *   | { type: 'unread', count: number }
  *   | { type: 'announce' } & Words
  *   | { type: 'toast' } & Words
+ *   | { type: 'recorders' }
  *   | { type: 'send-update', state: MediaState }} Notice
  *   - `peer`: show this remote seat's tile as given (with a Remove button when `host` is set).
  *   - `peer-gone`: the seat is gone: close its link, remove its tile.
  *   - `connect`: make the link to `id` (`fresh`: replace any link there is; else keep it).
  *   - `host`: this seat became host or stopped being it.
- *   - `self`: this seat's own tile changed (host, hand).
+ *   - `self`: this seat's own tile changed (host, hand, recording).
+ *   - `self-recording`: the server's word on whether this seat records (recorder.js's flow).
+ *   - `recorders`: who records changed (see `recorders()`).
  *   - `send-update`: tell the others our screen and hand again (after a reconnect).
  *
  * @typedef {{ type: 'joined', you: string, token: string, host: boolean, peers: Peer[],
- *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean,
+ *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean, recording_allowed?: boolean,
  *             chat?: ChatLine[], resumed: boolean, reconnected: boolean }} Joined
  */
 
@@ -50,7 +54,9 @@ export class MeetingState {
     this.ended = false;
     this.host = false;
     this.hand = false;
-    this.room = { locked: false, password: false };
+    this.room = { locked: false, password: false, recordingAllowed: true };
+    /** Whether the server says this seat records. */
+    this.recording = false;
     /** @type {Map<string, Peer>} everyone else in the room, by seat id */
     this.peers = new Map();
     /** @type {RTCIceServer[]} */
@@ -131,8 +137,15 @@ export class MeetingState {
         break;
       }
       case 'peer-updated':
-        if (msg.peer.id === this.selfId) this.#setHost(Boolean(msg.peer.host), out);
-        else this.#setPeer(msg.peer, out);
+        if (msg.peer.id === this.selfId) {
+          this.#setHost(Boolean(msg.peer.host), out);
+          if ('recording' in msg.peer) {
+            this.recording = Boolean(msg.peer.recording);
+            out.push({ type: 'self-recording', recording: this.recording }, { type: 'recorders' });
+          }
+        } else {
+          this.#setPeer(msg.peer, out);
+        }
         break;
       case 'peer-rejoined':
         this.#setPeer(msg.peer, out);
@@ -203,7 +216,12 @@ export class MeetingState {
    * @param {{ audio: boolean, video: boolean, screen: boolean }} local
    */
   selfView(local) {
-    return { name: this.name, ...local, hand: this.hand, host: this.host, self: true };
+    return { name: this.name, ...local, hand: this.hand, host: this.host, recording: this.recording, self: true };
+  }
+
+  /** The names of the others who record now, for the banner. */
+  recorders() {
+    return [...this.peers.values()].filter((p) => p.recording).map((p) => p.name);
   }
 
   /** Back in the lobby (a refused join): nothing of the old seat counts any more. */
@@ -227,11 +245,16 @@ export class MeetingState {
     const before = this.peers.get(peer.id);
     this.peers.set(peer.id, peer);
     out.push({ type: 'peer', peer });
+    if (Boolean(peer.recording) !== Boolean(before?.recording)) {
+      out.push({ type: 'recorders' });
+      if (peer.recording) out.push({ type: 'announce', key: 'isRecording', vars: { name: peer.name } });
+    }
     if (peer.hand && !before?.hand) out.push({ type: 'announce', key: 'handRaised', vars: { name: peer.name } });
   }
 
   /** @param {string} id @param {Notice[]} out */
   #forget(id, out) {
+    if (this.peers.get(id)?.recording) out.push({ type: 'recorders' });
     this.peers.delete(id);
     this.levels.delete(id);
     if (this.speaker === id) this.speaker = null;
@@ -248,9 +271,13 @@ export class MeetingState {
     out.push({ type: 'self' });
   }
 
-  /** @param {{ locked?: boolean, password?: boolean }} info @returns {Notice} */
-  #setRoom({ locked, password }) {
-    this.room = { locked: Boolean(locked), password: Boolean(password) };
+  /**
+   * @param {{ locked?: boolean, password?: boolean, recording_allowed?: boolean }} info
+   *   (a server without recording_allowed allows it)
+   * @returns {Notice}
+   */
+  #setRoom({ locked, password, recording_allowed }) {
+    this.room = { locked: Boolean(locked), password: Boolean(password), recordingAllowed: recording_allowed !== false };
     return { type: 'room', ...this.room };
   }
 
@@ -272,10 +299,11 @@ export class MeetingState {
  * What the page does with a server `error`.
  * @param {string} code
  * @param {boolean} joined
- * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'end' | 'lobby' | 'log', key?: string }}
+ * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'recording-refused' | 'end' | 'lobby' | 'log', key?: string }}
  *   `ask-password`: back to the lobby with the password field; `banner` / `join-error`: say why
  *   it takes a while (the socket retries by itself); `end`: the meeting is over for this page;
- *   `lobby`: the join was refused; `log`: nothing to show.
+ *   `lobby`: the join was refused; `recording-refused`: the host does not allow recording (the
+ *   recorder's flow says it); `log`: nothing to show.
  */
 export function errorOutcome(code, joined) {
   switch (code) {
@@ -287,6 +315,8 @@ export function errorOutcome(code, joined) {
       return { do: joined ? 'banner' : 'join-error', key: 'errRateLimited' };
     case ErrorCode.NOT_HOST:
       return { do: 'not-host' };
+    case ErrorCode.RECORDING_OFF:
+      return { do: 'recording-refused', key: 'errRecordingOff' };
     case ErrorCode.ROOM_FULL:
     case ErrorCode.REPLACED:
     case ErrorCode.LOCKED:

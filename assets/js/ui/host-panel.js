@@ -1,4 +1,4 @@
-// Room settings, for the host: lock, password, and the button in the top bar that opens them.
+// Room settings, for the host: lock, password, whether recording is allowed, and the button in the top bar that opens them.
 // Owns those element ids. The panel sends nothing itself: it hands what was asked for to app.js,
 // which sends it through protocol.js.
 
@@ -15,6 +15,7 @@ export class HostPanel {
       panel: byId('host-panel'),
       close: byId('host-close', HTMLButtonElement),
       lock: byId('lock', HTMLButtonElement),
+      allowRecording: byId('allow-recording', HTMLInputElement),
       passwordForm: byId('password-form', HTMLFormElement),
       newPassword: byId('new-password', HTMLInputElement),
       clearPassword: byId('clear-password', HTMLButtonElement),
@@ -28,7 +29,7 @@ export class HostPanel {
 
   /**
    * @param {{ toggle: () => void, close: () => void, lock: () => void,
-   *           setPassword: (password: string) => void }} actions
+   *           setPassword: (password: string) => void, allowRecording: (allowed: boolean) => void }} actions
    *   `setPassword('')` clears it.
    */
   bind(actions) {
@@ -36,6 +37,7 @@ export class HostPanel {
     el.open.addEventListener('click', actions.toggle);
     el.close.addEventListener('click', actions.close);
     el.lock.addEventListener('click', actions.lock);
+    el.allowRecording.addEventListener('change', () => actions.allowRecording(el.allowRecording.checked));
     el.passwordForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const password = el.newPassword.value;
@@ -57,13 +59,14 @@ export class HostPanel {
     if (open) this.el.lock.focus();
   }
 
-  /** @param {{ locked: boolean, password: boolean }} room */
-  render({ locked, password }) {
+  /** @param {{ locked: boolean, password: boolean, recordingAllowed: boolean }} room */
+  render({ locked, password, recordingAllowed }) {
     const t = this.t;
     this.el.lock.textContent = t(locked ? 'unlockRoom' : 'lockRoom');
+    this.el.allowRecording.checked = recordingAllowed;
     this.el.state.textContent = t('roomState', {
       lock: t(locked ? 'roomLocked' : 'roomUnlocked'),
       password: t(password ? 'roomHasPassword' : 'roomNoPassword'),
-    });
+    }) + (recordingAllowed ? '' : ` ${t('roomRecordingOff')}`);
   }
 }

@@ -128,7 +128,7 @@ export class Grid {
    * Shows a participant's state on their tile.
    * @param {string} id
    * @param {{ name: string, audio: boolean, video: boolean, screen?: boolean, away?: boolean,
-   *           host?: boolean, hand?: boolean, self?: boolean }} state
+   *           host?: boolean, hand?: boolean, recording?: boolean, self?: boolean }} state
    */
   update(id, state) {
     const entry = this.ensure(id, { self: state.self });
@@ -143,6 +143,8 @@ export class Grid {
     entry.tile.classList.toggle('away', Boolean(state.away));
     entry.tile.setAttribute('aria-label', label);
     const badges = [];
+    // The recording dot first: nobody should miss it.
+    if (state.recording) badges.push(badge(t('recordingBadge'), 'recording'));
     if (state.away) badges.push(badge(t('peerAway'), 'away'));
     if (state.host) badges.push(badge(t('hostBadge'), 'host'));
     if (state.hand) badges.push(badge(t('handBadge'), 'hand', 'i-hand'));
@@ -238,6 +240,25 @@ export class Grid {
     this.root.classList.toggle('audio-only', on);
   }
 
+  /**
+   * Every tile as the recorder draws and hears it, in the grid's order.
+   * @returns {import('../recorder.js').RecordingSource[]}
+   */
+  recordingSources() {
+    return [...this.tiles.entries()].map(([id, entry]) => {
+      const stream = entry.video.srcObject instanceof MediaStream ? entry.video.srcObject : null;
+      const state = entry.state;
+      return {
+        id,
+        name: state?.name ?? '',
+        video: entry.video,
+        showsVideo: Boolean(state && (state.video || state.screen)) && !entry.tile.classList.contains('paused')
+          && !(id !== 'self' && this.root.classList.contains('audio-only')),
+        audio: stream ? stream.getAudioTracks() : [],
+      };
+    });
+  }
+
   /** Highlights the active speaker (null for nobody). */
   setSpeaker(id) {
     if (id === this.speaker) return;
@@ -256,7 +277,9 @@ export class Grid {
 
   /** @param {string} id @param {MediaStream} stream */
   setStream(id, stream) {
-    const entry = this.ensure(id);
+    // The page's own tile may be made here first (before its state): made as self, so it is
+    // muted (no echo of one's own microphone) and styled as self.
+    const entry = this.ensure(id, { self: id === 'self' });
     if (entry.video.srcObject !== stream) entry.video.srcObject = stream;
     entry.video.play().catch(() => { /* plays once media flows */ });
   }
