@@ -8,7 +8,7 @@ import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
 import { loadCertificate } from './certificate.js';
 import { canPickSpeaker, listDevices } from './devices.js';
-import { FileShare } from './files.js';
+import { FileShare, RELAYED_BYTES_PER_SEC } from './files.js';
 import { pickLanguage, translator } from './i18n.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
@@ -358,8 +358,10 @@ class Meeting {
     link.addEventListener('descriptions', () => this.updateCode(id, link));
     this.codes.delete(id);
     // The offering side's channel exists already; the answering side's comes with the offer.
-    if (link.channel) this.files.attach(id, link.channel);
-    link.addEventListener('channel', (e) => this.files.attach(id, /** @type {CustomEvent} */ (e).detail.channel));
+    // Over the relay a file leaves room for the call (files.js, RELAYED_BYTES_PER_SEC).
+    const pace = () => (link.relayed ? RELAYED_BYTES_PER_SEC : null);
+    if (link.channel) this.files.attach(id, link.channel, pace);
+    link.addEventListener('channel', (e) => this.files.attach(id, /** @type {CustomEvent} */ (e).detail.channel, pace));
     this.grid.setStream(id, link.remoteStream);
     return link;
   }

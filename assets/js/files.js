@@ -38,6 +38,12 @@ export const LOW_WATER = 256 * 1024;
  * received file is held in memory until saved; larger offers can only be declined.
  */
 export const MEMORY_CAP_BYTES = 256 * 1024 * 1024;
+/**
+ * Over a TURN relay a file is paced to this many bytes a second (4 Mbit/s): the relay's
+ * per-allocation budget (10 Mbit/s by default, both ways) must keep room for the call's audio
+ * and video, which share the allocation. Directly, SCTP's own congestion control is the pace.
+ */
+export const RELAYED_BYTES_PER_SEC = 500_000;
 /** The longest file name shown or kept. */
 const MAX_NAME = 255;
 const HEADER_BYTES = 4;
@@ -290,12 +296,15 @@ export class Transfer extends EventTarget {
  */
 export class FileLink extends EventTarget {
   /**
-   * @param {{ peer: string, channel: RTCDataChannel, now?: () => number, nextId: () => number }} options
-   *   `nextId` gives ids unique among this page's outgoing transfers.
+   * @param {{ peer: string, channel: RTCDataChannel, now?: () => number, nextId: () => number,
+   *           pace?: () => number | null }} options
+   *   `nextId` gives ids unique among this page's outgoing transfers; `pace` the most bytes a
+   *   second to send now (null: as fast as the channel goes), asked as the file goes.
    */
-  constructor({ peer, channel, now = () => Date.now(), nextId }) {
+  constructor({ peer, channel, now = () => Date.now(), nextId, pace = () => null }) {
     super();
     this.peer = peer;
+    this.pace = pace;
     this.channel = channel;
     this.now = now;
     this.nextId = nextId;
@@ -582,6 +591,18 @@ export class FileLink extends EventTarget {
     /** @type {string[]} */
     const digests = [];
     let handed = 0;
+    // A token bucket for `pace`: up to a quarter second of bytes at once.
+    let tokens = 0;
+    let filled = this.now();
+    const paced = async (/** @type {number} */ bytes) => {
+      const rate = this.pace();
+      if (!rate) return;
+      const now = this.now();
+      tokens = Math.min(rate / 4, tokens + ((now - filled) * rate) / 1000);
+      filled = now;
+      tokens -= bytes;
+      if (tokens < 0) await new Promise((resolve) => setTimeout(resolve, (-tokens * 1000) / rate));
+    };
     try {
       const blocks = ranges(transfer.size);
       for (let index = 0; index < blocks.length; index++) {
@@ -600,6 +621,8 @@ export class FileLink extends EventTarget {
           }
           if (!alive()) return;
           const piece = block.subarray(at, Math.min(block.byteLength, at + CHUNK_BYTES));
+          await paced(piece.byteLength);
+          if (!alive()) return;
           channel.send(encodeChunk(transfer.id, piece));
           handed += piece.byteLength;
         }
@@ -640,10 +663,11 @@ export class FileShare extends EventTarget {
    * A link's data channel exists (peers.js `channel` event): transfers can use it once open.
    * @param {string} peer
    * @param {RTCDataChannel} channel
+   * @param {() => number | null} [pace] see FileLink
    */
-  attach(peer, channel) {
+  attach(peer, channel, pace) {
     this.links.get(peer)?.end('peer-left');
-    const link = new FileLink({ peer, channel, nextId: this.nextId });
+    const link = new FileLink({ peer, channel, nextId: this.nextId, pace });
     for (const type of ['offer', 'transfer']) {
       link.addEventListener(type, (e) => {
         const { transfer } = /** @type {CustomEvent} */ (e).detail;

@@ -133,6 +133,20 @@ export function hasDataSection(description) {
 }
 
 /**
+ * Whether a connection's selected candidate pair has a relayed end (this side's or the other's).
+ * @param {RTCStatsReport} report
+ */
+export function isRelayed(report) {
+  /** @type {any} */
+  let pair = null;
+  report.forEach((/** @type {any} */ s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return false;
+  return [pair.localCandidateId, pair.remoteCandidateId].some((id) => report.get(id)?.candidateType === 'relay');
+}
+
+/**
  * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state},
  * `peer-msg` {kind, …} (a PeerMsg payload from the other side: video-wanted, video-paused),
  * `channel` {channel} (the link's data channel exists; it opens by itself once DTLS is up),
@@ -163,6 +177,8 @@ export class PeerLink extends EventTarget {
     this.remoteStream = new MediaStream();
     /** The link's data channel, once made (see DATA_CHANNEL_ID). @type {RTCDataChannel | null} */
     this.channel = null;
+    /** Whether the selected candidate pair goes through a TURN relay (as of the last sample). */
+    this.relayed = relayOnly;
     /** @type {RTCConfiguration} */
     const config = {
       iceServers,
@@ -341,10 +357,12 @@ export class PeerLink extends EventTarget {
     if (transceivers.length === 0 && track) this.pc.addTransceiver(track, { direction: 'sendrecv' });
   }
 
-  /** This link's stats as one adapt.js sample; null once closed. */
+  /** This link's stats as one adapt.js sample; null once closed. Also notes `relayed`. */
   async sample() {
     if (this.closed) return null;
-    return linkSample(await this.pc.getStats());
+    const report = await this.pc.getStats();
+    this.relayed = isRelayed(report);
+    return linkSample(report);
   }
 
   /** The live video (or audio) senders of this link. @param {'audio' | 'video'} kind */

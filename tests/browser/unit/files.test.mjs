@@ -258,3 +258,28 @@ test('files: the memory sink gives the file back whole; an empty file arrives to
   await until(() => out.state === 'done' && offered.state === 'done', 'done');
   assert.equal(offered.blob?.size, 0);
 });
+
+test('files: a paced link sends no faster than its pace, and arrives whole', async () => {
+  const a = new FakeChannel();
+  const b = new FakeChannel();
+  a.peer = b;
+  b.peer = a;
+  let id = 0;
+  const nextId = () => ++id;
+  const rate = 2 * 1024 * 1024;
+  const ada = new FileLink({ peer: 'bo', channel: a, nextId, pace: () => rate });
+  const bo = new FileLink({ peer: 'ada', channel: b, nextId });
+  const data = randomBytes(BLOCK_BYTES);
+  const sink = recordingSink();
+  let offered = null;
+  bo.addEventListener('offer', (e) => { offered = e.detail.transfer; });
+  const out = ada.offer(new Blob([data]), 'paced.bin');
+  await until(() => offered, 'offer');
+  const t0 = Date.now();
+  bo.accept(offered, sink);
+  await until(() => out.state === 'done', 'done');
+  const seconds = (Date.now() - t0) / 1000;
+  // 1 MiB at 2 MiB/s, less the quarter second of burst: at least 0.2 s.
+  assert.ok(seconds >= 0.2, `took ${seconds} s`);
+  assert.equal(Buffer.concat(sink.parts).equals(data), true);
+});
