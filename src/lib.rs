@@ -1,11 +1,12 @@
 //! VideoMeet: video meetings for up to six people, in one binary.
 //!
-//! `main.rs` parses the settings and calls [`serve`]; the integration tests call the same
+//! `main.rs` parses the settings and calls [`serve_on`]; the integration tests call the same
 //! function on a loopback port, so they drive exactly what ships. See `ARCHITECTURE.md`.
 
-// The module map, bottom first. Folders are the sections of ARCHITECTURE.md; each imports only
-// those above it in this list (the `layering` tests below fail otherwise), and the wiring here
-// sits on top of them all.
+// The module map (rustfmt keeps it in alphabetical order). Folders are the sections of
+// ARCHITECTURE.md; the layers run bottom first in `layering::LAYERS` (util, core, admission, io,
+// ops, turn, signaling, web), each importing only those before it (the tests below fail
+// otherwise), and the wiring here sits on top of them all.
 pub mod admission; // the budget's arenas and the per-address guard
 pub mod core; // rooms, ids, passwords, buckets, the budget's numbers: no tokio, no socket, no file
 pub mod io; // the byte layers under a WebSocket: in-flight charge, re-framing, coalescing
@@ -44,19 +45,6 @@ pub struct Listeners {
     pub https: Option<(TcpListener, Arc<tls::Tls>)>,
     /// The built-in STUN/TURN server's UDP and TCP sockets.
     pub stun: Option<relay::Sockets>,
-}
-
-/// Serves plain HTTP and WebSockets on `listener`; see [`serve_on`].
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let listeners = Listeners {
-        http: Some(listener),
-        ..Listeners::default()
-    };
-    serve_on(listeners, config, shutdown).await
 }
 
 /// Serves HTTP and HTTPS (pages and WebSockets alike) until `shutdown` completes, then closes

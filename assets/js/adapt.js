@@ -226,8 +226,8 @@ export class LinkAdapter {
   /**
    * Takes one sample; returns whether the encoding changed.
    * @param {LinkSample} sample
-   * @param {{ adapt?: boolean }} [options] `adapt: false` only rates the link (the old room-size
-   *   policy, kept as a comparison for the benchmark): the encoding never changes.
+   * @param {{ adapt?: boolean }} [options] `adapt: false` only rates the link (the room-size
+   *   policy alone, `?adapt=0`, the benchmark's comparison): the encoding never changes.
    */
   update(sample, { adapt = true } = {}) {
     const before = JSON.stringify(this.encoding());
@@ -366,5 +366,5 @@ export function wantedFrom({ audioOnly, pageHidden, tileShown, ownPoor, speaker,
   return 'full';
 }
 
-/** Seconds of poor own link before the page suggests Audio only. */
+/** Milliseconds of poor own link before the page suggests Audio only. */
 export const SUGGEST_AFTER_MS = 10000;

@@ -64,7 +64,7 @@ media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
 /**
  * `?adapt=0`: a test and benchmark switch (bench/shaped/) that turns the per-peer adaptation of
- * adapt.js off and sends by room size only, as before it, so a run can compare the two.
+ * adapt.js off and sends by room size only, so a run can compare the two.
  */
 const adaptOn = new URLSearchParams(location.search).get('adapt') !== '0';
 /** What the user wants on; the lobby shows it, Join applies it. */

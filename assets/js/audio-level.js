@@ -64,8 +64,8 @@ export class Level {
     this.track = track;
     this.source = ctx.createMediaStreamSource(new MediaStream([track]));
     this.analyser = ctx.createAnalyser();
-    // The last ~340 ms (at 48 kHz): longer than the 250 ms between reads, so a short word or
-    // syllable between two reads is not missed.
+    // The last ~340 ms (at 48 kHz): longer than the 100 ms between the lobby meter's reads, so a
+    // short word or syllable between two reads is not missed.
     this.analyser.fftSize = WINDOW;
     this.buffer = new Float32Array(this.analyser.fftSize);
     this.source.connect(this.analyser);

@@ -1,7 +1,8 @@
 // The local camera, microphone and screen. A track, once started, is never stopped by a toggle:
 // turning the camera or microphone off only sets `track.enabled = false`, so peer connections and
 // their senders stay exactly as they are (the old app's bug 1). A track stops only on leave, on a
-// device change (the new one replaces it on every sender), or when screen sharing ends.
+// device change or a camera flip (the new one replaces it on every sender), or when screen
+// sharing ends.
 
 /** Capture asked for by default; bandwidth.js narrows it as the mesh grows. */
 export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };

@@ -34,7 +34,8 @@ import { CloseCode, ErrorCode } from './protocol.js';
  *   - `self`: this seat's own tile changed (host, hand, recording).
  *   - `self-recording`: the server's word on whether this seat records (recorder.js's flow).
  *   - `recorders`: who records changed (see `recorders()`).
- *   - `send-update`: tell the others our screen and hand again (after a reconnect).
+ *   - `send-update`: tell the others this state (a hand raised or lowered; screen and hand
+ *     again after a join).
  *
  * @typedef {{ type: 'joined', you: string, token: string, host: boolean, peers: Peer[],
  *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean, recording_allowed?: boolean,

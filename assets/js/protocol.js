@@ -15,7 +15,7 @@ import { backoffDelay } from './backoff.js';
  * @typedef {{ name: string, client: string, password?: string, audio: boolean, video: boolean }} JoinFields
  */
 
-/** The `code` of a server `error` message (docs/PROTOCOL.md, "error"; src/protocol.rs `ErrorCode`). */
+/** The `code` of a server `error` message (docs/PROTOCOL.md, "error"; src/signaling/protocol.rs `ErrorCode`). */
 export const ErrorCode = Object.freeze({
   BAD_REQUEST: 'bad_request',
   ROOM_FULL: 'room_full',
@@ -32,7 +32,7 @@ export const ErrorCode = Object.freeze({
   RECORDING_OFF: 'recording_off',
 });
 
-/** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/protocol.rs `close`). */
+/** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/signaling/protocol.rs `close`). */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -286,7 +286,10 @@ export class Signaling extends EventTarget {
     }
   }
 
-  /** Closes the socket as if the network dropped, to reconnect at once (used when the page comes back online). */
+  /**
+   * Cuts a pending reconnect delay short and connects at once (used when the page comes back
+   * online); does nothing while a socket is open or connecting.
+   */
   reconnectNow() {
     if (this.stopped) return;
     if (this.timer) {

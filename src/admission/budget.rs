@@ -27,7 +27,8 @@ static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the inner allocator (mimalloc), which upholds GlobalAlloc's contract.
+        // SAFETY: forwarded unchanged to the inner allocator (mimalloc, or malloc with
+        // `system-alloc`), which upholds GlobalAlloc's contract.
         let ptr = unsafe { INNER.alloc(layout) };
         if !ptr.is_null() {
             note_alloc(layout.size());

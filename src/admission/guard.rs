@@ -2,9 +2,11 @@
 //! new connections, open WebSockets, joins and wrong room passwords, each counted per client
 //! address. An IPv6 client is counted by its /64, since one home or one VPS gets a whole /64.
 //!
-//! Every limit is a token bucket (a burst, then a steady rate) from `[rates]` in
-//! `memlimit.toml`. The map of addresses is bounded (`rates.tracked_addresses`); idle entries are
-//! swept, and when it is full a new address is refused rather than the map growing.
+//! Every limit comes from `[rates]` in `memlimit.toml`. New connections, joins and wrong
+//! passwords are token buckets (a burst, then a steady rate); what an address holds open at once
+//! (WebSockets, TURN streams, HTTP connections) is a count under a cap. The map of addresses is
+//! bounded (`rates.tracked_addresses`); idle entries are swept, and when it is full a new
+//! address is refused rather than the map growing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -233,6 +235,7 @@ impl Guard {
     }
 
     /// Open WebSockets counted for `ip`'s address.
+    #[cfg(test)]
     pub fn sockets_of(&self, ip: IpAddr) -> u32 {
         lock(&self.addresses)
             .get(&AddrKey::of(ip))

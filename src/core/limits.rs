@@ -25,7 +25,8 @@ macro_rules! limits_table {
                 Limits { $($key: 0,)* }
             }
 
-            /// All keys as `section.key`, in file order, for `--help` and the start-up log.
+            /// All keys as `section.key`, in the order of the list below (by section), for
+            /// `--help`, the `VIDEOMEET_*` variables, the unknown-key message and the README check.
             pub const KEYS: &'static [&'static str] =
                 &[$(concat!(stringify!($section), ".", stringify!($key)),)*];
 

@@ -1,6 +1,6 @@
 //! What a restart keeps of a room, as plain values: the core makes and takes these
 //! (`Rooms::save`, `Rooms::restore`); the file format, its generations and its salvage live at
-//! the edge (`store.rs`).
+//! the edge (`ops/store.rs`).
 
 use serde::{Deserialize, Serialize};
 

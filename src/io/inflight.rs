@@ -62,8 +62,8 @@ pub struct Charge {
     reserved: AtomicU64,
     /// Set once the socket has a seat. Before that it may not draw on the arena at all: a join
     /// fits in the first chunk, and 2,000 sockets that never join must not be able to spend the
-    /// arena that joined participants' offers need (under a 64 MiB budget they did, and honest
-    /// participants waited on paused reads until the heartbeat dropped them).
+    /// arena that joined participants' offers need (under a 64 MiB budget they could, and honest
+    /// participants would wait on paused reads until the heartbeat dropped them).
     joined: AtomicBool,
 }
 
@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(budget.in_flight.used(), 0, "nothing was charged");
     }
 
-    /// Before the fix, the session settled after every pong, so a seatless socket could send a
+    /// Issue 13.1: were the charge settled after every pong, a seatless socket could send a
     /// fragmented message of any length as long as it interleaved control frames.
     #[tokio::test]
     async fn without_a_seat_control_frames_between_fragments_do_not_reset_the_rule() {

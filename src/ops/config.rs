@@ -25,7 +25,7 @@ pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49152, 65535);
 /// A day: long enough for any meeting, short enough that a leaked credential dies soon.
 pub const DEFAULT_TURN_TTL: u64 = 86_400;
 
-/// Everything `serve` needs to know.
+/// Everything `serve_on` needs to know.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,

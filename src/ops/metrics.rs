@@ -138,7 +138,7 @@ metrics_table! {
     counter turn_relayed_packets "turn_relayed_packets_total"
         "Packets relayed between clients and peers, both directions.";
     counter turn_packets_dropped "turn_packets_dropped_total"
-        "Relay packets dropped: no permission, forbidden peer, or over the bandwidth cap.";
+        "Relay packets dropped: no permission, forbidden peer, over the bandwidth cap, or a full socket buffer.";
     counter connections_evicted "connections_evicted_total"
         "HTTP connections closed because their arena was full and they were the oldest.";
     counter stun_answers_limited "stun_answers_limited_total"

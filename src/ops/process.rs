@@ -7,8 +7,8 @@ use crate::core::limits::Limits;
 /// With huge pages, the first small allocation in a fresh 2 MiB-aligned region makes the whole
 /// 2 MiB resident: an idle server showed 4 MiB of anonymous RSS holding a few hundred KiB of
 /// heap. On a 512 MiB host RSS is the scarce thing, and a signaling server's heap is small
-/// objects touched rarely, where huge pages buy nothing. mimalloc is built with `no_thp` (it no
-/// longer asks for them with `madvise`); this also covers kernels set to THP `always`.
+/// objects touched rarely, where huge pages buy nothing. mimalloc is built with `no_thp` (so it
+/// does not ask for them with `madvise`); this also covers kernels set to THP `always`.
 /// `PR_SET_THP_DISABLE` needs Linux 3.15; elsewhere the default stays.
 pub fn no_huge_pages() {
     #[cfg(target_os = "linux")]
@@ -19,7 +19,8 @@ pub fn no_huge_pages() {
 }
 
 /// File descriptors the budget can admit at once: every WebSocket, every relay allocation (a
-/// UDP socket each), and a margin for listeners, HTTP requests and TURN over TCP.
+/// UDP socket each), every TURN-over-TCP/TLS stream and every HTTP connection its arena admits,
+/// and a margin of 256 for the listeners and the rest.
 pub fn descriptors_needed(limits: &Limits) -> u64 {
     limits.max_sockets()
         + limits.max_allocations()

@@ -10,7 +10,8 @@
 //!   often readable by root only (`--tls-cert`, `--tls-key`, `--turn-secret-file`: certbot's
 //!   are) reach the service as `LoadCredential=`s, read by systemd as root and copied to a
 //!   private directory (`%d`).
-//! - `CAP_NET_BIND_SERVICE` only when a port below 1024 was asked for; no capability otherwise.
+//! - `CAP_NET_BIND_SERVICE` only when a listening option (`--listen`, `--tls-listen`,
+//!   `--stun-listen`, `--turns-listen`) asks for a port below 1024; no capability otherwise.
 //! - `MemoryMax=512M`: the budget in `memlimit.toml` fits well inside it; this is the backstop.
 
 use super::config::{occurrences, Config, Unit};
@@ -34,8 +35,16 @@ pub fn unit(exe: &str, args: &[String], config: &Config) -> String {
         }
     }
 
-    let low_port =
-        config.listen.port() < 1024 || config.tls_listen.is_some_and(|addr| addr.port() < 1024);
+    // Every socket the server binds: HTTP, HTTPS, STUN/TURN (UDP and TCP), TURN over TLS.
+    let low_port = [
+        Some(config.listen),
+        config.tls_listen,
+        config.stun_listen,
+        config.turns_listen,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|addr| addr.port() < 1024);
     let capabilities = if low_port {
         "# A port below 1024 was asked for: this one capability, nothing else.\n\
          AmbientCapabilities=CAP_NET_BIND_SERVICE\n\
@@ -163,6 +172,20 @@ mod tests {
             "Restart=on-failure",
         ] {
             assert!(text.contains(line), "{line} missing");
+        }
+    }
+
+    #[test]
+    fn turn_over_tls_on_443_gets_bind_service_too() {
+        for args in [
+            &["--turns-listen", "0.0.0.0:443"][..],
+            &["--stun-listen", "0.0.0.0:53"][..],
+        ] {
+            let text = unit_for(args);
+            assert!(
+                text.contains("AmbientCapabilities=CAP_NET_BIND_SERVICE\n"),
+                "{args:?}"
+            );
         }
     }
 

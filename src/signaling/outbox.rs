@@ -1,24 +1,31 @@
 //! One socket's outbound side: the bounded [`Outbox`] every sender pushes to without waiting,
-//! and the writer task that drains it (up to 64 queued messages per write, messages over 1 KiB
-//! as fragments) and pings.
+//! and the session's writing of it (up to 64 queued messages per write, messages over 1 KiB as
+//! fragments).
 //!
 //! Architecture invariant: no unbounded queue. A push that does not fit the socket's queue or
-//! the outbound arena drops that socket, never blocks the sender; what a writer held goes back
-//! to the arena even when the writer is aborted.
+//! the outbound arena drops that socket, never blocks the sender; what a socket held goes back
+//! to the arena when its session ends, however it ends.
+//!
+//! Why a queue behind a mutex and not a channel: a tokio channel costs every socket ~1.5 KiB
+//! from its first message to its last (its shared state and a block of 32 slots), most of a
+//! participant's memory when idle. This queue is empty until something is queued, and gives
+//! back a burst's memory once drained; the lock is held for a push or a pop, never across an
+//! `.await`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame, Utf8Bytes};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::budget::Budget;
@@ -27,31 +34,44 @@ use crate::io::coalesce::Coalesce;
 use crate::io::inflight::ChargedIo;
 use crate::signaling::protocol::{ErrorCode, ServerMsg};
 
-/// A WebSocket as the server holds it, with its layers (see `web::io`).
+/// A WebSocket as the server holds it, with its layers (see `crate::io`).
 pub(crate) type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;
 
 /// How many frames a socket's queue holds; its bytes are bounded separately.
 const QUEUE_FRAMES: usize = 256;
+
+/// A drained queue that grew past this many slots (a burst) gives its memory back.
+const KEEP_SLOTS: usize = 16;
 
 pub(crate) enum Frame {
     Text(Utf8Bytes),
     Close(u16, &'static str),
 }
 
-/// The sending side of one socket's bounded outbound queue. Cheap to clone; the room map holds
-/// one per seat.
+/// The sending side of one socket's bounded outbound queue. Cheap to clone (one pointer); the
+/// room map holds one per seat.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Frame>,
     pub(crate) shared: Arc<OutboxShared>,
 }
 
 pub(crate) struct OutboxShared {
+    queue: Mutex<Queued>,
+    /// Bytes queued or taken and not yet written, against `cap_bytes`.
     queued_bytes: AtomicUsize,
     cap_bytes: usize,
     budget: Arc<Budget>,
-    /// Signalled when the queue overflowed or the writer failed: the session must end.
+    /// Signalled when the queue overflowed: the session must end.
     pub(crate) dead: Notify,
+    /// Signalled when something was queued: the session writes it.
+    pub(crate) ready: Notify,
+}
+
+#[derive(Default)]
+struct Queued {
+    frames: VecDeque<Frame>,
+    /// The session has ended: pushes fail (and charge nothing).
+    closed: bool,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -61,15 +81,16 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(budget: Arc<Budget>, cap_bytes: usize) -> (Outbox, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+    pub(crate) fn new(budget: Arc<Budget>, cap_bytes: usize) -> Outbox {
         let shared = Arc::new(OutboxShared {
+            queue: Mutex::new(Queued::default()),
             queued_bytes: AtomicUsize::new(0),
             cap_bytes,
             budget,
             dead: Notify::new(),
+            ready: Notify::new(),
         });
-        (Outbox { tx, shared }, rx)
+        Outbox { shared }
     }
 
     /// Queues a text frame without waiting. False when the socket's queue or the global
@@ -77,18 +98,21 @@ impl Outbox {
     pub fn push(&self, text: Utf8Bytes) -> bool {
         let len = text.len();
         let s = &self.shared;
-        let fits = s.queued_bytes.load(Ordering::Acquire) + len <= s.cap_bytes;
+        let mut queue = s.lock();
+        if queue.closed {
+            return false;
+        }
+        let fits = queue.frames.len() < QUEUE_FRAMES
+            && s.queued_bytes.load(Ordering::Acquire) + len <= s.cap_bytes;
         if !fits || !s.budget.outbound.try_acquire(len as u64) {
+            drop(queue);
             s.dead.notify_one();
             return false;
         }
         s.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        if self.tx.try_send(Frame::Text(text)).is_err() {
-            s.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            s.budget.outbound.release(len as u64);
-            s.dead.notify_one();
-            return false;
-        }
+        queue.frames.push_back(Frame::Text(text));
+        drop(queue);
+        s.ready.notify_one();
         true
     }
 
@@ -104,14 +128,38 @@ impl Outbox {
         }
     }
 
-    /// Queues a close frame; the writer sends it and stops.
+    /// Queues a close frame; the session sends it after what is queued before it, and ends.
     pub(crate) fn close(&self, code: u16, reason: &'static str) {
-        let _ = self.tx.try_send(Frame::Close(code, reason));
+        let mut queue = self.shared.lock();
+        if !queue.closed {
+            queue.frames.push_back(Frame::Close(code, reason));
+            drop(queue);
+            self.shared.ready.notify_one();
+        }
     }
 }
 
 impl OutboxShared {
-    /// Gives back what a frame took once it is written (or thrown away).
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        // Nothing panics while holding it; a poisoned lock would only be seen in tests.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next frame to write. Its bytes stay charged until [`OutboxShared::sent`].
+    fn pop(&self) -> Option<Frame> {
+        let mut queue = self.lock();
+        let frame = queue.frames.pop_front();
+        if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
+            queue.frames = VecDeque::new();
+        }
+        frame
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().frames.is_empty()
+    }
+
+    /// Gives back what frames took once they are written (or thrown away).
     fn sent(&self, len: usize) {
         self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         self.budget.outbound.release(len as u64);
@@ -144,19 +192,16 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
     }
 }
 
-/// Longest frame the writer sends. tungstenite's write buffer keeps the capacity of the largest
-/// frame it ever wrote, for the socket's whole life; a message longer than this (an SDP offer is
-/// 4-8 KiB) goes out as a fragmented message instead (RFC 6455 section 5.4), which browsers join.
+/// Longest frame written. tungstenite's write buffer keeps the capacity of the largest frame it
+/// ever wrote, for the socket's whole life; a message longer than this (an SDP offer is 4-8 KiB)
+/// goes out as a fragmented message instead (RFC 6455 section 5.4), which browsers join.
 const SEND_FRAGMENT: usize = 1024;
 
 /// Feeds one text message to the socket, fragmented when longer than [`SEND_FRAGMENT`]; the
 /// caller flushes.
-async fn feed_text(
-    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
-    text: Utf8Bytes,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+async fn feed_text(ws: &mut Socket, text: Utf8Bytes) -> Result<(), WsError> {
     if text.len() <= SEND_FRAGMENT {
-        return sink.feed(Message::Text(text)).await;
+        return ws.feed(Message::Text(text)).await;
     }
     let bytes = Bytes::from(text);
     let count = bytes.len().div_ceil(SEND_FRAGMENT);
@@ -164,7 +209,7 @@ async fn feed_text(
         let piece = bytes.slice(i * SEND_FRAGMENT..((i + 1) * SEND_FRAGMENT).min(bytes.len()));
         let opcode = if i == 0 { Data::Text } else { Data::Continue };
         let frame = WsFrame::message(piece, OpCode::Data(opcode), i + 1 == count);
-        sink.feed(Message::Frame(frame)).await?;
+        ws.feed(Message::Frame(frame)).await?;
     }
     Ok(())
 }
@@ -173,107 +218,104 @@ async fn feed_text(
 /// system calls (and TCP segments) instead of taking one each.
 const WRITE_BATCH: usize = 64;
 
-/// Drains the outbound queue into the socket, and pings. Ends on a close frame, when the queue
-/// is dropped, or when the peer stops taking bytes for `stall` (then the session is told).
-pub(crate) async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<Socket, Message>,
-    rx: mpsc::Receiver<Frame>,
-    shared: Arc<OutboxShared>,
-    ping_every: Duration,
-    stall: Duration,
-) {
-    let mut queue = Queue {
-        rx,
-        shared,
-        taken: 0,
-    };
-    let mut ping = tokio::time::interval(ping_every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    // A close frame taken from the queue while batching, sent next.
-    let mut pending: Option<Frame> = None;
-    loop {
-        let frame = if let Some(frame) = pending.take() {
-            Some(frame)
-        } else {
-            tokio::select! {
-                frame = queue.rx.recv() => frame,
-                _ = ping.tick() => {
-                    match timeout(stall, sink.send(Message::Ping(Default::default()))).await {
-                        Ok(Ok(())) => continue,
-                        _ => break,
-                    }
-                }
-            }
-        };
-        match frame {
-            Some(Frame::Text(text)) => {
-                // Whatever else is already queued goes out in the same write (see Coalesce).
-                // The batch's bytes stay charged to the outbound arena until it is flushed.
-                let sent = timeout(stall, async {
-                    let mut next = Some(text);
-                    let mut fed = 0;
-                    while let Some(text) = next.take() {
-                        queue.taken += text.len();
-                        feed_text(&mut sink, text).await?;
-                        fed += 1;
-                        if fed < WRITE_BATCH {
-                            match queue.rx.try_recv() {
-                                Ok(Frame::Text(text)) => next = Some(text),
-                                Ok(close) => pending = Some(close),
-                                Err(_) => {}
-                            }
-                        }
-                    }
-                    sink.flush().await
-                })
-                .await;
-                queue.release_taken();
-                if !matches!(sent, Ok(Ok(()))) {
-                    break;
-                }
-            }
-            Some(Frame::Close(code, reason)) => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = timeout(stall, sink.send(Message::Close(Some(frame)))).await;
-                let _ = timeout(Duration::from_secs(1), sink.flush()).await;
-                break;
-            }
-            None => {
-                let _ = timeout(Duration::from_secs(1), sink.close()).await;
-                break;
-            }
-        }
-    }
-    queue.shared.dead.notify_one();
+/// What writing the queue came to.
+pub(crate) enum Wrote {
+    /// Written; more may be queued (the session is woken for it).
+    Some,
+    /// A close frame was written: the session ends.
+    Closed,
+    /// The socket failed or took nothing for the stall time: the session ends.
+    Failed,
 }
 
-/// The writer's end of the outbound queue. Whatever it holds goes back to the outbound arena
-/// when it is dropped: when the writer ends, and also when the session aborts a writer stuck on
-/// a peer that stopped reading (before this guard, those bytes leaked, and two floods of
-/// non-reading sockets left the arena full for good).
-struct Queue {
-    rx: mpsc::Receiver<Frame>,
+/// The session's end of its outbound queue. Whatever the queue holds, and what was taken from
+/// it and not yet written, goes back to the outbound arena when this is dropped, however the
+/// session ends (without this, sockets that stopped reading would leave the arena full).
+pub(crate) struct Drain {
     shared: Arc<OutboxShared>,
     /// Bytes taken from the queue and not yet flushed to the socket.
     taken: usize,
 }
 
-impl Queue {
+impl Drain {
+    pub(crate) fn new(outbox: &Outbox) -> Drain {
+        Drain {
+            shared: outbox.shared.clone(),
+            taken: 0,
+        }
+    }
+
     fn release_taken(&mut self) {
         self.shared.sent(std::mem::take(&mut self.taken));
     }
+
+    /// Writes up to [`WRITE_BATCH`] queued messages and flushes once (see `Coalesce`): one
+    /// write system call for a busy socket's batch. A close frame ends it.
+    pub(crate) async fn write(&mut self, ws: &mut Socket, stall: Duration) -> Wrote {
+        let mut closing = None;
+        let sent = timeout(stall, async {
+            for _ in 0..WRITE_BATCH {
+                match self.shared.pop() {
+                    Some(Frame::Text(text)) => {
+                        self.taken += text.len();
+                        feed_text(ws, text).await?;
+                    }
+                    Some(Frame::Close(code, reason)) => {
+                        closing = Some(CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        });
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            ws.flush().await
+        })
+        .await;
+        self.release_taken();
+        if !matches!(sent, Ok(Ok(()))) {
+            return Wrote::Failed;
+        }
+        if let Some(frame) = closing {
+            let _ = timeout(stall, ws.send(Message::Close(Some(frame)))).await;
+            return Wrote::Closed;
+        }
+        if !self.shared.is_empty() {
+            self.shared.ready.notify_one();
+        }
+        Wrote::Some
+    }
+
+    /// At the session's end: what is still queued (an error, a close frame), within `within`,
+    /// then the closing handshake if no close frame was among it.
+    pub(crate) async fn finish(&mut self, ws: &mut Socket, within: Duration) {
+        let _ = timeout(within, async {
+            loop {
+                match self.write(ws, within).await {
+                    Wrote::Some if !self.shared.is_empty() => continue,
+                    Wrote::Some => {
+                        let _ = ws.close(None).await;
+                        return;
+                    }
+                    Wrote::Closed | Wrote::Failed => return,
+                }
+            }
+        })
+        .await;
+    }
 }
 
-impl Drop for Queue {
+impl Drop for Drain {
     fn drop(&mut self) {
         self.release_taken();
-        // Senders fail from here on (and release their own bytes); drain what was queued.
-        self.rx.close();
-        while let Ok(frame) = self.rx.try_recv() {
+        // Pushes fail from here on (and charge nothing); give back what was queued.
+        let frames = {
+            let mut queue = self.shared.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.frames)
+        };
+        for frame in frames {
             if let Frame::Text(text) = frame {
                 self.shared.sent(text.len());
             }
@@ -286,31 +328,64 @@ mod tests {
     use super::*;
     use crate::core::limits::Limits;
 
-    /// A writer aborted while stuck on a full socket (the session gives it 2 s) drops its
-    /// queue mid-batch: every byte queued or taken goes back to the outbound arena.
+    /// A session that ends mid-batch (a socket that stopped reading, an abort) drops its
+    /// drain: every byte queued or taken goes back to the outbound arena.
     #[test]
-    fn an_aborted_writer_returns_its_bytes_to_the_arena() {
+    fn an_ended_session_returns_its_bytes_to_the_arena() {
         let budget = Arc::new(Budget::new(&Limits::shipped()));
-        let (outbox, rx) = Outbox::new(budget.clone(), 64 * 1024);
+        let outbox = Outbox::new(budget.clone(), 64 * 1024);
         for _ in 0..3 {
             assert!(outbox.push(Utf8Bytes::from("x".repeat(1000))));
         }
         assert_eq!(budget.outbound.used(), 3000);
-        let mut queue = Queue {
-            rx,
-            shared: outbox.shared.clone(),
-            taken: 0,
-        };
-        // The writer took one message and was feeding it when it was aborted.
-        let Ok(Frame::Text(text)) = queue.rx.try_recv() else {
+        let mut drain = Drain::new(&outbox);
+        // The session took one message and was writing it when it ended.
+        let Some(Frame::Text(text)) = outbox.shared.pop() else {
             panic!("queued");
         };
-        queue.taken += text.len();
-        drop(queue);
+        drain.taken += text.len();
+        drop(drain);
         assert_eq!(budget.outbound.used(), 0);
         assert_eq!(outbox.shared.queued_bytes.load(Ordering::Acquire), 0);
         // Later pushes fail and charge nothing.
         assert!(!outbox.push(Utf8Bytes::from("late")));
         assert_eq!(budget.outbound.used(), 0);
+    }
+
+    /// The queue is bounded in frames and bytes; past either, the push fails and the session
+    /// is told to end, and nothing is charged for what was refused.
+    #[test]
+    fn a_full_queue_refuses_and_marks_the_socket_dead() {
+        let budget = Arc::new(Budget::new(&Limits::shipped()));
+        let outbox = Outbox::new(budget.clone(), 10 * 1000);
+        for _ in 0..10 {
+            assert!(outbox.push(Utf8Bytes::from("x".repeat(1000))));
+        }
+        assert!(!outbox.push(Utf8Bytes::from("x")), "over the byte cap");
+        assert_eq!(budget.outbound.used(), 10_000);
+        let small = Outbox::new(budget.clone(), usize::MAX);
+        for _ in 0..QUEUE_FRAMES {
+            assert!(small.push(Utf8Bytes::from("y")));
+        }
+        assert!(!small.push(Utf8Bytes::from("y")), "over the frame cap");
+        let dead = small.shared.dead.notified();
+        futures_util::pin_mut!(dead);
+        assert!(
+            futures_util::FutureExt::now_or_never(dead).is_some(),
+            "the session was told"
+        );
+    }
+
+    /// A drained burst gives its slots back; an idle socket's queue holds no memory.
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let budget = Arc::new(Budget::new(&Limits::shipped()));
+        let outbox = Outbox::new(budget, usize::MAX);
+        for _ in 0..100 {
+            outbox.push(Utf8Bytes::from("z"));
+        }
+        assert!(outbox.shared.lock().frames.capacity() >= 100);
+        while outbox.shared.pop().is_some() {}
+        assert_eq!(outbox.shared.lock().frames.capacity(), 0);
     }
 }

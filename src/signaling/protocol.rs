@@ -17,7 +17,6 @@ pub use crate::core::ids::{
     ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update, CLIENT_BYTES, MAX_CHAT_BYTES,
     MAX_NAME_CHARS, MAX_PASSWORD_CHARS, NAME_BYTES,
 };
-pub use crate::util::hex::unhex;
 
 /// Every field any client message may carry, all optional, borrowed from the frame.
 #[derive(Deserialize, Default)]
@@ -187,7 +186,8 @@ impl<'a> ClientMsg<'a> {
     }
 }
 
-/// Checks a chat message: 1 to 2,048 bytes, not blank, no control characters but newline and tab.
+/// Checks a chat message: 1 to 2,048 bytes, not blank, no control characters but newline and tab,
+/// no bidi controls.
 fn check_chat(text: &str) -> Result<(), BadRequest> {
     if text.trim().is_empty() {
         return Err(bad("the chat message is empty"));
@@ -210,7 +210,8 @@ fn first_line(e: &serde_json::Error) -> String {
     e.to_string().lines().next().unwrap_or("").to_string()
 }
 
-/// Bidi overrides and isolates: they let a name reorder the text around it.
+/// Bidi overrides, embeddings, isolates and marks: they let a name or a message reorder the text
+/// around it.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }

@@ -1,6 +1,9 @@
-//! One WebSocket's session: the reader loop (this task) reads a message, decodes it in one
-//! borrowed pass and dispatches it to its handler (`handlers.rs`); the writer task (`outbox.rs`)
-//! drains the socket's bounded queue; the session ends the seat as the socket ended.
+//! One WebSocket's session, one task: it reads a message, decodes it in one borrowed pass and
+//! dispatches it to its handler (`handlers.rs`); writes what others queued on its bounded
+//! [`Outbox`] when woken for it; pings; and at the end frees or holds the seat as the socket
+//! ended. One task, not a reader and a writer: a second task and the lock that splitting the
+//! socket needs cost each participant ~1.7 KiB (issue 18). A write that stalls holds up this
+//! socket's reading only, for at most `timers.timeout_secs`, and then ends it.
 //!
 //! Architecture invariant: a session never waits on another session. Relaying is a lookup under
 //! the room lock and a non-blocking push onto the peer's [`Outbox`]; a full outbox drops *that*
@@ -10,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::Message;
@@ -18,11 +21,11 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::admission::guard::{MessageRate, SocketSlot};
 use crate::core::bucket::Bucket;
 use crate::core::rooms::RoomName;
+use crate::io::inflight::{Charge, TooLargeBeforeJoin};
 use crate::ops::metrics::bump;
 use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
-use crate::signaling::outbox::{write_loop, Socket};
-// Where the rest of the server has always found them.
-use crate::io::inflight::{Charge, TooLargeBeforeJoin};
+use crate::signaling::outbox::{Drain, Socket, Wrote};
+// Re-exported: `state` and `lib.rs` reach the queue and the notice delivery through `session`.
 pub use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{close, ClientMsg, ErrorCode};
 use crate::signaling::state::{SocketPermit, State};
@@ -35,6 +38,18 @@ enum End {
     Lost,
     /// The server is stopping: tell the client to come back.
     Shutdown,
+    /// This server closed the socket (a close frame another session or a rule queued): the
+    /// seat was already dealt with by whoever closed it, or is held as for a lost socket.
+    Closed,
+}
+
+/// What woke the session.
+enum Wake {
+    Read(Result<Option<Result<Message, WsError>>, tokio::time::error::Elapsed>),
+    Write,
+    Ping,
+    Dead,
+    Stop,
 }
 
 /// Runs one WebSocket until it ends.
@@ -50,18 +65,12 @@ pub async fn run(
     let limits = state.limits().clone();
     let mut rate = MessageRate::new(&limits, Instant::now());
     let mut warned_at: Option<Instant> = None;
-    let (outbox, rx) = Outbox::new(
+    let outbox = Outbox::new(
         state.budget.clone(),
         (limits.outbound_per_socket_kib * 1024) as usize,
     );
-    let (sink, mut stream) = ws.split();
-    let writer = tokio::spawn(write_loop(
-        sink,
-        rx,
-        outbox.shared.clone(),
-        Duration::from_secs(limits.ping_secs),
-        Duration::from_secs(limits.timeout_secs),
-    ));
+    let mut drain = Drain::new(&outbox);
+    let mut ws = ws;
     let conn = state.next_conn_id();
     let mut ctx = Ctx {
         state: state.clone(),
@@ -71,17 +80,43 @@ pub async fn run(
         password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
     };
     let silence = Duration::from_secs(limits.timeout_secs);
+    let ping_every = Duration::from_secs(limits.ping_secs);
+    let ping = tokio::time::sleep(ping_every);
+    tokio::pin!(ping);
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(limits.join_timeout_secs);
     let mut seated: Option<Seated> = None;
 
     let end = loop {
-        let next = tokio::select! {
-            next = timeout_at(deadline, stream.next()) => next,
-            () = ctx.outbox.shared.dead.notified() => {
+        let wake = tokio::select! {
+            next = timeout_at(deadline, ws.next()) => Wake::Read(next),
+            () = ctx.outbox.shared.ready.notified() => Wake::Write,
+            () = &mut ping => Wake::Ping,
+            () = ctx.outbox.shared.dead.notified() => Wake::Dead,
+            () = state.stopped() => Wake::Stop,
+        };
+        let next = match wake {
+            Wake::Read(next) => next,
+            Wake::Write => match drain.write(&mut ws, silence).await {
+                Wrote::Some => continue,
+                Wrote::Closed => break End::Closed,
+                Wrote::Failed => {
+                    bump(&state.metrics.slow_clients_dropped);
+                    break End::Lost;
+                }
+            },
+            Wake::Ping => {
+                ping.as_mut()
+                    .reset(tokio::time::Instant::now() + ping_every);
+                match timeout(silence, ws.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => continue,
+                    _ => break End::Lost,
+                }
+            }
+            Wake::Dead => {
                 bump(&state.metrics.slow_clients_dropped);
                 break End::Lost;
             }
-            () = state.stopped() => break End::Shutdown,
+            Wake::Stop => break End::Shutdown,
         };
         let message = match next {
             Err(_elapsed) => {
@@ -138,14 +173,16 @@ pub async fn run(
                 }
             }
             (None, Ok(ClientMsg::Join(join))) => {
-                let seat = handlers::join_room(
+                // Boxed: the join's future lives only while joining, and would otherwise
+                // widen every session's task for its whole life.
+                let seat = Box::pin(handlers::join_room(
                     &state,
                     &room,
                     &join,
                     conn,
                     &ctx.outbox,
                     (ip, host.as_deref()),
-                )
+                ))
                 .await;
                 match seat {
                     Some(s) => {
@@ -164,7 +201,7 @@ pub async fn run(
                 break End::Lost;
             }
             (Some(me), Ok(msg)) => {
-                if let Flow::Leave = handlers::seated(&mut ctx, me, msg).await {
+                if let Flow::Leave = Box::pin(handlers::seated(&mut ctx, me, msg)).await {
                     break End::Left;
                 }
             }
@@ -182,7 +219,7 @@ pub async fn run(
                 }
                 deliver_notices(notices);
             }
-            End::Lost => {
+            End::Lost | End::Closed => {
                 let notices = rooms.lost(&room, me.seat, conn, now);
                 if !notices.is_empty() {
                     log::info!(
@@ -201,13 +238,13 @@ pub async fn run(
     if matches!(end, End::Shutdown) {
         ctx.outbox.close(close::GOING_AWAY, "server restarting");
     }
-    // The session's sender goes, so the writer sees the queue end once it is drained.
-    drop(ctx);
-    // Let the writer flush what is queued (a close frame, an error), but not forever.
-    let mut writer = writer;
-    if timeout(Duration::from_secs(2), &mut writer).await.is_err() {
-        writer.abort();
+    // After a close frame nothing more is written; the client answers it or not.
+    if !matches!(end, End::Closed) {
+        // What is queued (a close frame, an error) goes out, but not forever.
+        drain.finish(&mut ws, Duration::from_secs(2)).await;
     }
+    drop(drain);
+    drop(ws);
     drop(permit);
 }
 

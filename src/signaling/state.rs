@@ -46,8 +46,8 @@ pub struct State {
 #[derive(Debug)]
 pub struct RelayInfo {
     pub port: u16,
-    /// TURN over TLS, when it runs (only with the operator's certificate: browsers refuse a
-    /// self-signed one for TURN without asking).
+    /// TURN over TLS, when it runs (by default only with the operator's certificate: browsers
+    /// refuse a self-signed one for TURN without asking; `--turns-listen` turns it on anyway).
     pub tls_port: Option<u16>,
     /// Credentials for the built-in relay: a random secret of this process, the configured TTL.
     pub turn: crate::core::credentials::TurnConfig,
@@ -58,7 +58,7 @@ impl State {
         let limits = &config.limits;
         let mut seed = [0u8; 4];
         getrandom::fill(&mut seed).expect("the OS random source is available");
-        // Seat ids start at a random point below 2^31 (still exact in a JS number), so that a
+        // Seat ids start at a random point in 1..=2^31 (still exact in a JS number), so that a
         // restarted server does not give a returning client someone else's old id.
         let first_seat = u64::from(u32::from_le_bytes(seed) >> 1) + 1;
         let rooms = Rooms::new(

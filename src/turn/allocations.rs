@@ -338,8 +338,8 @@ impl<H> Allocations<H> {
         Ok((lifetime, None))
     }
 
-    /// CreatePermission for every one of `peers` (all or none are checked first; the cap may
-    /// stop it part way, as it always did).
+    /// CreatePermission for every one of `peers`: all are checked against the peer rule before
+    /// any is installed, but the permission cap may stop it part way (those before stay).
     pub fn permit(
         &mut self,
         key: ClientKey,

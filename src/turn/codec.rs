@@ -1,5 +1,6 @@
 //! The STUN message format (RFC 8489) with the TURN methods and attributes (RFC 8656), and TURN's
-//! ChannelData framing: parsing and building, nothing else. `server.rs` decides what to answer.
+//! ChannelData framing: parsing and building, nothing else. What to answer is decided by `auth`
+//! and `allocations`; `server` sends it.
 //!
 //! Parsing never trusts a length: every attribute is bounds-checked against the message, and a
 //! malformed message is `None` (the caller drops it, as RFC 8489 says for garbage on a UDP port).
@@ -196,10 +197,13 @@ impl<'a> Message<'a> {
         decode_xor_address(self.get(kind)?, &self.txid)
     }
 
-    /// Every XOR-PEER-ADDRESS (CreatePermission may carry several).
+    /// Every XOR-PEER-ADDRESS (CreatePermission may carry several) that MESSAGE-INTEGRITY
+    /// covers: like [`Message::get`], what follows it is ignored (RFC 8489 §14.5), so nobody on
+    /// the path can append a peer to a signed request.
     pub fn xor_addresses(&self, kind: u16) -> Vec<SocketAddr> {
         self.attrs
             .iter()
+            .take_while(|(k, _, _)| *k != attr::MESSAGE_INTEGRITY)
             .filter(|(k, _, _)| *k == kind)
             .filter_map(|(_, v, _)| decode_xor_address(v, &self.txid))
             .collect()
@@ -224,8 +228,9 @@ impl<'a> Message<'a> {
         hmac_sha1_verify(key, &covered, value)
     }
 
+    /// Whether the message carries `kind` where [`Message::get`] would read it.
     pub fn has(&self, kind: u16) -> bool {
-        self.attrs.iter().any(|(k, _, _)| *k == kind)
+        self.get(kind).is_some()
     }
 }
 
@@ -377,7 +382,7 @@ pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     md5.finalize().into()
 }
 
-/// CRC-32 (ISO-HDLC, as in zlib), bit by bit with a small table built at compile time.
+/// CRC-32 (ISO-HDLC, as in zlib), a byte at a time from a 256-entry table built at compile time.
 pub fn crc32(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
@@ -494,6 +499,29 @@ mod tests {
             .finish(None, false);
         let msg = Message::parse(&error).unwrap();
         assert_eq!(msg.get(attr::ERROR_CODE).unwrap()[2..4], [4, 20]);
+    }
+
+    #[test]
+    fn attributes_after_message_integrity_are_ignored() {
+        let txid = [9u8; 12];
+        let signed: SocketAddr = "203.0.113.1:4000".parse().unwrap();
+        let appended: SocketAddr = "198.51.100.7:5000".parse().unwrap();
+        let mut raw = Builder::new(CREATE_PERMISSION, Class::Request, txid)
+            .xor_address(attr::XOR_PEER_ADDRESS, signed)
+            .finish(Some(b"key"), false);
+        // Someone on the path appends a peer and a reservation token after the MAC.
+        let extra = Builder::new(CREATE_PERMISSION, Class::Request, txid)
+            .xor_address(attr::XOR_PEER_ADDRESS, appended)
+            .attr(attr::RESERVATION_TOKEN, &[1; 8])
+            .finish(None, false);
+        raw.extend_from_slice(&extra[HEADER..]);
+        let len = (raw.len() - HEADER) as u16;
+        raw[2..4].copy_from_slice(&len.to_be_bytes());
+        let msg = Message::parse(&raw).unwrap();
+        assert!(msg.integrity_ok(b"key"), "the signed part still checks out");
+        assert_eq!(msg.xor_addresses(attr::XOR_PEER_ADDRESS), vec![signed]);
+        assert!(!msg.has(attr::RESERVATION_TOKEN));
+        assert!(msg.has(attr::MESSAGE_INTEGRITY));
     }
 
     #[test]

@@ -315,6 +315,10 @@ impl Relay {
             };
             let read = tokio::select! {
                 r = tokio::time::timeout_at(until, reader.read(&mut buf[have..])) => r,
+                // The housekeeping may end the allocation (expiry, its seat gone) while the
+                // client is silent: look again each second (a read is cancel-safe), so the
+                // connection and its stream place go within a second of it.
+                () = tokio::time::sleep(Duration::from_secs(1)), if allocated => continue,
                 () = self.context.stopped() => break,
             };
             match read {
@@ -606,6 +610,9 @@ impl Relay {
             metrics
                 .turn_relayed_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
+        } else {
+            // A full socket buffer drops the packet, as UDP would; it is still counted.
+            bump(&metrics.turn_packets_dropped);
         }
     }
 

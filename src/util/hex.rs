@@ -1,4 +1,5 @@
-//! Hex digits, two per byte, lower case: tokens, hashes, secrets and fingerprints.
+//! Hex digits, two per byte, lower case: seat tokens, password salts and hashes, secrets, nonce
+//! MACs, room names. (The certificate fingerprint, upper case with colons, is `ops::tls`'s.)
 
 /// Bytes as lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,5 +1,5 @@
 //! HTTP: routing, the embedded assets, security headers, `/healthz`, `/metrics`, and the
-//! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::session`]).
+//! WebSocket upgrade of `/ws/{room}` (which hands the socket to [`crate::signaling::session`]).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -34,7 +34,7 @@ const READ_CHUNK: usize = 2048;
 /// microphone and screen capture for themselves only. `connect-src 'self'` admits the page's own
 /// `ws:`/`wss:` WebSocket (CSP Level 3 matches `'self'` against the same host with ws/wss for
 /// http/https; Chromium and Firefox do so, Safari since 15.4) and nothing else: no socket to any
-/// other host, as `ws: wss:` allowed. Safari 15.3 and older, which did not match ws under
+/// other host, as `ws: wss:` would allow. Safari 15.3 and older, which did not match ws under
 /// `'self'`, are not supported by the client anyway (it needs ES2022 and `replaceTrack`).
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
@@ -291,8 +291,6 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// A browser page may open a socket only to the host it came from; a foreign or `null`
-/// Origin is refused before the upgrade. Non-browser clients send no Origin.
 /// Who is asking: the TCP peer, or behind a trusted proxy the client it forwards for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {

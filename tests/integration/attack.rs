@@ -2,8 +2,8 @@
 //! with per-address limits on for loopback, as `--limit-loopback` does), against a real server
 //! in this process, whose heap is counted by the same allocator the binary uses. Each test
 //! asserts the guarantee (the arena or cap holds, attackers are cut in time) and that an honest
-//! participant still joins and signals during the attack, and prints its figures
-//! (docs/SECURITY.md keeps them: `cargo test --release --test attack -- --nocapture`).
+//! participant still joins and signals during the attack, and prints its figures (docs/SECURITY.md
+//! keeps them: `cargo test --release --test integration attack:: -- --nocapture`).
 
 use crate::common;
 

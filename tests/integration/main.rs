@@ -10,33 +10,42 @@
 
 mod common;
 
-/// The hostile suite of issue 13: each attack, from many loopback source addresses (127.2.x.y,
+/// The hostile suite of issue 13: each attack from many loopback addresses, and an honest
+/// participant who still joins and signals meanwhile.
 mod attack;
 /// The service unit the binary prints is one systemd accepts, and as locked down as we say.
 mod deploy;
-/// The hostile flood on loopback: 2,000 sockets from 2,000 addresses each begin an almost-1 MiB
+/// The hostile flood on loopback: 2,000 trickling sockets stay inside a 64 MiB budget, and an
+/// honest pair still meets.
 mod flood;
 /// Hand-made bad WebSocket frames: each one closes its own socket cleanly with the right close
+/// code, and the server carries on.
 mod frames;
 /// Chat, raised hands and the host's controls, against a real server on loopback.
 mod host;
 /// The HTTP side: pages, embedded assets, caching, headers, health and metrics.
 mod http;
 /// Per-address and per-socket limits against a real server: one host cannot take every socket,
+/// join without end, guess passwords quickly, or flood its room.
 mod limits;
 /// The built-in STUN/TURN server, driven over real UDP and TCP sockets: by a small client made
+/// of our own codec, and by coturn's clients.
 mod relay;
 /// More than one machine: two real instances behind HAProxy, configured from
+/// `deploy/haproxy.cfg`; when one goes, only its rooms move.
 mod scaling;
 /// The signaling rules of docs/PROTOCOL.md, each against a real server on loopback.
 mod signaling;
 /// Smoke test of a whole binary as it ships: it starts, serves the page over HTTP and HTTPS,
+/// relays a signal, answers STUN, and stops cleanly on SIGTERM.
 mod smoke;
 /// Nothing lost on restart: the real binary, killed with SIGKILL, comes back with its rooms,
+/// passwords, hosts and seats.
 mod store;
 /// HTTPS through the real binary: the self-signed certificate is made once and reused across
+/// restarts, SIGHUP reloads the operator's files, a stalled handshake is cut.
 mod tls;
-/// TURN credentials handed out in `joined`: checked by formula, and accepted by a real coturn
+/// TURN credentials handed out in `joined`: checked by formula, and accepted by a real coturn.
 mod turn;
 
 // Every heap figure a test prints or asserts is counted by the allocator the binary uses.

@@ -358,3 +358,24 @@ async fn turn_over_tls_relays_for_coturns_client() {
     assert!(relayed > 0, "TURN over TLS relayed nothing: {text}");
     server.shutdown().await;
 }
+
+/// RFC 8656 §3.1: over TCP the allocation is the connection's, and the connection goes with it.
+/// When the housekeeping ends an allocation (here its seat left), the connection is closed
+/// within a second or two, not left holding a TURN-stream place until its next read.
+#[tokio::test]
+async fn a_tcp_turn_connection_closes_when_its_allocation_ends() {
+    let (server, port) = relay_server(&[]).await;
+    let (mut ada, joined) = server.join("r", "ada").await;
+    let (_, user, password) = turn_entry(&joined);
+    let mut tcp = Peer::new_tcp(port, &user, &password).await;
+    assert_eq!(tcp.allocate().await.0, 0);
+    assert_eq!(server.metric("videomeet_turn_streams").await, 1.0);
+    ada.send(serde_json::json!({"type": "leave"})).await;
+    assert!(
+        tcp.tcp_closed_within(Duration::from_secs(5)).await,
+        "the connection outlived its allocation"
+    );
+    assert_eq!(server.metric("videomeet_turn_allocations").await, 0.0);
+    assert_eq!(server.metric("videomeet_turn_streams").await, 0.0);
+    server.shutdown().await;
+}

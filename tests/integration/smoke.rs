@@ -7,7 +7,7 @@
 //!
 //! ```sh
 //! VIDEOMEET_SMOKE_BIN=target/aarch64-unknown-linux-musl/release/videomeet \
-//! VIDEOMEET_SMOKE_RUNNER=qemu-aarch64-static cargo test --test smoke
+//! VIDEOMEET_SMOKE_RUNNER=qemu-aarch64-static cargo test --test integration smoke::
 //! ```
 //!
 //! `VIDEOMEET_SMOKE_RUNNER` is a command prefix split on spaces (empty: run the binary

@@ -6,7 +6,7 @@ import { byId, el, icon } from './dom.js';
 /** Where each tile button goes, left to right (unknown keys last). */
 const ACTION_ORDER = ['verify', 'file', 'remove'];
 
-/** Tile shapes the layout may choose between, as width / height. */
+/** The widest tile shape, as width / height (the narrowest is fitTiles' own: 4:3, or 3:4). */
 const WIDEST = 16 / 9;
 
 /**
@@ -224,7 +224,7 @@ export class Grid {
 
   /**
    * "Video paused: poor connection" on a tile whose video stopped because the link cannot carry
-   * it (the peer said so, or this side paused its own).
+   * it (the peer said so with `video-paused`).
    * @param {string} id
    * @param {boolean} paused
    */

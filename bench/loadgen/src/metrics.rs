@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Gauges worth printing after a run (names from the server's src/metrics.rs).
+/// Gauges worth printing after a run (names from the server's src/ops/metrics.rs).
 pub const SHOWN: &[&str] = &[
     "videomeet_rooms",
     "videomeet_participants",

@@ -30,7 +30,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `serve` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
+    /// Starts `serve_on` on 127.0.0.1:0 with the shipped budget changed by `sets` (`section.key`, value).
     pub async fn start(sets: &[(&str, &str)]) -> Server {
         Server::start_with(Config::default(), sets).await
     }

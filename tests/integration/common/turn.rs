@@ -1,14 +1,19 @@
-//! A small TURN client over UDP made of the server's own codec, to see each answer exactly.
+//! A small TURN client over UDP (or TCP) made of the server's own codec, to see each answer
+//! exactly.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Mutex;
 use videomeet::turn::codec::{self as stun, attr, Builder, Class, Message};
 
-/// A TURN client over UDP made of the server's own codec.
+/// A TURN client over UDP made of the server's own codec; over TCP when made by
+/// [`Peer::new_tcp`] (then `sock` is unused).
 pub struct Peer {
     pub sock: UdpSocket,
+    tcp: Option<Mutex<TcpStream>>,
     pub server: SocketAddr,
     user: String,
     key: [u8; 16],
@@ -30,11 +35,31 @@ impl Peer {
         let sock = UdpSocket::bind((ip.into(), 0)).await.unwrap();
         Peer {
             sock,
+            tcp: None,
             server: SocketAddr::from(([127, 0, 0, 1], port)),
             user: user.into(),
             key: stun::long_term_key(user, "videomeet", password),
             nonce: String::new(),
         }
+    }
+
+    /// A client whose requests go over one TCP connection (RFC 8656 §3.1: the allocation is
+    /// that connection's).
+    pub async fn new_tcp(port: u16, user: &str, password: &str) -> Peer {
+        let mut peer = Peer::new(port, user, password).await;
+        let stream = TcpStream::connect(peer.server).await.unwrap();
+        peer.tcp = Some(Mutex::new(stream));
+        peer
+    }
+
+    /// Whether the server closed the TCP connection within `within` (reads end).
+    pub async fn tcp_closed_within(&self, within: Duration) -> bool {
+        let mut tcp = self.tcp.as_ref().expect("a TCP peer").lock().await;
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, tcp.read(&mut byte)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     /// One signed request with `nonce` as it is, no retry: the error code (0 for success).
@@ -59,6 +84,20 @@ impl Peer {
     }
 
     pub async fn roundtrip(&self, packet: Vec<u8>) -> Vec<u8> {
+        if let Some(tcp) = &self.tcp {
+            let mut tcp = tcp.lock().await;
+            tcp.write_all(&packet).await.unwrap();
+            let mut head = [0u8; 4];
+            tokio::time::timeout(Duration::from_secs(3), tcp.read_exact(&mut head))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            let len = stun::stream_frame_len(&head).expect("a framed answer");
+            let mut frame = vec![0u8; len];
+            frame[..4].copy_from_slice(&head);
+            tcp.read_exact(&mut frame[4..]).await.unwrap();
+            return frame;
+        }
         self.sock.send_to(&packet, self.server).await.unwrap();
         self.recv().await
     }

@@ -1,9 +1,9 @@
 //! `flood`: the hostile flood of issue "Prove the budget", against a real server process.
 //!
-//! - Tricklers (from 127.1.x.y, as tests/flood.rs): each upgrades a WebSocket, begins an
-//!   almost-1 MiB text frame, sends 16 KiB of it and then 1 KiB a second. The server must hold
-//!   their partial frames inside its in-flight arena (pausing reads when it is spent) and cut
-//!   them off at its deadlines; a trickler that is cut off comes straight back.
+//! - Tricklers (from 127.1.x.y, as tests/integration/flood.rs): each upgrades a WebSocket,
+//!   begins an almost-1 MiB text frame, sends 16 KiB of it and then 1 KiB a second. The server
+//!   must hold their partial frames inside its in-flight arena (pausing reads when it is spent)
+//!   and cut them off at its deadlines; a trickler that is cut off comes straight back.
 //! - Non-readers (127.2.x.y): each joins a room, then never reads its socket (a small receive
 //!   buffer, so the kernel does not absorb megabytes first), while its room-mates (127.3.x.y,
 //!   `--nonreader-senders`, each under the default per-socket rate) send it 4 KiB signals. The

@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_leak_fails_on_both_counts() {
-        // 1 KiB a second: 30,000 KiB over the second half of a 600 s run.
+        // 100 KiB a second: 30,000 KiB over the second half of a 600 s run.
         let v = verdict(&series(600, |t| 10_000.0 + t * 100.0), 600.0, 70_000.0);
         assert!((v.slope_kib_min - 6_000.0).abs() < 1e-6);
         assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
