@@ -79,7 +79,7 @@ async fn the_host_sets_a_password_and_joiners_need_it() {
     let upd = host.recv().await;
     assert_eq!(
         upd,
-        json!({"type":"room-updated","locked":false,"password":true})
+        json!({"type":"room-updated","locked":false,"password":true,"recording_allowed":true})
     );
 
     for wrong in [None, Some("open says me")] {
