@@ -215,6 +215,13 @@ lobby.onJoin(async (name) => {
 });
 
 screens.onRejoin(() => location.reload());
+// Closing the tab would lose a recording kept in memory, or a file half sent or received.
+window.addEventListener('beforeunload', (event) => {
+  const busy = meeting && (meeting.recording.phase !== 'idle' || meeting.files.busy);
+  if (!busy && !recordingView.unsaved) return;
+  event.preventDefault();
+  event.returnValue = '';
+});
 window.addEventListener('online', () => meeting?.signaling.reconnectNow());
 
 class Meeting {

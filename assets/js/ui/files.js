@@ -6,7 +6,7 @@
 // has it (the bytes are written as they come), otherwise memory up to MEMORY_CAP_BYTES.
 
 import { MEMORY_CAP_BYTES, formatBytes, memorySink, streamSink } from '../files.js';
-import { byId, el, setLabel } from './dom.js';
+import { announce, byId, el, setLabel } from './dom.js';
 
 /**
  * @typedef {import('../i18n.js').Translate} Translate
@@ -151,7 +151,8 @@ export class FilesView {
       });
     });
     render();
-    if (transfer.direction === 'in') card.querySelector('button')?.focus();
+    // Said, not focused: the person may be typing in the chat.
+    if (transfer.direction === 'in') announce(this.t('fileOffered', { name, file: transfer.name }));
   }
 
   /**

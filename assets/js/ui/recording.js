@@ -18,6 +18,8 @@ export class RecordingView {
       ready: byId('recording-ready'),
     };
     setLabel(this.el.button, t('startRecording'));
+    /** A recording kept in memory is on offer and was not saved yet. */
+    this.unsaved = false;
   }
 
   /** @param {{ toggle: () => void }} actions */
@@ -69,11 +71,18 @@ export class RecordingView {
     const box = this.el.ready;
     const close = el('button', 'ghost small', t('dismiss'));
     close.type = 'button';
-    close.addEventListener('click', () => { box.hidden = true; });
+    close.addEventListener('click', () => {
+      box.hidden = true;
+      this.unsaved = false;
+    });
+    this.unsaved = Boolean(blob);
     if (blob) {
       const save = el('button', 'primary small', t('saveRecording'));
       save.type = 'button';
-      save.addEventListener('click', () => saveBlob(blob, name));
+      save.addEventListener('click', () => {
+        saveBlob(blob, name);
+        this.unsaved = false;
+      });
       box.replaceChildren(el('span', '', t('recordingReady', { size: String(Math.round(blob.size / 1e5) / 10) })), save, close);
     } else {
       box.replaceChildren(el('span', '', t('recordingSaved')), close);
