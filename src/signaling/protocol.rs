@@ -436,6 +436,32 @@ mod tests {
     }
 
     #[test]
+    fn recording_travels_in_update_and_the_host_allows_it_or_not() {
+        let Ok(ClientMsg::Update(update)) =
+            ClientMsg::parse(r#"{"type":"update","recording":true}"#)
+        else {
+            panic!("not an update")
+        };
+        assert_eq!(update.recording, Some(true));
+        assert_eq!(update.audio, None);
+        assert!(matches!(
+            ClientMsg::parse(r#"{"type":"allow-recording","allowed":false}"#),
+            Ok(ClientMsg::AllowRecording { allowed: false })
+        ));
+        let refused = ServerMsg::Error {
+            code: ErrorCode::RecordingOff,
+            message: ErrorCode::RecordingOff.message(),
+        }
+        .to_json();
+        assert!(refused.contains(r#""code":"recording_off""#), "{refused}");
+        assert_eq!(
+            ErrorCode::RecordingOff.close_code(),
+            None,
+            "the socket stays"
+        );
+    }
+
+    #[test]
     fn bad_input_is_a_clear_error_not_a_panic() {
         for text in [
             "",
@@ -458,6 +484,8 @@ mod tests {
             r#"{"type":"chat"}"#,
             r#"{"type":"chat","text":"a\u0000b"}"#,
             r#"{"type":"lock"}"#,
+            r#"{"type":"allow-recording"}"#,
+            r#"{"type":"allow-recording","allowed":"no"}"#,
             r#"{"type":"remove","id":"me"}"#,
         ] {
             assert!(ClientMsg::parse(text).is_err(), "{text} should be refused");
