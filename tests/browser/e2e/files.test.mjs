@@ -89,7 +89,7 @@ async function meet(room) {
   await joinWithMedia(ada.page, server.url, room, 'Ada', { audio: false });
   await joinWithMedia(bo.page, server.url, room, 'Bo', { audio: false });
   await joinWithMedia(cy.page, server.url, room, 'Cy', { audio: false });
-  for (const p of [ada, bo, cy]) await waitFor(p.page, channelsOpen, 2, { what: 'data channels open', ms: 30000 });
+  for (const p of [ada, bo, cy]) await waitFor(p.page, channelsOpen, 2, { what: 'data channels open', ms: 60000 });
   return { ada, bo, cy, close: () => Promise.all([ada, bo, cy].map((p) => p.context.close().catch(() => {}))) };
 }
 
