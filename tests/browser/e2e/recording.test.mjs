@@ -1,7 +1,8 @@
 // Recording in real Chromium, with everyone's knowledge: every page shows the banner before the
 // recorder's MediaRecorder starts, a late joiner sees it too, the file offered at Stop recording
 // is a WebM with video and audio of the right length (ffprobe and ffmpeg from Debian decode
-// it), and the host's "Allow recording" off stops a recording under way and refuses the next.
+// it), the host's "Allow recording" off stops a recording under way and refuses the next, and a
+// recorder who leaves is offered the file on the next screen.
 // Bo's browser has no File System Access API, so the recording is kept in memory and saved
 // with Save recording (the download), as in Firefox and Safari.
 import { test, before, after } from 'node:test';
@@ -145,6 +146,23 @@ test('recording: banner everywhere first; a playable WebM of the right length; a
     await bo.page.getByText('The host has turned recording off for this room.').first().waitFor();
     assert.equal(await bo.page.evaluate(() => window.__recorderStarts.length), 2, 'nothing recorded');
     assert.equal(await banner(ada.page).isHidden(), true);
+
+    // Allowed again; Bo records and leaves: the file is offered after leaving.
+    await ada.page.getByLabel('Allow recording').check();
+    await bo.page.getByRole('button', { name: 'Start recording' }).click();
+    await waitFor(bo.page, () => window.__recorderStarts.length === 3, undefined, { what: 'recording a third time' });
+    await bo.page.waitForFunction(() => Date.now() - window.__recorderStarts[2].at > 2000, undefined, { polling: 100 });
+    await bo.page.getByRole('button', { name: 'Leave' }).click();
+    await bo.page.getByRole('heading', { name: 'You left the meeting' }).waitFor();
+    await banner(ada.page).waitFor({ state: 'hidden' });
+    const [left] = await Promise.all([
+      bo.page.waitForEvent('download'),
+      bo.page.getByRole('button', { name: 'Save recording' }).click(),
+    ]);
+    const leftFile = path.join(dir, 'left.webm');
+    await left.saveAs(leftFile);
+    const kinds = probe(leftFile).map((s) => s.type).sort();
+    assert.deepEqual(kinds, ['audio', 'video'], 'the recording made before leaving');
   } finally {
     await ada.context.close();
     await bo.context.close();
