@@ -75,7 +75,8 @@ struct Seat<H> {
     id: SeatId,
     client: ClientId,
     token: Token,
-    name: Name,
+    /// Boxed: a `Name` holds its full 256-byte capacity, in every seat of every room.
+    name: Box<str>,
     audio: bool,
     video: bool,
     screen: bool,
@@ -91,10 +92,15 @@ struct Seat<H> {
 }
 
 impl<H> Seat<H> {
+    /// The name as the wire carries it (it came from a `Name`, so it fits).
+    fn name(&self) -> Name {
+        Name::try_from(&*self.name).unwrap_or_default()
+    }
+
     fn peer(&self) -> Peer {
         Peer {
             id: self.id,
-            name: self.name.clone(),
+            name: self.name(),
             audio: self.audio,
             video: self.video,
             screen: self.screen,
@@ -307,7 +313,9 @@ pub struct RoomLimits {
 /// Every room of the process.
 #[derive(Debug)]
 pub struct Rooms<H> {
-    rooms: HashMap<RoomName, Room<H>>,
+    // Boxed: a room is 2.8 KB (six seats inline), and a map of them inline would move and
+    // over-allocate whole rooms as it grows (a quarter of a KiB per participant, issue 18).
+    rooms: HashMap<RoomName, Box<Room<H>>>,
     limits: RoomLimits,
     next_seat: u64,
     seated: usize,
@@ -367,7 +375,7 @@ impl<H: Clone> Rooms<H> {
                         id: seat.id.0,
                         client: seat.client.clone(),
                         token: seat.token.to_hex().to_string(),
-                        name: seat.name.clone(),
+                        name: seat.name(),
                         host: seat.host,
                     })
                     .collect(),
@@ -437,7 +445,7 @@ impl<H: Clone> Rooms<H> {
                     id: SeatId(seat.id),
                     client: seat.client,
                     token,
-                    name: seat.name,
+                    name: seat.name.as_str().into(),
                     audio: false,
                     video: false,
                     screen: false,
@@ -458,7 +466,7 @@ impl<H: Clone> Rooms<H> {
             if !room.seats.is_empty() && !room.seats.iter().any(|s| s.host) {
                 room.seats[0].host = true;
             }
-            self.rooms.insert(saved.name, room);
+            self.rooms.insert(saved.name, Box::new(room));
             rooms += 1;
         }
         (rooms, seats)
@@ -531,7 +539,7 @@ impl<H: Clone> Rooms<H> {
             }
             let mut fresh = Room::new(now);
             fresh.creator = conn.addr;
-            self.rooms.insert(room_name.clone(), fresh);
+            self.rooms.insert(room_name.clone(), Box::new(fresh));
         }
         let room = self
             .rooms
@@ -553,7 +561,7 @@ impl<H: Clone> Rooms<H> {
             if seat.away_until.take().is_some() {
                 self.away -= 1;
             }
-            seat.name = join.name.clone();
+            seat.name = join.name.as_str().into();
             seat.audio = join.audio;
             seat.video = join.video;
             seat.screen = false;
@@ -608,7 +616,7 @@ impl<H: Clone> Rooms<H> {
             id: you,
             client: join.client.clone(),
             token: fresh_token,
-            name: join.name.clone(),
+            name: join.name.as_str().into(),
             audio: join.audio,
             video: join.video,
             screen: false,
@@ -802,7 +810,7 @@ impl<H: Clone> Rooms<H> {
         };
         let line = ChatLine {
             from: seat_id,
-            name: seat.name.clone(),
+            name: seat.name(),
             text: text.to_string(),
             ts,
         };

@@ -301,6 +301,10 @@ impl<T: AsyncRead + Unpin> ChargedIo<T> {
         } else {
             self.arm_deadline(cx);
             if let Some(why) = self.overdue(cx) {
+                // The message is cut and the socket ends: what it held goes back now, not
+                // when the session has said goodbye and dropped the socket.
+                self.frames = self.frames.emptied();
+                self.charge.settle_to(0);
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)));
             }
         }

@@ -108,6 +108,11 @@ impl Reframer {
     }
 
     /// Bytes taken in and not yet handed over: ready, being gathered, or a partial header.
+    /// A fresh re-framer with the same settings: what this one held is dropped.
+    pub fn emptied(&self) -> Reframer {
+        Reframer::new(self.fragment, self.max_frame)
+    }
+
     pub fn queued_bytes(&self) -> u64 {
         let ready: usize = self.ready.iter().map(|p| p.bytes.len()).sum::<usize>() - self.offset;
         let gathered: usize = self.gather.iter().map(Vec::len).sum();

@@ -21,7 +21,7 @@ use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName, Upd
 use crate::ops::metrics::bump;
 use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
-    close, ClientMsg, ErrorCode, Join, Name, SeatId, ServerMsg, Token, Update,
+    close, ClientMsg, ErrorCode, Join, SeatId, ServerMsg, Token, Update,
 };
 use crate::signaling::state::State;
 
@@ -35,7 +35,8 @@ pub(super) const PASSWORD_RATE: Rate = Rate {
 /// The seat this socket holds after a successful join.
 pub(super) struct Seated {
     pub(super) seat: SeatId,
-    pub(super) name: Name,
+    /// For the log only; boxed, since a `Name` would hold its full capacity in every session.
+    pub(super) name: Box<str>,
 }
 
 /// What a handler needs of its socket: the shared state, its room, its identity and its queue.
@@ -343,7 +344,7 @@ pub(super) async fn join_room(
             }
             Some(Seated {
                 seat: admitted.you,
-                name: join.name.clone(),
+                name: join.name.as_str().into(),
             })
         }
         Err(refusal) => {

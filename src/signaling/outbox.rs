@@ -1,5 +1,5 @@
 //! One socket's outbound side: the bounded [`Outbox`] every sender pushes to without waiting,
-//! and the session's writing of it (up to 64 queued messages per write, messages over 1 KiB as
+//! and the session's writing of it (up to 64 queued messages per write, messages over 512 bytes as
 //! fragments).
 //!
 //! Architecture invariant: no unbounded queue. A push that does not fit the socket's queue or
@@ -195,7 +195,7 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
 /// Longest frame written. tungstenite's write buffer keeps the capacity of the largest frame it
 /// ever wrote, for the socket's whole life; a message longer than this (an SDP offer is 4-8 KiB)
 /// goes out as a fragmented message instead (RFC 6455 section 5.4), which browsers join.
-const SEND_FRAGMENT: usize = 1024;
+const SEND_FRAGMENT: usize = 512;
 
 /// Feeds one text message to the socket, fragmented when longer than [`SEND_FRAGMENT`]; the
 /// caller flushes.
@@ -288,14 +288,15 @@ impl Drain {
     }
 
     /// At the session's end: what is still queued (an error, a close frame), within `within`,
-    /// then the closing handshake if no close frame was among it.
+    /// then a close frame if none was among it. It does not wait for the client's answer: the
+    /// socket, and what it holds, go as soon as the last frame is out.
     pub(crate) async fn finish(&mut self, ws: &mut Socket, within: Duration) {
         let _ = timeout(within, async {
             loop {
                 match self.write(ws, within).await {
                     Wrote::Some if !self.shared.is_empty() => continue,
                     Wrote::Some => {
-                        let _ = ws.close(None).await;
+                        let _ = ws.send(Message::Close(None)).await;
                         return;
                     }
                     Wrote::Closed | Wrote::Failed => return,

@@ -53,199 +53,212 @@ enum Wake {
 }
 
 /// Runs one WebSocket until it ends.
-pub async fn run(
-    ws: Socket,
+///
+/// A function returning an `async move` block rather than an `async fn`: an `async fn` moves
+/// each argument into a local of its own at the start and keeps the argument's slot too, so the
+/// socket (552 bytes) and the rest would be held twice in every session's task.
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+pub fn run(
+    mut ws: Socket,
     charge: Arc<Charge>,
     room: RoomName,
     state: Arc<State>,
     permit: (SocketPermit, Option<SocketSlot>),
     ip: IpAddr,
     host: Option<String>,
-) {
-    let limits = state.limits().clone();
-    let mut rate = MessageRate::new(&limits, Instant::now());
-    let mut warned_at: Option<Instant> = None;
-    let outbox = Outbox::new(
-        state.budget.clone(),
-        (limits.outbound_per_socket_kib * 1024) as usize,
-    );
-    let mut drain = Drain::new(&outbox);
-    let mut ws = ws;
-    let conn = state.next_conn_id();
-    let mut ctx = Ctx {
-        state: state.clone(),
-        room: room.clone(),
-        conn,
-        outbox,
-        password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
-    };
-    let silence = Duration::from_secs(limits.timeout_secs);
-    let ping_every = Duration::from_secs(limits.ping_secs);
-    let ping = tokio::time::sleep(ping_every);
-    tokio::pin!(ping);
-    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(limits.join_timeout_secs);
-    let mut seated: Option<Seated> = None;
-
-    let end = loop {
-        let wake = tokio::select! {
-            next = timeout_at(deadline, ws.next()) => Wake::Read(next),
-            () = ctx.outbox.shared.ready.notified() => Wake::Write,
-            () = &mut ping => Wake::Ping,
-            () = ctx.outbox.shared.dead.notified() => Wake::Dead,
-            () = state.stopped() => Wake::Stop,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        // The few numbers this task needs, not a copy of every limit in its state.
+        let (cap, silence, ping_every, join_timeout, grace) = {
+            let l = state.limits();
+            (
+                (l.outbound_per_socket_kib * 1024) as usize,
+                Duration::from_secs(l.timeout_secs),
+                Duration::from_secs(l.ping_secs),
+                Duration::from_secs(l.join_timeout_secs),
+                l.seat_grace_secs,
+            )
         };
-        let next = match wake {
-            Wake::Read(next) => next,
-            Wake::Write => match drain.write(&mut ws, silence).await {
-                Wrote::Some => continue,
-                Wrote::Closed => break End::Closed,
-                Wrote::Failed => {
+        let mut rate = MessageRate::new(state.limits(), Instant::now());
+        let mut warned_at: Option<Instant> = None;
+        let outbox = Outbox::new(state.budget.clone(), cap);
+        let mut drain = Drain::new(&outbox);
+        let conn = state.next_conn_id();
+        let mut ctx = Ctx {
+            state: state.clone(),
+            room,
+            conn,
+            outbox,
+            password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
+        };
+        let ping = tokio::time::sleep(ping_every);
+        tokio::pin!(ping);
+        let mut deadline = tokio::time::Instant::now() + join_timeout;
+        let mut seated: Option<Seated> = None;
+
+        let end = loop {
+            let wake = tokio::select! {
+                next = timeout_at(deadline, ws.next()) => Wake::Read(next),
+                () = ctx.outbox.shared.ready.notified() => Wake::Write,
+                () = &mut ping => Wake::Ping,
+                () = ctx.outbox.shared.dead.notified() => Wake::Dead,
+                () = state.stopped() => Wake::Stop,
+            };
+            let next = match wake {
+                Wake::Read(next) => next,
+                Wake::Write => match drain.write(&mut ws, silence).await {
+                    Wrote::Some => continue,
+                    Wrote::Closed => break End::Closed,
+                    Wrote::Failed => {
+                        bump(&state.metrics.slow_clients_dropped);
+                        break End::Lost;
+                    }
+                },
+                Wake::Ping => {
+                    ping.as_mut()
+                        .reset(tokio::time::Instant::now() + ping_every);
+                    match timeout(silence, ws.send(Message::Ping(Default::default()))).await {
+                        Ok(Ok(())) => continue,
+                        _ => break End::Lost,
+                    }
+                }
+                Wake::Dead => {
                     bump(&state.metrics.slow_clients_dropped);
                     break End::Lost;
                 }
-            },
-            Wake::Ping => {
-                ping.as_mut()
-                    .reset(tokio::time::Instant::now() + ping_every);
-                match timeout(silence, ws.send(Message::Ping(Default::default()))).await {
-                    Ok(Ok(())) => continue,
-                    _ => break End::Lost,
-                }
-            }
-            Wake::Dead => {
-                bump(&state.metrics.slow_clients_dropped);
-                break End::Lost;
-            }
-            Wake::Stop => break End::Shutdown,
-        };
-        let message = match next {
-            Err(_elapsed) => {
-                if seated.is_none() {
-                    ctx.outbox.close(close::POLICY, "join expected");
-                }
-                break End::Lost;
-            }
-            Ok(None) => break End::Lost,
-            Ok(Some(Err(e))) => {
-                read_error(&e, &ctx.outbox, &state);
-                break End::Lost;
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        if seated.is_some() {
-            deadline = tokio::time::Instant::now() + silence;
-        }
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => break End::Left,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            Message::Binary(_) => {
-                bump(&state.metrics.frames_rejected);
-                ctx.outbox
-                    .error(ErrorCode::BadRequest, "Send text frames with JSON only.");
-                if seated.is_none() {
-                    ctx.outbox.close(close::POLICY, "join expected");
+                Wake::Stop => break End::Shutdown,
+            };
+            let message = match next {
+                Err(_elapsed) => {
+                    if seated.is_none() {
+                        ctx.outbox.close(close::POLICY, "join expected");
+                    }
                     break End::Lost;
+                }
+                Ok(None) => break End::Lost,
+                Ok(Some(Err(e))) => {
+                    read_error(&e, &ctx.outbox, &state);
+                    break End::Lost;
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            if seated.is_some() {
+                deadline = tokio::time::Instant::now() + silence;
+            }
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(_) => break End::Left,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Binary(_) => {
+                    bump(&state.metrics.frames_rejected);
+                    ctx.outbox
+                        .error(ErrorCode::BadRequest, "Send text frames with JSON only.");
+                    if seated.is_none() {
+                        ctx.outbox.close(close::POLICY, "join expected");
+                        break End::Lost;
+                    }
+                    continue;
+                }
+            };
+            // A flood is dropped here, before parsing or the room lock; the sender hears why, at
+            // most once a second. Other sockets never notice.
+            let now = Instant::now();
+            if !rate.allow(now) {
+                bump(&state.metrics.messages_dropped_rate);
+                if warned_at.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+                    warned_at = Some(now);
+                    ctx.outbox
+                        .error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
                 }
                 continue;
             }
-        };
-        // A flood is dropped here, before parsing or the room lock; the sender hears why, at
-        // most once a second. Other sockets never notice.
-        let now = Instant::now();
-        if !rate.allow(now) {
-            bump(&state.metrics.messages_dropped_rate);
-            if warned_at.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
-                warned_at = Some(now);
-                ctx.outbox
-                    .error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
-            }
-            continue;
-        }
-        let parsed = ClientMsg::parse(&text);
-        match (&seated, parsed) {
-            (_, Err(why)) => {
-                bump(&state.metrics.bad_requests);
-                ctx.outbox.error(ErrorCode::BadRequest, &why.0);
-                if seated.is_none() {
+            let parsed = ClientMsg::parse(&text);
+            match (&seated, parsed) {
+                (_, Err(why)) => {
+                    bump(&state.metrics.bad_requests);
+                    ctx.outbox.error(ErrorCode::BadRequest, &why.0);
+                    if seated.is_none() {
+                        ctx.outbox.close(close::POLICY, "join expected");
+                        break End::Lost;
+                    }
+                }
+                (None, Ok(ClientMsg::Join(join))) => {
+                    // Boxed: the join's future lives only while joining, and would otherwise
+                    // widen every session's task for its whole life.
+                    let seat = Box::pin(handlers::join_room(
+                        &state,
+                        &ctx.room,
+                        &join,
+                        conn,
+                        &ctx.outbox,
+                        (ip, host.as_deref()),
+                    ))
+                    .await;
+                    match seat {
+                        Some(s) => {
+                            charge.set_joined();
+                            seated = Some(s);
+                            deadline = tokio::time::Instant::now() + silence;
+                        }
+                        None => break End::Lost,
+                    }
+                }
+                (None, Ok(_)) => {
+                    bump(&state.metrics.bad_requests);
+                    ctx.outbox
+                        .error(ErrorCode::BadRequest, "The first message must be `join`.");
                     ctx.outbox.close(close::POLICY, "join expected");
                     break End::Lost;
                 }
-            }
-            (None, Ok(ClientMsg::Join(join))) => {
-                // Boxed: the join's future lives only while joining, and would otherwise
-                // widen every session's task for its whole life.
-                let seat = Box::pin(handlers::join_room(
-                    &state,
-                    &room,
-                    &join,
-                    conn,
-                    &ctx.outbox,
-                    (ip, host.as_deref()),
-                ))
-                .await;
-                match seat {
-                    Some(s) => {
-                        charge.set_joined();
-                        seated = Some(s);
-                        deadline = tokio::time::Instant::now() + silence;
+                (Some(me), Ok(msg)) => {
+                    if let Flow::Leave = Box::pin(handlers::seated(&mut ctx, me, msg)).await {
+                        break End::Left;
                     }
-                    None => break End::Lost,
                 }
             }
-            (None, Ok(_)) => {
-                bump(&state.metrics.bad_requests);
-                ctx.outbox
-                    .error(ErrorCode::BadRequest, "The first message must be `join`.");
-                ctx.outbox.close(close::POLICY, "join expected");
-                break End::Lost;
-            }
-            (Some(me), Ok(msg)) => {
-                if let Flow::Leave = Box::pin(handlers::seated(&mut ctx, me, msg)).await {
-                    break End::Left;
-                }
-            }
-        }
-    };
+        };
 
-    if let Some(me) = &seated {
-        let now = Instant::now();
-        let mut rooms = state.rooms();
-        match end {
-            End::Left => {
-                let notices = rooms.leave(&room, me.seat, conn, now);
-                if !notices.is_empty() {
-                    log::info!("room {room}: {} left (seat {})", me.name, me.seat);
+        if let Some(me) = &seated {
+            let now = Instant::now();
+            let mut rooms = state.rooms();
+            match end {
+                End::Left => {
+                    let notices = rooms.leave(&ctx.room, me.seat, conn, now);
+                    if !notices.is_empty() {
+                        log::info!("room {}: {} left (seat {})", ctx.room, me.name, me.seat);
+                    }
+                    deliver_notices(notices);
                 }
-                deliver_notices(notices);
-            }
-            End::Lost | End::Closed => {
-                let notices = rooms.lost(&room, me.seat, conn, now);
-                if !notices.is_empty() {
-                    log::info!(
-                        "room {room}: {} lost connection, seat {} held for {} s",
-                        me.name,
-                        me.seat,
-                        limits.seat_grace_secs
-                    );
+                End::Lost | End::Closed => {
+                    let notices = rooms.lost(&ctx.room, me.seat, conn, now);
+                    if !notices.is_empty() {
+                        log::info!(
+                            "room {}: {} lost connection, seat {} held for {} s",
+                            ctx.room,
+                            me.name,
+                            me.seat,
+                            grace
+                        );
+                    }
+                    deliver_notices(notices);
                 }
-                deliver_notices(notices);
+                // The process is ending; the seat goes with it.
+                End::Shutdown => {}
             }
-            // The process is ending; the seat goes with it.
-            End::Shutdown => {}
         }
+        if matches!(end, End::Shutdown) {
+            ctx.outbox.close(close::GOING_AWAY, "server restarting");
+        }
+        // After a close frame nothing more is written; the client answers it or not.
+        if !matches!(end, End::Closed) {
+            // What is queued (a close frame, an error) goes out, but not forever.
+            // Boxed: the largest of this task's waits, and the last.
+            Box::pin(drain.finish(&mut ws, Duration::from_secs(1))).await;
+        }
+        drop(drain);
+        drop(ws);
+        drop(permit);
     }
-    if matches!(end, End::Shutdown) {
-        ctx.outbox.close(close::GOING_AWAY, "server restarting");
-    }
-    // After a close frame nothing more is written; the client answers it or not.
-    if !matches!(end, End::Closed) {
-        // What is queued (a close frame, an error) goes out, but not forever.
-        drain.finish(&mut ws, Duration::from_secs(2)).await;
-    }
-    drop(drain);
-    drop(ws);
-    drop(permit);
 }
 
 /// Tells the client what went wrong reading its frames, when it can still be told.
