@@ -11,7 +11,8 @@
 //       File System Access path, the save picker answered with a file of the origin's private
 //       file system). The recorder runs in a browser of its own, so its whole process tree
 //       (browser, renderer, GPU, utility processes) is what is measured: CPU (% of one core)
-//       and RSS every 10 s, one minute in the call before recording as the baseline.
+//       and memory (PSS, shared pages counted once) every 10 s, one minute in the call before
+//       recording as the baseline.
 //
 // Needs a debug or release build (VIDEOMEET_BIN, default target/debug/videomeet) and
 // `npm ci` in tests/browser. Prints one JSON line per run and a summary.
@@ -21,10 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const harness = await import(path.resolve(here, '../../tests/browser/e2e/harness.mjs'));
 const { startServer, launch, participant, joinWithMedia, smallVideo, waitFor } = harness;
+// playwright-core is installed once, for the browser tests.
+const { chromium } = createRequire(path.resolve(here, '../../tests/browser/package.json'))('playwright-core');
 
 const args = process.argv.slice(2);
 const what = args[0];
@@ -117,7 +121,10 @@ function tree(root) {
   return out;
 }
 
-/** CPU seconds and RSS bytes of a process tree. */
+/**
+ * CPU seconds and memory of a process tree: PSS (each shared page divided among the processes
+ * that map it, so the sum counts it once), from smaps_rollup.
+ */
 function usage(root) {
   let ticks = 0;
   let rss = 0;
@@ -126,8 +133,8 @@ function usage(root) {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      rss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
     } catch { /* gone */ }
   }
   return { cpu: ticks / 100, rss };
@@ -138,10 +145,20 @@ async function recording() {
   const people = opt('people', 3);
   const server = await startServer();
   const others = await launch();
-  const own = await launch();
-  const pid = own.process()?.pid;
-  if (!pid) throw new Error('no browser pid');
+  // The recorder's browser as a server of its own, for its process id (a launched Browser has none).
+  const ownServer = await chromium.launchServer({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  const own = await chromium.connect(ownServer.wsEndpoint());
+  const pid = ownServer.process().pid;
   try {
+    if (!pid) throw new Error('no browser pid');
     const recorderContext = await own.newContext({ viewport: { width: 1000, height: 700 } });
     await recorderContext.addInitScript(smallVideo);
     await recorderContext.addInitScript(pickerToPrivateFiles);
@@ -161,7 +178,7 @@ async function recording() {
       const t = Date.now();
       const jsHeap = await heap(ada.page).catch(() => null);
       const row = {
-        phase, t, rssMiB: now.rss / 2 ** 20, jsHeapMiB: jsHeap === null ? null : jsHeap / 2 ** 20,
+        phase, t, pssMiB: now.rss / 2 ** 20, jsHeapMiB: jsHeap === null ? null : jsHeap / 2 ** 20,
         cpuPercent: last ? ((now.cpu - last.cpu) / ((t - last.t) / 1000)) * 100 : null,
       };
       samples.push(row);
@@ -190,13 +207,14 @@ async function recording() {
     const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const phase of ['call', 'recording']) {
       const rows = samples.filter((s) => s.phase === phase && s.cpuPercent !== null);
-      const rss = rows.map((r) => r.rssMiB);
-      console.log(`${phase}: CPU median ${median(rows.map((r) => r.cpuPercent)).toFixed(0)}% of a core, RSS ${Math.min(...rss).toFixed(0)}–${Math.max(...rss).toFixed(0)} MiB (first ${rss[0].toFixed(0)}, last ${rss.at(-1).toFixed(0)}), JS heap last ${rows.at(-1).jsHeapMiB?.toFixed(1)} MiB`);
+      const rss = rows.map((r) => r.pssMiB);
+      console.log(`${phase}: CPU median ${median(rows.map((r) => r.cpuPercent)).toFixed(0)}% of a core, PSS ${Math.min(...rss).toFixed(0)}–${Math.max(...rss).toFixed(0)} MiB (first ${rss[0].toFixed(0)}, last ${rss.at(-1).toFixed(0)}), JS heap last ${rows.at(-1).jsHeapMiB?.toFixed(1)} MiB`);
     }
     console.log(`file: ${(size / 1e6).toFixed(1)} MB for ${minutes} min (${((size * 8) / (minutes * 60) / 1000).toFixed(0)} kbit/s)`);
     for (const p of rest) await p.context.close();
   } finally {
     await own.close();
+    await ownServer.close();
     await others.close();
     await server.stop();
   }
