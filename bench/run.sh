@@ -7,6 +7,14 @@
 #   bash bench/run.sh soak       # the 10-minute soak
 #   bash bench/run.sh scale      # or any of: idle start scale throughput socketio flood flood64
 #   SIZES=3000 bash bench/run.sh scale
+#   RUNS=10 bash bench/run.sh throughput   # each scenario 10 times; outputs NAME.1.txt, NAME.2.txt, ...
+#   bash bench/run.sh margin               # heap and RSS per participant at the margin, 600 -> 3000
+#
+# Before each timed run it waits (up to 60 s) until the rest of the machine uses under
+# QUIET_PCT (default 20) percent of all cores, measured over 2 s from /proc/stat minus this
+# script's own server and generator; past that it refuses (exit 3), or with SHARED=1 runs anyway
+# and says so in the run's output ("machine: shared, N% busy"), so no figure is taken on a
+# shared machine unknowingly.
 #
 # Needs: a release build (cargo build --release -p videomeet -p loadgen), and for `socketio`
 # redis-server (apt-get install -y redis-server) and `npm ci` in bench/socketio-relay.
@@ -44,12 +52,51 @@ stop_server() {
   wait "$PID" 2>/dev/null
 }
 
-# run NAME COMMAND... : runs and tees the output to $OUT/NAME.txt.
+# busy_pct: percent of all cores busy over 2 s (from /proc/stat), less what $PID (the server
+# under test, when running) used; the generator is not running yet when this is asked.
+busy_pct() {
+  local a b own_a own_b hz cores
+  read -r _ a1 a2 a3 a4 a5 a6 a7 _ </proc/stat
+  own_a=$( [ -n "${PID:-}" ] && awk '{print $14+$15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
+  sleep 2
+  read -r _ b1 b2 b3 b4 b5 b6 b7 _ </proc/stat
+  own_b=$( [ -n "${PID:-}" ] && awk '{print $14+$15}' "/proc/$PID/stat" 2>/dev/null || echo 0)
+  local busy=$(( (b1+b2+b3+b6+b7) - (a1+a2+a3+a6+a7) - (own_b-own_a) ))
+  local total=$(( (b1+b2+b3+b4+b5+b6+b7) - (a1+a2+a3+a4+a5+a6+a7) ))
+  [ "$total" -gt 0 ] || total=1
+  echo $(( busy * 100 / total ))
+}
+
+# quiet: waits for a quiet machine (see the top); prints the machine line for the run.
+quiet() {
+  local pct
+  for _ in $(seq 30); do
+    pct=$(busy_pct)
+    if [ "$pct" -lt "${QUIET_PCT:-20}" ]; then
+      echo "machine: quiet, ${pct}% busy"
+      return 0
+    fi
+  done
+  if [ "${SHARED:-0}" = 1 ]; then
+    echo "machine: shared, ${pct}% busy"
+    return 0
+  fi
+  echo "the machine stayed ${pct}% busy for 60 s (over ${QUIET_PCT:-20}%): not timing; SHARED=1 to run anyway" >&2
+  exit 3
+}
+
+# run NAME COMMAND... : runs (RUNS times, default 1) and tees each output to $OUT/NAME.txt
+# (NAME.1.txt, NAME.2.txt, ... when RUNS > 1), each headed by its machine line.
 run() {
   local name=$1
   shift
-  echo "== $name: $*"
-  "$@" 2>&1 | tee "$OUT/$name.txt" | sed -n '/--- summary ---/,$p'
+  local runs=${RUNS:-1}
+  for i in $(seq "$runs"); do
+    local file="$OUT/$name.txt"
+    [ "$runs" -gt 1 ] && file="$OUT/$name.$i.txt"
+    if [ "$runs" -gt 1 ]; then echo "== $name ($i of $runs): $*"; else echo "== $name: $*"; fi
+    { quiet; "$@" 2>&1; } | tee "$file" | sed -n '/^machine:/p;/--- summary ---/,$p'
+  done
 }
 
 idle() {
@@ -152,6 +199,30 @@ flood64() {
   run flood-64 "$B/loadgen" flood --addr "127.0.0.1:$PORT" --pid "$PID" --tricklers 2000 \
     --nonreaders 4 --storm 100 --honest 60 --secs 30 --cgroup-mib 512
   stop_server
+}
+
+# margin: heap (the server's own allocator count, /metrics) and RSS at SIZES participants (600
+# and 3000) during the hold of a full meeting workload without churn, and the memory each
+# participant past the first 600 adds, printed by this script, not worked out by hand.
+margin() {
+  local sizes=(${SIZES:-600 3000}) heap=() rss=()
+  for n in "${sizes[@]}"; do
+    # Counts, not times: no quiet check (a busy machine changes neither count).
+    start_server "margin-$n" --tls-listen off
+    "$B/loadgen" scale --addr "127.0.0.1:$PORT" --pid "$PID" --participants "$n" --hold 16 \
+      --churn off >"$OUT/margin-$n.txt" 2>&1 &
+    local gen=$!
+    for _ in $(seq 600); do grep -q "workload done" "$OUT/margin-$n.txt" && break; sleep 0.5; done
+    sleep 8
+    heap+=("$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^videomeet_heap_bytes /{print $2}')")
+    rss+=("$(awk '/VmRSS/{print $2}' "/proc/$PID/status")")
+    echo "participants $n: heap ${heap[-1]} bytes, VmRSS ${rss[-1]} KiB"
+    wait "$gen"
+    stop_server
+  done
+  local extra=$(( sizes[-1] - sizes[0] ))
+  awk -v h0="${heap[0]}" -v h1="${heap[-1]}" -v r0="${rss[0]}" -v r1="${rss[-1]}" -v n="$extra" \
+    'BEGIN { printf "per participant at the margin: heap %.2f KiB, RSS %.2f KiB\n", (h1-h0)/n/1024, (r1-r0)/n }'
 }
 
 soak() {

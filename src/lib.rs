@@ -87,6 +87,11 @@ pub async fn serve_on(
     }
 
     let (http, https) = (listeners.http, listeners.https);
+    // Where the plain-HTTP port sends visitors whose browser would refuse the camera there.
+    let https_port = match &https {
+        Some((listener, _)) => Some(listener.local_addr()?.port()),
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
         let (accepted, tls) = tokio::select! {
@@ -128,7 +133,7 @@ pub async fn serve_on(
                     let Some(held) = take_place(&state, slot).await else {
                         return metrics::bump(&state.metrics.connections_refused);
                     };
-                    serve_connection(stream, peer, state, (done, held)).await
+                    serve_connection(stream, peer, state, (done, held), https_port).await
                 });
             }
             Some(acceptor) => {
@@ -140,7 +145,9 @@ pub async fn serve_on(
                     // stalls in its headers.
                     let limit = Duration::from_secs(state.limits().header_timeout_secs);
                     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, state, (done, held)).await,
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, state, (done, held), None).await
+                        }
                         Ok(Err(e)) => {
                             metrics::bump(&state.metrics.tls_handshakes_failed);
                             log::debug!("TLS handshake failed: {e}");
@@ -294,6 +301,7 @@ async fn serve_connection<S>(
     peer: std::net::SocketAddr,
     state: Arc<State>,
     _held: (mpsc::Sender<()>, ConnectionHeld),
+    https_port: Option<u16>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -306,7 +314,7 @@ async fn serve_connection<S>(
         .max_buf_size(16 * 1024)
         .keep_alive(true);
     let svc_state = state.clone();
-    let service = service_fn(move |req| http::handle(req, svc_state.clone(), peer));
+    let service = service_fn(move |req| http::handle(req, svc_state.clone(), peer, https_port));
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();

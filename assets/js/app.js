@@ -10,11 +10,13 @@ import { loadCertificate } from './certificate.js';
 import { canPickSpeaker, listDevices } from './devices.js';
 import { FileShare, RELAYED_BYTES_PER_SEC } from './files.js';
 import { pickLanguage, translator } from './i18n.js';
+import { registerShell } from './install.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
 import { MeetingState, connectionOutcome, errorOutcome } from './meeting-state.js';
 import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
-import { PeerMsg, Signaling } from './protocol.js';
+import { PeerMsg, RoomPayload, Signaling } from './protocol.js';
+import { REACTION_MS, ReactionLimiter } from './reactions.js';
 import { MeetingRecorder, RecordingFlow, fileSink, memoryRecordingSink, recordingType } from './recorder.js';
 import { roomFromPath } from './room-name.js';
 import { VerifiedPeers, pairCode, roomCode } from './safety-code.js';
@@ -23,7 +25,9 @@ import { FilesView, canStreamToDisk } from './ui/files.js';
 import { Controls } from './ui/controls.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
+import { KnockList } from './ui/knocks.js';
 import { Lobby } from './ui/lobby.js';
+import { PictureInPicture, pipKind } from './ui/pip.js';
 import { RecordingView } from './ui/recording.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
@@ -38,6 +42,8 @@ const lang = pickLanguage(navigator.languages);
 const t = translator(lang);
 document.documentElement.lang = lang;
 applyStrings(document, t);
+// The app installs from a room's link too (the worker keeps only the start page's shell).
+registerShell();
 
 // The server serves this page only for valid names; anything else goes back to the start page.
 const room = roomFromPath(location.pathname) ?? '';
@@ -47,8 +53,9 @@ document.title = `${room} · VideoMeet`;
 const screens = new Screens(t);
 const lobby = new Lobby(t, room);
 const controls = new Controls(t, room);
-const chatView = new ChatView();
+const chatView = new ChatView(t);
 const hostPanel = new HostPanel(t);
+const knockList = new KnockList(t);
 const verifyView = new VerifyView(t);
 const recordingView = new RecordingView(t);
 recordingView.bind({ toggle: () => meeting?.toggleRecording() });
@@ -62,6 +69,11 @@ const media = new LocalMedia();
 const certificates = loadCertificate();
 media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
+media.processing = {
+  noiseSuppression: prefs.noiseSuppression,
+  echoCancellation: prefs.echoCancellation,
+  autoGainControl: prefs.autoGainControl,
+};
 /**
  * `?adapt=0`: a test and benchmark switch (bench/shaped/) that turns the per-peer adaptation of
  * adapt.js off and sends by room size only, so a run can compare the two.
@@ -74,6 +86,9 @@ let meeting = null;
 /** @type {string[]} */
 let cameraIds = [];
 
+// Over plain HTTP the camera is refused (HTTPS and localhost only): say so, with a link. With
+// HTTPS on, the server redirects such visits itself, except behind a proxy (README).
+if (!window.isSecureContext) lobby.showInsecure(`https://${location.host.replace(/:\d+$/, '')}${location.pathname}${location.search}`);
 lobby.name = prefs.name;
 lobby.onNameChange((name) => {
   prefs.name = name.trim().slice(0, 64);
@@ -89,6 +104,12 @@ refreshDevices();
 navigator.mediaDevices?.addEventListener?.('devicechange', refreshDevices);
 
 lobby.onToggle(toggle);
+lobby.renderProcessing(media.processing);
+lobby.onProcessing((processing) => {
+  Object.assign(prefs, processing);
+  savePrefs(store, prefs);
+  media.setProcessing(processing).catch(reportMediaError);
+});
 lobby.onPickDevice(chooseDevice);
 lobby.onPickSpeaker((deviceId) => {
   prefs.speakerDevice = deviceId;
@@ -114,6 +135,8 @@ controls.bind({
   leave: () => meeting?.leave(),
   invite: () => meeting?.copyInvite(),
   audioOnly: () => meeting?.setAudioOnly(!prefs.audioOnly),
+  react: (emoji) => meeting?.react(emoji),
+  pip: () => meeting?.togglePip(),
 }, () => screens.is('meeting'));
 controls.renderAudioOnly(prefs.audioOnly);
 chatView.bind({
@@ -130,8 +153,14 @@ hostPanel.bind({
   close: () => meeting?.toggleSettings(false),
   lock: () => meeting?.signaling.lock(!meeting.state.room.locked),
   setPassword: (password) => meeting?.signaling.setPassword(password),
+  askToJoin: (on) => meeting?.signaling.askToJoin(on),
   allowRecording: (allowed) => meeting?.signaling.allowRecording(allowed),
 });
+knockList.bind({
+  admit: (id) => meeting?.signaling.admit(id),
+  deny: (id) => meeting?.signaling.deny(id),
+});
+lobby.onStopWaiting(() => meeting?.stopWaiting());
 
 /**
  * Turns a kind on or off: the first time on asks the browser; after that only `enabled` flips.
@@ -235,6 +264,10 @@ class Meeting {
     this.relayOnly = new URLSearchParams(location.search).get('relay') === '1';
     this.grid = Grid.onPage(t);
     this.grid.setSink(prefs.speakerDevice);
+    this.pip = new PictureInPicture(this.grid, pipKind(window));
+    this.pip.addEventListener('change', () => controls.renderPip(Boolean(this.pip.kind), this.pip.open));
+    controls.renderPip(Boolean(this.pip.kind), false);
+    this.reactions = new ReactionLimiter();
     this.mesh = new Mesh((id, initiator) => this.makeLink(id, initiator));
     this.files = new FileShare();
     this.filesView = new FilesView(t, lang, (id) => this.state.peers.get(id)?.name ?? '');
@@ -249,6 +282,8 @@ class Meeting {
       });
     }
     this.ticking = false;
+    /** The host just pressed Remove (a removal turns "Ask to join" on: say so). */
+    this.removing = false;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.signaling = new Signaling({
       url: `${scheme}//${location.host}/ws/${encodeURIComponent(room)}`,
@@ -262,13 +297,16 @@ class Meeting {
     });
     this.signaling.token = session?.getItem(tokenKey(room)) ?? null;
     this.signaling.addEventListener('joined', (e) => this.onJoined(/** @type {CustomEvent} */ (e).detail));
+    this.signaling.addEventListener('knocking', () => this.onKnocking());
     this.signaling.addEventListener('message', (e) => this.onMessage(/** @type {CustomEvent} */ (e).detail));
     this.signaling.addEventListener('error', (e) => this.onError(/** @type {CustomEvent} */ (e).detail));
     this.signaling.addEventListener('state', (e) => this.onState(/** @type {CustomEvent} */ (e).detail));
     media.addEventListener('outgoing', (e) => {
-      const { kind, track } = /** @type {CustomEvent} */ (e).detail;
-      Promise.all([...this.mesh.links.values()].map((l) => l.attach(kind, track)))
-        .then(() => this.adaptVideo());
+      const { kind, track, waitUntil } = /** @type {CustomEvent} */ (e).detail;
+      // The old track stops only once this is done on every link (media.js).
+      const replaced = Promise.all([...this.mesh.links.values()].map((l) => l.attach(kind, track)));
+      waitUntil(replaced);
+      replaced.then(() => this.adaptVideo());
       if (this.state.joined) {
         this.signaling.update({ screen: media.sharing });
         this.renderSelf();
@@ -553,8 +591,23 @@ class Meeting {
     this.signaling.update({ video: this.sendsVideo() });
   }
 
+  /** The room asks to join: wait in the lobby, preview and all, until the host decides. */
+  onKnocking() {
+    this.state.knock();
+    lobby.setWaiting(true);
+  }
+
+  /** "Stop waiting": the knock is withdrawn, the lobby is as before Join. */
+  stopWaiting() {
+    this.signaling.leave();
+    this.state.leaveSeat();
+    lobby.setWaiting(false);
+    lobby.setJoining(false);
+  }
+
   /** @param {import('./meeting-state.js').Joined} msg */
   onJoined(msg) {
+    lobby.setWaiting(false);
     try { session?.setItem(tokenKey(room), msg.token); } catch { /* private mode */ }
     const notices = this.state.applyJoined(msg, { screen: media.sharing });
     screens.show('meeting');
@@ -693,7 +746,10 @@ class Meeting {
         case 'peer': {
           const { id } = notice.peer;
           this.grid.update(id, notice.peer);
-          this.grid.setRemovable(id, this.state.host ? () => this.signaling.remove(id) : null);
+          this.grid.setRemovable(id, this.state.host ? () => {
+            this.removing = true;
+            this.signaling.remove(id);
+          } : null);
           this.grid.setAction(id, 'file', { label: t('sendFileTo', { name: notice.peer.name }), run: () => this.filesView.pick(id) });
           this.grid.setAction(id, 'verify', { label: t('verify'), title: t('verifyTitle', { name: notice.peer.name }), run: () => this.openVerify(id) });
           this.renderTrust(id);
@@ -719,8 +775,25 @@ class Meeting {
           if (!notice.host) this.toggleSettings(false);
           break;
         case 'room':
+          // A removal of mine turned "Ask to join" on: say so once, and how to undo it.
+          if (notice.ask && !hostPanel.asks && this.removing) this.toast(t('askOnAfterRemove'));
+          this.removing = false;
           hostPanel.render(notice);
           recordingView.renderButton(this.recording.active, notice.recordingAllowed);
+          break;
+        case 'knock':
+          knockList.add(notice.knock);
+          // Someone new at the door while the host looks elsewhere: a chime and a toast.
+          if (notice.alert && !document.hasFocus()) {
+            knockList.ring();
+            this.toast(t('knockFrom', { name: notice.knock.name }));
+          }
+          break;
+        case 'knock-gone':
+          knockList.remove(notice.id);
+          break;
+        case 'knocks-clear':
+          knockList.clear();
           break;
         case 'self':
           this.renderSelf();
@@ -737,6 +810,7 @@ class Meeting {
           break;
         case 'chat-line':
           chatView.panel.add(notice.line, notice.mine);
+          if (notice.mine) chatView.confirmed(notice.line.text);
           break;
         case 'unread':
           chatView.setUnread(notice.count);
@@ -749,6 +823,9 @@ class Meeting {
           break;
         case 'send-update':
           this.signaling.update(notice.state);
+          break;
+        case 'reaction':
+          this.grid.showReaction(notice.id, notice.emoji, REACTION_MS);
           break;
         default:
           break;
@@ -779,6 +856,16 @@ class Meeting {
         break;
       case 'not-host':
         this.run(this.state.loseHost());
+        break;
+      case 'refused': {
+        // Never only the console: beside the chat box if a message of mine was refused, else
+        // in passing. The server's own words are English; the sentence around them is not.
+        const why = t('chatRefused', { message: message ?? code });
+        if (!chatView.refused(why)) this.toast(t(outcome.key ?? 'errBadRequest', { message: message ?? code }));
+        break;
+      }
+      case 'toast':
+        this.toast(text);
         break;
       case 'recording-refused':
         this.runRecording(this.recording.refused());
@@ -832,6 +919,7 @@ class Meeting {
       }));
       const before = this.state.speaker;
       this.grid.setSpeaker(this.state.hear(samples));
+      if (this.state.speaker !== before) this.pip.follow(this.state.speaker);
       // A poor link of mine prefers the speaker's video: a new speaker changes what I ask for.
       if (this.state.speaker !== before && this.ownLevel === 'poor') this.sendWanted();
     } finally {
@@ -936,6 +1024,21 @@ class Meeting {
     this.renderScreen();
   }
 
+  /** A reaction for everyone (shown when the server relays it back), within the page's rate. @param {string} emoji */
+  react(emoji) {
+    if (!this.state.joined || !this.reactions.take(Date.now())) return;
+    this.signaling.roomMessage(RoomPayload.reaction(emoji));
+  }
+
+  async togglePip() {
+    try {
+      await this.pip.toggle(this.state.speaker);
+    } catch (err) {
+      const e = /** @type {any} */ (err);
+      this.toast(e?.name === 'NoVideo' ? t('pipNothing') : t('pipFailed', { message: e?.message ?? String(err) }));
+    }
+  }
+
   toggleHand() {
     this.run(this.state.toggleHand());
     controls.renderHand(this.state.hand);
@@ -998,6 +1101,7 @@ class Meeting {
     this.signaling.leave();
     this.mesh.closeAll();
     this.state.leaveSeat();
+    lobby.setWaiting(false);
     screens.show('lobby');
     lobby.setJoining(false);
     lobby.showError('join', reason);
@@ -1009,6 +1113,7 @@ class Meeting {
     // A recording under way is kept: the recorder stops, and the file is offered on the next screen.
     this.runRecording(this.recording.leave());
     this.state.end();
+    this.pip.close().catch(() => {});
     clearInterval(this.ticker);
     clearInterval(this.sampleTicker);
     this.signaling.leave();

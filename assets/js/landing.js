@@ -1,6 +1,8 @@
-// The start page: create a room with a fresh random name, or go to one by name.
+// The start page: create a room with a fresh random name, or go to one by name. Installed as an
+// app it may open from the service worker's cache with no server in reach: then it says so.
 
 import { pickLanguage, translator } from './i18n.js';
+import { registerShell, serverReachable } from './install.js';
 import { normalizeRoomName, randomRoomName } from './room-name.js';
 import { applyStrings, byId } from './ui/dom.js';
 
@@ -34,3 +36,14 @@ input.addEventListener('input', () => {
   error.hidden = true;
   input.removeAttribute('aria-invalid');
 });
+
+const offline = byId('offline');
+async function checkServer() {
+  const up = await serverReachable();
+  offline.hidden = up;
+  offline.textContent = up ? '' : t('offline');
+}
+checkServer();
+window.addEventListener('online', checkServer);
+window.addEventListener('offline', checkServer);
+registerShell();

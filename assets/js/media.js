@@ -7,6 +7,11 @@
 /** Capture asked for by default; bandwidth.js narrows it as the mesh grows. */
 export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
 export const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+/**
+ * @typedef {{ noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }} Processing
+ */
+/** The microphone processing a first visit gets: all of the browser's own, on. @type {Readonly<Processing>} */
+export const PROCESSING_ON = Object.freeze({ noiseSuppression: true, echoCancellation: true, autoGainControl: true });
 
 /**
  * Maps a getUserMedia failure to a message key of i18n.js.
@@ -29,9 +34,14 @@ export function mediaErrorKey(err) {
   }
 }
 
+/** Longest wait for the senders' replaceTrack before an old track is stopped anyway, in ms. */
+export const REPLACE_TIMEOUT_MS = 5000;
+
 /**
- * Events: `outgoing` {kind, track} when the track to send for a kind changed (peers put it on
- * their senders with replaceTrack); `change` when anything about the local media changed.
+ * Events: `outgoing` {kind, track, waitUntil} when the track to send for a kind changed (peers
+ * put it on their senders with replaceTrack, and hand `waitUntil` the promise of that, so the
+ * old track stops only once the new one is on every sender); `change` when anything about the
+ * local media changed.
  */
 export class LocalMedia extends EventTarget {
   constructor(mediaDevices = globalThis.navigator?.mediaDevices) {
@@ -47,6 +57,34 @@ export class LocalMedia extends EventTarget {
     this.devices = { audio: '', video: '' };
     /** Which way the camera faces, where the browser says. */
     this.facing = 'user';
+    /** The browser's own microphone processing (prefs.js keeps the user's choice). @type {Processing} */
+    this.processing = { ...PROCESSING_ON };
+  }
+
+  /**
+   * Turns the microphone's noise suppression, echo cancellation and automatic gain on or off.
+   * A running microphone gets them at once: by applyConstraints where the browser honours it,
+   * else by a fresh capture that replaces it on every sender.
+   * @param {Partial<Processing>} processing
+   */
+  async setProcessing(processing) {
+    this.processing = { ...this.processing, ...processing };
+    const current = this.tracks.audio;
+    if (!current || current.readyState !== 'live') return;
+    try {
+      await current.applyConstraints?.({ ...current.getConstraints?.(), ...this.processing });
+    } catch {
+      // Some browsers refuse to change these on a live track: a fresh capture below.
+    }
+    const settings = current.getSettings?.() ?? {};
+    const applied = Object.entries(this.processing).every(([key, on]) => !(key in settings) || settings[key] === on);
+    if (applied) {
+      this.#changed();
+      return;
+    }
+    const track = await this.#captureReplacing('audio', this.devices.audio ? { deviceId: { exact: this.devices.audio } } : {}, current);
+    track.enabled = current.enabled;
+    await this.#install('audio', track);
   }
 
   /** @param {'audio' | 'video'} kind */
@@ -104,7 +142,7 @@ export class LocalMedia extends EventTarget {
     const extra = deviceId ? { deviceId: { exact: deviceId } } : {};
     const track = await this.#captureReplacing(kind, extra, current);
     track.enabled = current.enabled;
-    this.#install(kind, track);
+    await this.#install(kind, track);
   }
 
   /**
@@ -128,7 +166,7 @@ export class LocalMedia extends EventTarget {
     }
     const track = await this.#captureReplacing('video', extra, current);
     track.enabled = current.enabled;
-    this.#install('video', track);
+    await this.#install('video', track);
   }
 
   /** Starts sharing the screen in place of the camera. Throws if the user says no. */
@@ -166,7 +204,7 @@ export class LocalMedia extends EventTarget {
       err.name = 'NotFoundError';
       throw err;
     }
-    const base = kind === 'video' ? VIDEO_CONSTRAINTS : AUDIO_CONSTRAINTS;
+    const base = kind === 'video' ? VIDEO_CONSTRAINTS : { ...AUDIO_CONSTRAINTS, ...this.processing };
     const stream = await this.mediaDevices.getUserMedia({ [kind]: { ...base, ...extra } });
     const track = stream.getTracks().find((t) => t.kind === kind);
     if (!track) {
@@ -177,7 +215,11 @@ export class LocalMedia extends EventTarget {
     return track;
   }
 
-  /** Opens the new device; phones that cannot run two cameras at once get the old one stopped first. */
+  /**
+   * Opens the new device while the old one still runs, so peers never see a gap; phones that
+   * cannot run two cameras at once (NotReadableError, AbortError) get the old one stopped first
+   * and a short gap instead.
+   */
   async #captureReplacing(kind, extra, current) {
     try {
       return await this.#capture(kind, extra);
@@ -188,8 +230,12 @@ export class LocalMedia extends EventTarget {
     }
   }
 
-  /** Puts a new track in place of the old one and stops the old. */
-  #install(kind, track) {
+  /**
+   * Puts a new track in place of the old one, and stops the old one once the new one is on
+   * every sender (ARCHITECTURE.md's invariant: peers never see a frozen or black frame). Resolves
+   * when the old one is stopped.
+   */
+  async #install(kind, track) {
     const old = this.tracks[kind];
     this.tracks[kind] = track;
     track.addEventListener('ended', () => this.#changed());
@@ -201,8 +247,13 @@ export class LocalMedia extends EventTarget {
     } else if (!this.screen) {
       this.#swapStreamVideo(track);
     }
-    if (kind === 'audio' || !this.screen) this.#emitOutgoing(kind);
-    if (old && old !== track) old.stop();
+    const replaced = kind === 'audio' || !this.screen ? this.#emitOutgoing(kind) : Promise.resolve();
+    this.#changed();
+    // Already stopped on the stop-first path of #captureReplacing.
+    if (!old || old === track || old.readyState === 'ended') return;
+    // A sender whose replaceTrack never settles must not keep the old camera on forever.
+    await Promise.race([replaced, new Promise((resolve) => { setTimeout(resolve, REPLACE_TIMEOUT_MS); })]);
+    old.stop();
     this.#changed();
   }
 
@@ -212,9 +263,15 @@ export class LocalMedia extends EventTarget {
     if (track) this.stream.addTrack(track);
   }
 
+  /** Tells every listener; resolves once what they handed `waitUntil` has settled. */
   #emitOutgoing(kind) {
-    this.dispatchEvent(new CustomEvent('outgoing', { detail: { kind, track: this.outgoing(kind) } }));
+    /** @type {Promise<unknown>[]} */
+    const waits = [];
+    /** @param {Promise<unknown>} promise */
+    const waitUntil = (promise) => { waits.push(promise); };
+    this.dispatchEvent(new CustomEvent('outgoing', { detail: { kind, track: this.outgoing(kind), waitUntil } }));
     this.#changed();
+    return Promise.allSettled(waits);
   }
 
   #changed() {

@@ -5,19 +5,24 @@
 // (app.js) turns notices into tiles, links and announcements, and node tests import this as is.
 
 import { EnergyLevel, pickSpeaker } from './audio-level.js';
-import { CloseCode, ErrorCode } from './protocol.js';
+import { CloseCode, ErrorCode, parseRoomPayload } from './protocol.js';
 
 /**
  * @typedef {import('./protocol.js').Peer} Peer
  * @typedef {import('./protocol.js').ChatLine} ChatLine
  * @typedef {import('./protocol.js').MediaState} MediaState
+ * @typedef {import('./protocol.js').KnockInfo} KnockInfo
  * @typedef {{ key: string, vars?: Record<string, string | number> }} Words a message key of i18n.js
  *
  * @typedef {{ type: 'peer', peer: Peer }
  *   | { type: 'peer-gone', id: string }
  *   | { type: 'connect', id: string, initiator: boolean, fresh: boolean }
  *   | { type: 'host', host: boolean }
- *   | { type: 'room', locked: boolean, password: boolean, recordingAllowed: boolean }
+ *   | { type: 'room', locked: boolean, password: boolean, ask: boolean, recordingAllowed: boolean }
+ *   | { type: 'knock', knock: KnockInfo, alert: boolean }
+ *   | { type: 'knock-gone', id: string }
+ *   | { type: 'knocks-clear' }
+ *   | { type: 'reaction', id: string, emoji: string }
  *   | { type: 'self' }
  *   | { type: 'self-recording', recording: boolean }
  *   | { type: 'chat-reset' }
@@ -36,10 +41,14 @@ import { CloseCode, ErrorCode } from './protocol.js';
  *   - `recorders`: who records changed (see `recorders()`).
  *   - `send-update`: tell the others this state (a hand raised or lowered; screen and hand
  *     again after a join).
+ *   - `knock`: show (host) that someone waits, with Admit and Deny; `alert`: newly, so a page
+ *     that is not focused plays a sound and shows a toast. `knock-gone`, `knocks-clear`: off.
+ *   - `reaction`: float `emoji` over the tile `id` ('self' for this seat's own).
  *
  * @typedef {{ type: 'joined', you: string, token: string, host: boolean, peers: Peer[],
- *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean, recording_allowed?: boolean,
- *             chat?: ChatLine[], resumed: boolean, reconnected: boolean }} Joined
+ *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean, ask?: boolean,
+ *             recording_allowed?: boolean, chat?: ChatLine[], knocks?: KnockInfo[], resumed: boolean,
+ *             reconnected: boolean }} Joined
  */
 
 export class MeetingState {
@@ -55,9 +64,13 @@ export class MeetingState {
     this.ended = false;
     this.host = false;
     this.hand = false;
-    this.room = { locked: false, password: false, recordingAllowed: true };
+    this.room = { locked: false, password: false, ask: false, recordingAllowed: true };
     /** Whether the server says this seat records. */
     this.recording = false;
+    /** Knocking at the door (the room asks to join): waiting for the host. */
+    this.knocking = false;
+    /** @type {Map<string, string>} who waits to be let in (the host's list), id → name */
+    this.knocks = new Map();
     /** @type {Map<string, Peer>} everyone else in the room, by seat id */
     this.peers = new Map();
     /** @type {RTCIceServer[]} */
@@ -89,10 +102,17 @@ export class MeetingState {
     const wasJoined = this.joined;
     this.joined = true;
     this.waitingForSeat = false;
+    this.knocking = false;
     this.selfId = msg.you;
     this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
     this.#setHost(Boolean(msg.host), out);
     out.push(this.#setRoom(msg));
+    this.knocks.clear();
+    out.push({ type: 'knocks-clear' });
+    for (const knock of msg.knocks ?? []) {
+      this.knocks.set(knock.id, knock.name);
+      out.push({ type: 'knock', knock, alert: false });
+    }
     if (!msg.resumed || !wasJoined) {
       // Chat history comes with every new seat; a resumed seat already has it on screen.
       this.chat = [];
@@ -162,6 +182,28 @@ export class MeetingState {
       case 'room-updated':
         out.push(this.#setRoom(msg));
         break;
+      case 'knock': {
+        if (!this.host) break;
+        // The same knock again (its owner reconnected) is no news.
+        const alert = !this.knocks.has(msg.id);
+        this.knocks.set(msg.id, msg.name);
+        out.push({ type: 'knock', knock: { id: msg.id, name: msg.name }, alert });
+        if (alert) out.push({ type: 'announce', key: 'knockFrom', vars: { name: msg.name } });
+        break;
+      }
+      case 'knock-gone':
+        if (this.knocks.delete(msg.id)) out.push({ type: 'knock-gone', id: msg.id });
+        break;
+      case 'room-message': {
+        const payload = parseRoomPayload(msg.data);
+        if (payload?.kind !== 'reaction') break;
+        const mine = msg.from === this.selfId;
+        if (!mine && !this.peers.has(msg.from)) break;
+        const name = mine ? this.name : this.peers.get(msg.from)?.name ?? '';
+        out.push({ type: 'reaction', id: mine ? 'self' : msg.from, emoji: payload.emoji });
+        out.push({ type: 'announce', key: mine ? 'reactedSelf' : 'reacted', vars: { name, emoji: payload.emoji } });
+        break;
+      }
       default:
         break;
     }
@@ -225,10 +267,16 @@ export class MeetingState {
     return [...this.peers.values()].filter((p) => p.recording).map((p) => p.name);
   }
 
+  /** The room asks to join: this page waits for the host (again, after a reconnect). */
+  knock() {
+    this.knocking = true;
+  }
+
   /** Back in the lobby (a refused join): nothing of the old seat counts any more. */
   leaveSeat() {
     this.joined = false;
     this.waitingForSeat = false;
+    this.knocking = false;
   }
 
   /** Left or removed for good. */
@@ -267,18 +315,24 @@ export class MeetingState {
     if (host && this.joined && !this.host && this.selfId) out.push({ type: 'announce', key: 'youAreHost' });
     this.host = host;
     out.push({ type: 'host', host });
+    if (!host && this.knocks.size > 0) {
+      this.knocks.clear();
+      out.push({ type: 'knocks-clear' });
+    }
     // Every tile again: the Remove buttons come and go with host.
     for (const peer of this.peers.values()) out.push({ type: 'peer', peer });
     out.push({ type: 'self' });
   }
 
   /**
-   * @param {{ locked?: boolean, password?: boolean, recording_allowed?: boolean }} info
+   * @param {{ locked?: boolean, password?: boolean, ask?: boolean, recording_allowed?: boolean }} info
    *   (a server without recording_allowed allows it)
    * @returns {Notice}
    */
-  #setRoom({ locked, password, recording_allowed }) {
-    this.room = { locked: Boolean(locked), password: Boolean(password), recordingAllowed: recording_allowed !== false };
+  #setRoom({ locked, password, ask, recording_allowed }) {
+    this.room = {
+      locked: Boolean(locked), password: Boolean(password), ask: Boolean(ask), recordingAllowed: recording_allowed !== false,
+    };
     return { type: 'room', ...this.room };
   }
 
@@ -300,11 +354,13 @@ export class MeetingState {
  * What the page does with a server `error`.
  * @param {string} code
  * @param {boolean} joined
- * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'recording-refused' | 'end' | 'lobby' | 'log', key?: string }}
+ * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'recording-refused' | 'end' | 'lobby' | 'toast' | 'refused' | 'log', key?: string }}
  *   `ask-password`: back to the lobby with the password field; `banner` / `join-error`: say why
  *   it takes a while (the socket retries by itself); `end`: the meeting is over for this page;
- *   `lobby`: the join was refused; `recording-refused`: the host does not allow recording (the
- *   recorder's flow says it); `log`: nothing to show.
+ *   `lobby`: the join was refused; `toast`: say it in passing; `refused`: the server refused
+ *   what was just sent (the last chat message, if one is waiting: say so beside it, and give its
+ *   text back); `recording-refused`: the host does not allow recording (the recorder's flow
+ *   says it); `log`: nothing to show.
  */
 export function errorOutcome(code, joined) {
   switch (code) {
@@ -316,12 +372,19 @@ export function errorOutcome(code, joined) {
       return { do: joined ? 'banner' : 'join-error', key: 'errRateLimited' };
     case ErrorCode.NOT_HOST:
       return { do: 'not-host' };
+    case ErrorCode.BAD_REQUEST:
+      return joined ? { do: 'refused', key: 'errBadRequest' } : { do: 'log' };
+    case ErrorCode.SLOW_DOWN:
+      return { do: 'toast', key: 'errSlowDown' };
+    case ErrorCode.NO_FREE_SEAT:
+      return { do: 'toast', key: 'errNoFreeSeat' };
     case ErrorCode.RECORDING_OFF:
       return { do: 'recording-refused', key: 'errRecordingOff' };
     case ErrorCode.ROOM_FULL:
     case ErrorCode.REPLACED:
     case ErrorCode.LOCKED:
     case ErrorCode.REMOVED:
+    case ErrorCode.DENIED:
     case ErrorCode.TOO_MANY_ROOMS: {
       const key = FINAL_ERROR_KEYS[code];
       return { do: joined ? 'end' : 'lobby', key };
@@ -338,6 +401,7 @@ const FINAL_ERROR_KEYS = {
   [ErrorCode.LOCKED]: 'errLocked',
   [ErrorCode.REMOVED]: 'errRemoved',
   [ErrorCode.TOO_MANY_ROOMS]: 'errTooManyRooms',
+  [ErrorCode.DENIED]: 'errDenied',
 };
 
 /**

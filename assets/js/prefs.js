@@ -6,14 +6,18 @@ const KEY = 'videomeet.prefs.v1';
 
 /**
  * @typedef {{ name: string, audio: boolean, video: boolean, audioDevice: string, videoDevice: string,
- *             speakerDevice: string, audioOnly: boolean }} Prefs
+ *             speakerDevice: string, audioOnly: boolean, noiseSuppression: boolean,
+ *             echoCancellation: boolean, autoGainControl: boolean }} Prefs
  *   `audioOnly`: no video sent or received (the toolbar's Audio only toggle), kept for the next call.
+ *   `noiseSuppression`, `echoCancellation`, `autoGainControl`: the browser's own microphone
+ *   processing, on unless the user turned it off (a musician, a good headset).
  */
 
-/** Nothing on: what a first visit, or a store that cannot be read, gets. @type {Prefs} */
+/** Nothing on (but the microphone's processing): what a first visit, or a store that cannot be read, gets. @type {Prefs} */
 export const DEFAULT_PREFS = Object.freeze({
   name: '', audio: false, video: false,
   audioDevice: '', videoDevice: '', speakerDevice: '', audioOnly: false,
+  noiseSuppression: true, echoCancellation: true, autoGainControl: true,
 });
 
 /**

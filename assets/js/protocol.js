@@ -13,6 +13,7 @@ import { backoffDelay } from './backoff.js';
  * @typedef {{ from: string, name: string, text: string, ts: number }} ChatLine
  * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean, recording?: boolean }} MediaState
  * @typedef {{ name: string, client: string, password?: string, audio: boolean, video: boolean }} JoinFields
+ * @typedef {{ id: string, name: string }} KnockInfo someone waiting to be let in, as the host sees it
  */
 
 /** The `code` of a server `error` message (docs/PROTOCOL.md, "error"; src/signaling/protocol.rs `ErrorCode`). */
@@ -29,6 +30,8 @@ export const ErrorCode = Object.freeze({
   RATE_LIMITED: 'rate_limited',
   SLOW_DOWN: 'slow_down',
   TOO_MANY_ROOMS: 'too_many_rooms',
+  DENIED: 'denied',
+  NO_FREE_SEAT: 'no_free_seat',
   RECORDING_OFF: 'recording_off',
 });
 
@@ -46,6 +49,7 @@ export const CloseCode = Object.freeze({
   LOCKED: 4005,
   RATE_LIMITED: 4006,
   TOO_MANY_ROOMS: 4007,
+  DENIED: 4008,
 });
 
 /** The code a browser reports when a socket is lost without a close frame (never sent by the server). */
@@ -59,6 +63,7 @@ export const ABNORMAL_CLOSE = 1006;
 export const FINAL_CLOSE_CODES = new Set([
   CloseCode.NORMAL, CloseCode.POLICY, CloseCode.REPLACED, CloseCode.ROOM_FULL,
   CloseCode.BAD_PASSWORD, CloseCode.REMOVED, CloseCode.LOCKED, CloseCode.TOO_MANY_ROOMS,
+  CloseCode.DENIED,
 ]);
 
 /** @param {number} code */
@@ -88,10 +93,44 @@ export const ClientMsg = {
   setPassword: (password) => ({ type: 'set-password', password }),
   /** @param {string} id */
   remove: (id) => ({ type: 'remove', id }),
+  /** Host only: "Ask to join". @param {boolean} on */
+  askToJoin: (on) => ({ type: 'ask-to-join', on }),
+  /** Host only: let a knock in. @param {string} id */
+  admit: (id) => ({ type: 'admit', id }),
+  /** Host only: turn a knock away. @param {string} id */
+  deny: (id) => ({ type: 'deny', id }),
+  /** Opaque data for everyone in the room (RoomPayload). @param {unknown} data */
+  roomMessage: (data) => ({ type: 'room-message', data }),
   /** Host only: whether anyone may record (false also stops every recording). @param {boolean} allowed */
   allowRecording: (allowed) => ({ type: 'allow-recording', allowed }),
   leave: () => ({ type: 'leave' }),
 };
+
+/** The reactions a page offers and accepts (docs/PROTOCOL.md, "Room message payloads"). */
+export const REACTIONS = Object.freeze(['👍', '👏', '😂', '❤️', '🎉', '😮']);
+
+/**
+ * Payloads of `room-message` (a client convention; the server relays them unread to the room).
+ */
+export const RoomPayload = {
+  /** @param {string} emoji one of REACTIONS */
+  reaction: (emoji) => ({ kind: 'reaction', emoji }),
+};
+
+/**
+ * A room-message payload of RoomPayload's kinds, checked; null for anything else (a kind this
+ * client does not know is ignored).
+ * @param {unknown} data
+ * @returns {{ kind: 'reaction', emoji: string } | null}
+ */
+export function parseRoomPayload(data) {
+  if (!data || typeof data !== 'object') return null;
+  const d = /** @type {Record<string, unknown>} */ (data);
+  if (d.kind === 'reaction' && typeof d.emoji === 'string' && REACTIONS.includes(d.emoji)) {
+    return { kind: 'reaction', emoji: d.emoji };
+  }
+  return null;
+}
 
 /**
  * Payloads of `signal` that are a client convention, not WebRTC (docs/PROTOCOL.md, "Peer
@@ -129,6 +168,7 @@ export function parsePeerMsg(data) {
  * - `joined` {you, token, host, peers, ice_servers, locked, password, chat, resumed, reconnected}
  *   (`resumed`: the server gave this socket its old seat back; `reconnected`: this page had
  *   joined before on an earlier socket)
+ * - `knocking` {id, token}: the room asks to join; this socket waits for the host
  * - `message` any other server message
  * - `state` {state: 'connecting' | 'open' | 'reconnecting' | 'ended', code?, reason?}
  * - `error` {code, message} from the server
@@ -199,6 +239,14 @@ export class Signaling extends EventTarget {
         this.token = msg.token;
         this.#emit('state', { state: 'open' });
         this.#emit('joined', { ...msg, resumed: Boolean(msg.resumed), reconnected });
+      } else if (msg.type === 'knocking') {
+        // The knock's token takes the knock (and, once admitted, the seat) back after a reconnect.
+        this.token = msg.token;
+        this.attempt = 0;
+        this.#emit('knocking', msg);
+      } else if (msg.type === 'admitted') {
+        // Let in: the same socket joins again with the knock's token and gets `joined`.
+        ws.send(JSON.stringify(ClientMsg.join({ ...this.buildJoin(), token: this.token, resume: false })));
       } else if (msg.type === 'error') {
         this.#emit('error', msg);
       } else {
@@ -265,6 +313,26 @@ export class Signaling extends EventTarget {
   /** Host only. @param {string} id */
   remove(id) {
     return this.send(ClientMsg.remove(id));
+  }
+
+  /** Host only. @param {boolean} on */
+  askToJoin(on) {
+    return this.send(ClientMsg.askToJoin(on));
+  }
+
+  /** Host only. @param {string} id */
+  admit(id) {
+    return this.send(ClientMsg.admit(id));
+  }
+
+  /** Host only. @param {string} id */
+  deny(id) {
+    return this.send(ClientMsg.deny(id));
+  }
+
+  /** @param {unknown} data a RoomPayload */
+  roomMessage(data) {
+    return this.send(ClientMsg.roomMessage(data));
   }
 
   /** Host only. @param {boolean} allowed */

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use crate::core::addr::AddrKey;
 use crate::core::ids::{ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update};
 use crate::core::password::PasswordHash;
-use crate::core::snapshot::{SavedRemoval, SavedRoom, SavedSeat};
+use crate::core::snapshot::{SavedDenial, SavedKnock, SavedRemoval, SavedRoom, SavedSeat};
 
 /// Bytes of chat text a room keeps for late joiners; the oldest lines go first.
 pub const CHAT_HISTORY_BYTES: usize = 16 * 1024;
@@ -27,6 +27,15 @@ pub const MAX_REMOVED: usize = 32;
 /// it, the oldest is forgotten. Small, to stay inside the room's share of the budget: 8 entries
 /// of at most 5 identities are 3,264 bytes at worst (`removed_addresses_are_bounded`).
 pub const MAX_REMOVED_ADDRESSES: usize = 8;
+/// People waiting to be let in at once, per room: as many as there are seats.
+pub const MAX_KNOCKS: usize = MAX_PEERS_PER_ROOM;
+/// Knocks waiting at once from one address (IPv4, or an IPv6 /64) in one room: a household's
+/// two devices, not a script's dozen.
+pub const KNOCKS_PER_ADDRESS: usize = 2;
+/// Denials a room remembers (each until its retry delay ends); past it, the oldest goes early.
+/// As many as knocks may wait, to keep what asking to join can cost a room under 4 KiB
+/// (`knocks_denials_and_leavers_are_bounded`).
+pub const MAX_DENIED: usize = 6;
 
 /// A room name: 1–64 characters of `a-z 0-9 -`, lower-cased.
 pub type RoomName = heapless::String<64>;
@@ -112,6 +121,41 @@ impl<H> Seat<H> {
     }
 }
 
+/// Someone waiting in the lobby of a room that asks to join. Its id is the seat id it gets when
+/// admitted, and its token the seat's token, so a knock survives a reconnect or a restart the
+/// way a seat does (the same `client` and `token` find it again).
+#[derive(Debug)]
+struct Knock<H> {
+    id: SeatId,
+    client: ClientId,
+    token: Token,
+    name: Name,
+    conn: Option<Conn<H>>,
+    addr: Option<AddrKey>,
+    /// The host let them in: the place is kept for their `join` (which takes the seat).
+    admitted: bool,
+    /// Set while the socket is lost, and once admitted: the knock goes at this instant unless
+    /// its owner comes back (or takes the seat).
+    away_until: Option<Instant>,
+}
+
+impl<H> Knock<H> {
+    fn info(&self) -> KnockInfo {
+        KnockInfo {
+            id: self.id,
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// Someone a host denied, who may not knock again before `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Denial {
+    client: ClientId,
+    addr: Option<AddrKey>,
+    until: Instant,
+}
+
 #[derive(Debug)]
 struct Room<H> {
     /// In order of arrival, so host passes to `seats[0]`. The capacity is the hard seat cap.
@@ -130,12 +174,75 @@ struct Room<H> {
     creator: Option<AddrKey>,
     chat: VecDeque<ChatLine>,
     chat_bytes: usize,
+    /// "Ask to join": a new identity waits as a knock until the host admits it.
+    ask: bool,
+    /// Waiting (and admitted, not yet seated) knocks, oldest first, at most [`MAX_KNOCKS`].
+    /// On the heap, not inline like the seats: most rooms never ask to join, and six knocks
+    /// inline would be 2.7 KB in every room.
+    knocks: Vec<Knock<H>>,
+    /// Denied knockers and until when they may not knock again.
+    denied: VecDeque<Denial>,
+    /// Seats freed by `leave` or a close in the last grace period (identity, token, until):
+    /// their tab coming back (a reload) is not asked to knock. Not kept across a restart.
+    left: VecDeque<(ClientId, Token, Instant)>,
 }
 
 impl<H: Clone> Room<H> {
     /// Whether the host set anything that a stranger re-creating the room would undo.
     fn is_protected(&self) -> bool {
-        self.password.is_some() || self.locked || self.recording_off || !self.removed.is_empty()
+        self.password.is_some()
+            || self.locked
+            || self.ask
+            || self.recording_off
+            || !self.removed.is_empty()
+    }
+
+    /// Seats taken plus places kept for admitted knocks: what the seat cap counts.
+    fn places_taken(&self) -> usize {
+        self.seats.len() + self.knocks.iter().filter(|k| k.admitted).count()
+    }
+
+    /// The sockets of the host's seat (where knocks are shown).
+    fn host_handles(&self) -> Vec<H> {
+        self.seats
+            .iter()
+            .filter(|s| s.host)
+            .filter_map(|s| s.conn.as_ref().map(|c| c.handle.clone()))
+            .collect()
+    }
+
+    /// The knocks a host must see: those still waiting.
+    fn waiting(&self) -> Vec<KnockInfo> {
+        self.knocks
+            .iter()
+            .filter(|k| !k.admitted)
+            .map(Knock::info)
+            .collect()
+    }
+
+    /// Whether `client` from `addr` was denied and may not knock again yet.
+    fn denied_at(&self, client: &ClientId, addr: Option<AddrKey>, now: Instant) -> bool {
+        self.denied
+            .iter()
+            .any(|d| d.until > now && (&d.client == client || (addr.is_some() && d.addr == addr)))
+    }
+
+    /// Lets a waiting knock in: its place is kept, its socket told, the hosts' lists updated.
+    fn admit_knock(&mut self, index: usize, deadline: Instant, notices: &mut Vec<Notice<H>>) {
+        let knock = &mut self.knocks[index];
+        knock.admitted = true;
+        knock.away_until = Some(deadline);
+        let id = knock.id;
+        if let Some(conn) = &knock.conn {
+            notices.push(Notice {
+                to: vec![conn.handle.clone()],
+                event: Event::Admitted,
+            });
+        }
+        notices.push(Notice {
+            to: self.host_handles(),
+            event: Event::KnockGone(id),
+        });
     }
 
     fn new(now: Instant) -> Room<H> {
@@ -150,6 +257,10 @@ impl<H: Clone> Room<H> {
             creator: None,
             chat: VecDeque::new(),
             chat_bytes: 0,
+            ask: false,
+            knocks: Vec::new(),
+            denied: VecDeque::new(),
+            left: VecDeque::new(),
         }
     }
 
@@ -157,6 +268,7 @@ impl<H: Clone> Room<H> {
         RoomInfo {
             locked: self.locked,
             password: self.password.is_some(),
+            ask: self.ask,
             recording_allowed: !self.recording_off,
         }
     }
@@ -194,6 +306,13 @@ impl<H: Clone> Room<H> {
             .collect()
     }
 
+    /// The knock `conn` holds as `id`, if it still does.
+    fn knock_of(&self, id: SeatId, conn: ConnId) -> Option<usize> {
+        self.knocks
+            .iter()
+            .position(|k| k.id == id && k.conn.as_ref().is_some_and(|c| c.id == conn))
+    }
+
     fn seat_of(&mut self, seat: SeatId, conn: ConnId) -> Option<&mut Seat<H>> {
         self.seats
             .iter_mut()
@@ -218,6 +337,14 @@ impl<H: Clone> Room<H> {
                     to: self.handles(),
                     event: Event::PeerUpdated(peer),
                 });
+                // The new host sees who is waiting, as a host arriving later would.
+                let to = self.host_handles();
+                for knock in self.waiting() {
+                    notices.push(Notice {
+                        to: to.clone(),
+                        event: Event::Knock(knock),
+                    });
+                }
             }
         }
         true
@@ -236,9 +363,18 @@ pub enum Event {
     PeerJoined(Peer),
     PeerLeft(SeatId),
     PeerUpdated(Peer),
-    PeerRejoined { peer: Peer, reset: bool },
+    PeerRejoined {
+        peer: Peer,
+        reset: bool,
+    },
     RoomUpdated(RoomInfo),
     Chat(ChatLine),
+    /// To the host: someone knocks (or knocks again after a reconnect).
+    Knock(KnockInfo),
+    /// To the host: a knock was admitted, denied or withdrawn.
+    KnockGone(SeatId),
+    /// To a knocker: the host let you in; send `join` again to take the seat.
+    Admitted,
 }
 
 /// What everyone may know of a room's access rules.
@@ -247,6 +383,8 @@ pub struct RoomInfo {
     pub locked: bool,
     pub password: bool,
     pub recording_allowed: bool,
+    /// "Ask to join": newcomers knock and wait for the host.
+    pub ask: bool,
 }
 
 /// Why an `update` was refused (nothing of it changed).
@@ -256,10 +394,36 @@ pub enum UpdateError {
     RecordingOff,
 }
 
+/// A knock as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KnockInfo {
+    pub id: SeatId,
+    pub name: Name,
+}
+
 /// Why a host action was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostError {
     NotHost,
+    /// Admitting would pass the seat cap; the knock keeps waiting.
+    NoFreeSeat,
+}
+
+/// A join that became a knock: who is waiting, and who must be told.
+#[derive(Debug)]
+pub struct Knocked<H> {
+    pub id: SeatId,
+    pub token: Token,
+    pub notices: Vec<Notice<H>>,
+    /// The socket that held this knock before (a second tab), to be told `replaced`.
+    pub replaced: Option<H>,
+}
+
+/// A knock the host denied: its socket, to be told and closed.
+#[derive(Debug)]
+pub struct Denied<H> {
+    pub handle: Option<H>,
+    pub notices: Vec<Notice<H>>,
 }
 
 /// A participant the host removed: their socket, to be told and closed.
@@ -285,6 +449,8 @@ pub struct Admitted<H> {
     pub room: RoomInfo,
     /// Recent chat, oldest first.
     pub chat: Vec<ChatLine>,
+    /// For the host: the knocks waiting now (a host arriving later sees them).
+    pub knocks: Vec<KnockInfo>,
 }
 
 /// Why a join got no seat.
@@ -297,6 +463,12 @@ pub enum Refusal {
     BadPassword,
     Locked,
     Removed,
+    /// The room asks to join: the caller makes this join a knock ([`Rooms::knock`]).
+    MustKnock,
+    /// The host denied this identity or address a moment ago; it may knock again later.
+    Denied,
+    /// This address already has [`KNOCKS_PER_ADDRESS`] knocks waiting in the room.
+    TooManyKnocks,
 }
 
 /// The numbers the room rules need.
@@ -308,6 +480,8 @@ pub struct RoomLimits {
     pub rooms_per_address: usize,
     pub ttl: Duration,
     pub grace: Duration,
+    /// How long a denied knocker waits before knocking again (`timers.knock_retry_secs`).
+    pub knock_retry: Duration,
 }
 
 /// Every room of the process.
@@ -320,6 +494,8 @@ pub struct Rooms<H> {
     next_seat: u64,
     seated: usize,
     away: usize,
+    /// Knocks in all rooms, so the sweep looks at them only when there are some.
+    knocks: usize,
     /// Bumped by every change a restart should keep (seats, host, password, lock, removals,
     /// rooms gone); the store writes when it moved.
     changes: u64,
@@ -338,6 +514,7 @@ impl<H: Clone> Rooms<H> {
             next_seat: first_seat.max(1),
             seated: 0,
             away: 0,
+            knocks: 0,
             changes: 0,
         }
     }
@@ -368,6 +545,28 @@ impl<H: Clone> Rooms<H> {
                     })
                     .collect(),
                 creator: room.creator.map(AddrKey::ip),
+                ask: room.ask,
+                knocks: room
+                    .knocks
+                    .iter()
+                    .map(|k| SavedKnock {
+                        id: k.id.0,
+                        client: k.client.clone(),
+                        token: k.token.to_hex().to_string(),
+                        name: k.name.clone(),
+                        admitted: k.admitted,
+                    })
+                    .collect(),
+                denied: room
+                    .denied
+                    .iter()
+                    .filter(|d| d.until > now)
+                    .map(|d| SavedDenial {
+                        client: d.client.clone(),
+                        addr: d.addr.map(AddrKey::ip),
+                        secs_left: d.until.saturating_duration_since(now).as_secs() + 1,
+                    })
+                    .collect(),
                 seats: room
                     .seats
                     .iter()
@@ -466,6 +665,39 @@ impl<H: Clone> Rooms<H> {
             if !room.seats.is_empty() && !room.seats.iter().any(|s| s.host) {
                 room.seats[0].host = true;
             }
+            room.ask = saved.ask;
+            // Knocks come back like seats: held for the grace period, for their owners to
+            // reconnect to with their tokens (an admitted one still takes its seat).
+            for knock in saved.knocks.into_iter().take(MAX_KNOCKS) {
+                let Some(token) = Token::from_hex(&knock.token) else {
+                    continue;
+                };
+                self.next_seat = self.next_seat.max(knock.id + 1);
+                let restored = Knock {
+                    id: SeatId(knock.id),
+                    client: knock.client,
+                    token,
+                    name: knock.name,
+                    conn: None,
+                    addr: None,
+                    admitted: knock.admitted,
+                    away_until: Some(now + self.limits.grace),
+                };
+                room.knocks.push(restored);
+                self.knocks += 1;
+            }
+            room.denied = saved
+                .denied
+                .into_iter()
+                .rev()
+                .take(MAX_DENIED)
+                .rev()
+                .map(|d| Denial {
+                    client: d.client,
+                    addr: d.addr.map(AddrKey::of),
+                    until: now + Duration::from_secs(d.secs_left),
+                })
+                .collect();
             self.rooms.insert(saved.name, Box::new(room));
             rooms += 1;
         }
@@ -593,25 +825,64 @@ impl<H: Clone> Rooms<H> {
                 resumed: true,
                 room: room.info(),
                 chat: room.chat.iter().cloned().collect(),
+                knocks: if host { room.waiting() } else { Vec::new() },
             });
         }
 
-        if room.barred(&join.client, conn.addr) {
-            return Err(Refusal::Removed);
-        }
-        if room.locked {
-            return Err(Refusal::Locked);
-        }
-        if let Some(hash) = &room.password {
-            if proven != Some(hash) {
-                return Err(Refusal::BadPassword);
+        // An admitted knock takes the place kept for it, with the knock's id and token. A
+        // waiting one (a reconnect, a restart) is the knock path's.
+        let knock = join.token.as_ref().and_then(|token| {
+            room.knocks
+                .iter()
+                .position(|k| k.client == join.client && k.token.matches(token))
+        });
+        let mut seat_id = None;
+        if let Some(index) = knock {
+            if !room.knocks[index].admitted {
+                return Err(Refusal::MustKnock);
+            }
+            let knock = room.knocks.remove(index);
+            self.knocks -= 1;
+            seat_id = Some((knock.id, knock.token));
+        } else {
+            if room.barred(&join.client, conn.addr) {
+                return Err(Refusal::Removed);
+            }
+            if room.locked {
+                return Err(Refusal::Locked);
+            }
+            if let Some(hash) = &room.password {
+                if proven != Some(hash) {
+                    return Err(Refusal::BadPassword);
+                }
+            }
+            if room.places_taken() >= self.limits.peers_per_room {
+                return Err(Refusal::RoomFull);
+            }
+            // Nobody to ask in an empty room: the first to come is host, and is shown the
+            // knocks left waiting. Nor is a tab that left a moment ago (a reload) asked again.
+            let just_left = join.token.as_ref().is_some_and(|token| {
+                room.left
+                    .iter()
+                    .any(|(c, t, until)| *until > now && *c == join.client && t.matches(token))
+            });
+            if room.ask && !room.seats.is_empty() && !just_left {
+                if room.denied_at(&join.client, conn.addr, now) {
+                    return Err(Refusal::Denied);
+                }
+                return Err(Refusal::MustKnock);
             }
         }
         if room.seats.len() >= self.limits.peers_per_room {
             return Err(Refusal::RoomFull);
         }
-        let you = SeatId(self.next_seat);
-        self.next_seat += 1;
+        let (you, fresh_token) = match seat_id {
+            Some(kept) => kept,
+            None => {
+                self.next_seat += 1;
+                (SeatId(self.next_seat - 1), fresh_token)
+            }
+        };
         let seat = Seat {
             id: you,
             client: join.client.clone(),
@@ -649,7 +920,207 @@ impl<H: Clone> Rooms<H> {
             resumed: false,
             room: room.info(),
             chat: room.chat.iter().cloned().collect(),
+            knocks: if host { room.waiting() } else { Vec::new() },
         })
+    }
+
+    /// A join that [`Rooms::join`] refused with [`Refusal::MustKnock`] waits as a knock: a new
+    /// one (the host's sockets hear of it), or the same `client` and `token` coming back to its
+    /// knock after a reconnect or a restart. Call it under the same lock as the `join`.
+    pub fn knock(
+        &mut self,
+        room_name: &RoomName,
+        join: &Join,
+        conn: Conn<H>,
+        fresh_token: Token,
+        now: Instant,
+    ) -> Result<Knocked<H>, Refusal> {
+        let room = self.rooms.get_mut(room_name).ok_or(Refusal::ServerBusy)?;
+        room.last_activity = now;
+        let mine = join.token.as_ref().and_then(|token| {
+            room.knocks
+                .iter()
+                .position(|k| k.client == join.client && k.token.matches(token))
+        });
+        let mut replaced = None;
+        let index = match mine {
+            Some(index) => {
+                let knock = &mut room.knocks[index];
+                knock.addr = conn.addr.or(knock.addr);
+                let again = conn.id;
+                // The same socket knocking twice replaces nobody.
+                replaced = knock
+                    .conn
+                    .replace(conn)
+                    .filter(|old| old.id != again)
+                    .map(|old| old.handle);
+                if !knock.admitted {
+                    knock.away_until = None;
+                }
+                knock.name = join.name.clone();
+                index
+            }
+            None => {
+                // The same tab knocking without its token replaces its old knock.
+                if let Some(old) = room.knocks.iter().position(|k| k.client == join.client) {
+                    let old = room.knocks.remove(old);
+                    self.knocks -= 1;
+                    replaced = old.conn.map(|c| c.handle);
+                }
+                if let Some(addr) = conn.addr {
+                    let from_here = room.knocks.iter().filter(|k| k.addr == Some(addr)).count();
+                    if from_here >= KNOCKS_PER_ADDRESS {
+                        return Err(Refusal::TooManyKnocks);
+                    }
+                }
+                let knock = Knock {
+                    id: SeatId(self.next_seat),
+                    client: join.client.clone(),
+                    token: fresh_token,
+                    name: join.name.clone(),
+                    addr: conn.addr,
+                    conn: Some(conn),
+                    admitted: false,
+                    away_until: None,
+                };
+                if room.knocks.len() >= MAX_KNOCKS {
+                    return Err(Refusal::RoomFull);
+                }
+                room.knocks.push(knock);
+                self.next_seat += 1;
+                self.knocks += 1;
+                room.knocks.len() - 1
+            }
+        };
+        self.changes += 1;
+        let knock = &room.knocks[index];
+        let (id, token) = (knock.id, knock.token);
+        let mut notices = Vec::new();
+        if knock.admitted {
+            // Admitted while away: tell them at once, they take the seat with `join`.
+            if let Some(conn) = &knock.conn {
+                notices.push(Notice {
+                    to: vec![conn.handle.clone()],
+                    event: Event::Admitted,
+                });
+            }
+        } else {
+            notices.push(Notice {
+                to: room.host_handles(),
+                event: Event::Knock(knock.info()),
+            });
+        }
+        Ok(Knocked {
+            id,
+            token,
+            notices,
+            replaced,
+        })
+    }
+
+    /// Host only: lets a waiting knock in. Its place counts against the seat cap from now;
+    /// it takes the seat with its `join` within the grace period, or the place is freed.
+    pub fn admit(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        knock: SeatId,
+        now: Instant,
+    ) -> Result<Vec<Notice<H>>, HostError> {
+        let cap = self.limits.peers_per_room;
+        let deadline = now + self.limits.grace;
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        let mut notices = Vec::new();
+        let Some(index) = room
+            .knocks
+            .iter()
+            .position(|k| k.id == knock && !k.admitted)
+        else {
+            return Ok(notices);
+        };
+        if room.places_taken() >= cap {
+            return Err(HostError::NoFreeSeat);
+        }
+        room.last_activity = now;
+        self.changes += 1;
+        room.admit_knock(index, deadline, &mut notices);
+        Ok(notices)
+    }
+
+    /// Host only: turns a waiting knock away. That identity, and new ones from its address,
+    /// may knock again only after `knock_retry`.
+    pub fn deny(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        knock: SeatId,
+        now: Instant,
+    ) -> Result<Denied<H>, HostError> {
+        let retry = self.limits.knock_retry;
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        let Some(index) = room
+            .knocks
+            .iter()
+            .position(|k| k.id == knock && !k.admitted)
+        else {
+            return Ok(Denied {
+                handle: None,
+                notices: Vec::new(),
+            });
+        };
+        let gone = room.knocks.remove(index);
+        self.knocks -= 1;
+        room.denied.retain(|d| d.until > now);
+        if room.denied.len() >= MAX_DENIED {
+            room.denied.pop_front();
+        }
+        room.denied.push_back(Denial {
+            client: gone.client,
+            addr: gone.addr,
+            until: now + retry,
+        });
+        room.last_activity = now;
+        self.changes += 1;
+        Ok(Denied {
+            handle: gone.conn.map(|c| c.handle),
+            notices: vec![Notice {
+                to: room.host_handles(),
+                event: Event::KnockGone(knock),
+            }],
+        })
+    }
+
+    /// Host only: turns "Ask to join" on or off. Off lets in everyone waiting, as far as the
+    /// seats go (the rest keep waiting until a seat frees or the host decides).
+    pub fn set_ask(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        ask: bool,
+        now: Instant,
+    ) -> Result<Vec<Notice<H>>, HostError> {
+        let cap = self.limits.peers_per_room;
+        let deadline = now + self.limits.grace;
+        let mut notices =
+            self.host_setting(room_name, seat_id, conn, now, |room| room.ask = ask)?;
+        if !ask {
+            let room = self
+                .rooms
+                .get_mut(room_name)
+                .expect("host_setting found it");
+            while room.places_taken() < cap {
+                let Some(index) = room.knocks.iter().position(|k| !k.admitted) else {
+                    break;
+                };
+                room.admit_knock(index, deadline, &mut notices);
+            }
+        }
+        Ok(notices)
     }
 
     /// Lets `addr` make one more room: under its cap, or by dropping the least recently active
@@ -712,9 +1183,29 @@ impl<H: Clone> Rooms<H> {
         let Some(room) = self.rooms.get_mut(room_name) else {
             return notices;
         };
-        if room.seat_of(seat, conn).is_none() {
+        if let Some(index) = room.knock_of(seat, conn) {
+            // A knocker who gave up: off the host's list.
+            room.knocks.remove(index);
+            self.knocks -= 1;
+            self.changes += 1;
+            notices.push(Notice {
+                to: room.host_handles(),
+                event: Event::KnockGone(seat),
+            });
             return notices;
         }
+        let Some(gone) = room.seat_of(seat, conn) else {
+            return notices;
+        };
+        // A reload closes the socket and frees the seat; the same tab joining again within the
+        // grace period was in the room a moment ago and is not asked to knock.
+        let back = (gone.client.clone(), gone.token, now + self.limits.grace);
+        room.left
+            .retain(|(client, _, until)| *until > now && *client != back.0);
+        if room.left.len() >= MAX_PEERS_PER_ROOM {
+            room.left.pop_front();
+        }
+        room.left.push_back(back);
         room.last_activity = now;
         self.changes += 1;
         if room.remove_seat(seat, &mut notices) {
@@ -736,6 +1227,14 @@ impl<H: Clone> Rooms<H> {
         let Some(room) = self.rooms.get_mut(room_name) else {
             return Vec::new();
         };
+        if let Some(index) = room.knock_of(seat_id, conn) {
+            // Held like a seat, for a reconnect; the host's list keeps it.
+            let knock = &mut room.knocks[index];
+            knock.conn = None;
+            let until = now + grace;
+            knock.away_until = Some(knock.away_until.map_or(until, |t| t.min(until)));
+            return Vec::new();
+        }
         let Some(seat) = room.seat_of(seat_id, conn) else {
             return Vec::new();
         };
@@ -972,7 +1471,30 @@ impl<H: Clone> Rooms<H> {
                 self.away -= 1;
             }
         }
+        // Someone removed may come back from another network or device, where neither their
+        // identity nor their address is known: from now on newcomers knock (the host can turn
+        // it off again in Room settings).
+        if !room.ask {
+            room.ask = true;
+            notices.push(Notice {
+                to: room.handles(),
+                event: Event::RoomUpdated(room.info()),
+            });
+        }
         Ok(Removal { handle, notices })
+    }
+
+    /// Where a `room-message` from `from` goes: every connected seat of its room, the sender's
+    /// too, while the sender's socket still holds its seat (a knock has none).
+    pub fn room_handles(
+        &mut self,
+        room_name: &RoomName,
+        from: SeatId,
+        conn: ConnId,
+    ) -> Option<Vec<H>> {
+        let room = self.rooms.get_mut(room_name)?;
+        room.seat_of(from, conn)?;
+        Some(room.handles())
     }
 
     /// Where a `signal` from `from` to `to` goes: only to a connected seat of the sender's own
@@ -999,10 +1521,30 @@ impl<H: Clone> Rooms<H> {
     /// Cheap when nothing is due: away seats are counted, so with none it scans nothing.
     pub fn sweep_away(&mut self, now: Instant) -> Vec<Notice<H>> {
         let mut notices = Vec::new();
-        if self.away == 0 {
+        if self.away == 0 && self.knocks == 0 {
             return notices;
         }
         for room in self.rooms.values_mut() {
+            let before = room.knocks.len();
+            let mut gone = Vec::new();
+            room.knocks.retain(|k| {
+                let due = k.away_until.is_some_and(|t| t <= now);
+                if due && !k.admitted {
+                    gone.push(k.id);
+                }
+                !due
+            });
+            if room.knocks.len() != before {
+                self.knocks -= before - room.knocks.len();
+                self.changes += 1;
+                let to = room.host_handles();
+                for id in gone {
+                    notices.push(Notice {
+                        to: to.clone(),
+                        event: Event::KnockGone(id),
+                    });
+                }
+            }
             let due: Vec<SeatId> = room
                 .seats
                 .iter()
@@ -1091,6 +1633,7 @@ mod tests {
             rooms_per_address: 2,
             ttl: Duration::from_secs(6 * 3600),
             grace: Duration::from_secs(30),
+            knock_retry: Duration::from_secs(60),
         }
     }
 
@@ -1144,6 +1687,8 @@ mod tests {
         before
             .remove(&r, host.you, ConnId(1), third.you, t0)
             .unwrap();
+        // The removal turned "Ask to join" on; this test is about the rules under it.
+        before.set_ask(&r, host.you, ConnId(1), false, t0).unwrap();
         let empty = room("old");
         let _ = join_n(&mut before, &empty, 4, t0);
         let _ = before.leave(&empty, SeatId(1003), ConnId(4), t0);
@@ -1250,6 +1795,8 @@ mod tests {
         for victim in [troll.you, v6.you] {
             rooms.remove(&r, host.you, ConnId(1), victim, t0).unwrap();
         }
+        // The removals turned "Ask to join" on; this test is about the rules under it.
+        rooms.set_ask(&r, host.you, ConnId(1), false, t0).unwrap();
         // The troll from a private window (a new identity), from its address or its /64.
         for (client, n, ip) in [
             ("troll-002", 5, "198.51.100.7"),
@@ -1326,6 +1873,7 @@ mod tests {
             rooms
                 .remove(&r, host.you, ConnId(1), victim.you, t0)
                 .unwrap();
+            rooms.set_ask(&r, host.you, ConnId(1), false, t0).unwrap();
         }
         assert_eq!(rooms.save(t0)[0].removed_addrs.len(), MAX_REMOVED_ADDRESSES);
         // Their worst case, inside the room's budget share (docs/SECURITY.md quotes it).
@@ -1772,6 +2320,448 @@ mod tests {
             .unwrap();
         assert_eq!(notices[0].to, vec![2]);
         assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if !p.audio && p.video));
+    }
+    /// What one join came to in a room that may ask to join: a seat, a knock, or a refusal.
+    #[derive(Debug, PartialEq)]
+    enum Came {
+        Seat(SeatId),
+        Knock(SeatId, Token),
+        Refused(Refusal),
+    }
+
+    /// Joins as the join handler does: `join`, and a knock where it says so, under one borrow.
+    fn come(
+        rooms: &mut Rooms<H>,
+        r: &RoomName,
+        client: &str,
+        tok: Option<Token>,
+        c: Conn<H>,
+        now: Instant,
+    ) -> Came {
+        let n = c.id.0 as u8;
+        let join = join_req(client, client, tok, false);
+        match rooms.join(r, &join, c.clone(), token(n), None, now, true) {
+            Ok(a) => Came::Seat(a.you),
+            Err(Refusal::MustKnock) => match rooms.knock(r, &join, c, token(n), now) {
+                Ok(k) => Came::Knock(k.id, k.token),
+                Err(e) => Came::Refused(e),
+            },
+            Err(e) => Came::Refused(e),
+        }
+    }
+
+    fn events(notices: &[Notice<H>]) -> Vec<(Vec<H>, Event)> {
+        notices
+            .iter()
+            .map(|n| (n.to.clone(), n.event.clone()))
+            .collect()
+    }
+
+    /// A room whose host (socket 1), with `guests` seated (sockets 2, 3, …), turned "Ask to
+    /// join" on.
+    fn asking_room(now: Instant, guests: u32) -> (Rooms<H>, RoomName, SeatId) {
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("lobby");
+        let host = join_n(&mut rooms, &r, 1, now);
+        for n in 0..guests {
+            join_n(&mut rooms, &r, n + 2, now);
+        }
+        let notices = rooms.set_ask(&r, host.you, ConnId(1), true, now).unwrap();
+        assert!(matches!(
+            notices[0].event,
+            Event::RoomUpdated(RoomInfo { ask: true, .. })
+        ));
+        (rooms, r, host.you)
+    }
+
+    #[test]
+    fn with_ask_to_join_a_newcomer_knocks_and_the_host_admits_it_into_the_knocks_seat() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 1);
+        let Came::Knock(id, tok) = come(&mut rooms, &r, "guest-001", None, conn(7), t0) else {
+            panic!("a newcomer knocks")
+        };
+        assert_eq!(rooms.seat_count(), 2, "a knock is no seat");
+        // The knock's socket may not act as a seat.
+        assert!(rooms.room_handles(&r, id, ConnId(7)).is_none());
+        assert!(rooms.route(&r, id, ConnId(7), host, t0).is_none());
+        // A guest may not admit; the host may.
+        let guest = SeatId(host.0 + 1);
+        assert_eq!(
+            rooms.admit(&r, guest, ConnId(2), id, t0).unwrap_err(),
+            HostError::NotHost
+        );
+        let notices = rooms.admit(&r, host, ConnId(1), id, t0).unwrap();
+        assert_eq!(
+            events(&notices),
+            vec![(vec![7], Event::Admitted), (vec![1], Event::KnockGone(id))]
+        );
+        // Its join with the knock's token takes the seat under the knock's id.
+        let seat = come(&mut rooms, &r, "guest-001", Some(tok), conn(7), t0);
+        assert_eq!(seat, Came::Seat(id));
+        assert_eq!(rooms.seat_count(), 3);
+        // Another identity without the token is a new knock, never that seat.
+        assert!(matches!(
+            come(&mut rooms, &r, "guest-002", Some(tok), conn(3), t0),
+            Came::Knock(other, _) if other != id
+        ));
+    }
+
+    #[test]
+    fn a_denied_knocker_may_knock_again_only_after_the_retry_delay() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 0);
+        let Came::Knock(id, _) = come(
+            &mut rooms,
+            &r,
+            "guest-001",
+            None,
+            conn_from(2, "198.51.100.7"),
+            t0,
+        ) else {
+            panic!()
+        };
+        let denied = rooms.deny(&r, host, ConnId(1), id, t0).unwrap();
+        assert_eq!(denied.handle, Some(2));
+        assert_eq!(
+            events(&denied.notices),
+            vec![(vec![1], Event::KnockGone(id))]
+        );
+        let soon = t0 + Duration::from_secs(59);
+        // The same identity, and a new one from the same address (a private window).
+        for (client, n) in [("guest-001", 3), ("guest-new", 4)] {
+            assert_eq!(
+                come(
+                    &mut rooms,
+                    &r,
+                    client,
+                    None,
+                    conn_from(n, "198.51.100.7"),
+                    soon
+                ),
+                Came::Refused(Refusal::Denied),
+                "{client}"
+            );
+        }
+        // Someone else knocks meanwhile; the denied one may again after the delay.
+        assert!(matches!(
+            come(
+                &mut rooms,
+                &r,
+                "other-001",
+                None,
+                conn_from(5, "192.0.2.1"),
+                soon
+            ),
+            Came::Knock(..)
+        ));
+        let later = t0 + Duration::from_secs(60);
+        assert!(matches!(
+            come(
+                &mut rooms,
+                &r,
+                "guest-001",
+                None,
+                conn_from(6, "198.51.100.7"),
+                later
+            ),
+            Came::Knock(..)
+        ));
+    }
+
+    #[test]
+    fn resumed_seats_never_knock_and_the_rules_before_the_knock_still_refuse() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("lobby");
+        let host = join_n(&mut rooms, &r, 1, t0);
+        let guest = join_n(&mut rooms, &r, 2, t0);
+        rooms.set_ask(&r, host.you, ConnId(1), true, t0).unwrap();
+        rooms.lost(&r, guest.you, ConnId(2), t0);
+        // The seat's owner comes back with its token: its seat, no knock.
+        assert_eq!(
+            come(
+                &mut rooms,
+                &r,
+                "client0002",
+                Some(guest.token),
+                conn(12),
+                t0
+            ),
+            Came::Seat(guest.you)
+        );
+        // Locked beats knocking: a locked room admits nobody new, not even to its lobby.
+        rooms.set_locked(&r, host.you, ConnId(1), true, t0).unwrap();
+        assert_eq!(
+            come(&mut rooms, &r, "guest-003", None, conn(3), t0),
+            Came::Refused(Refusal::Locked)
+        );
+    }
+
+    #[test]
+    fn knocks_respect_the_seat_cap_and_the_per_address_cap() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 4);
+        // Five seated: two may knock from one address, a third from it may not.
+        let ip = "203.0.113.50";
+        let Came::Knock(a, _) = come(&mut rooms, &r, "knock-a01", None, conn_from(11, ip), t0)
+        else {
+            panic!()
+        };
+        let Came::Knock(b, _) = come(&mut rooms, &r, "knock-b01", None, conn_from(12, ip), t0)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            come(&mut rooms, &r, "knock-c01", None, conn_from(13, ip), t0),
+            Came::Refused(Refusal::TooManyKnocks)
+        );
+        // One place is left: the first admit takes it, the second finds none and waits.
+        rooms.admit(&r, host, ConnId(1), a, t0).unwrap();
+        assert_eq!(
+            rooms.admit(&r, host, ConnId(1), b, t0).unwrap_err(),
+            HostError::NoFreeSeat
+        );
+        // With the kept place, the room counts as full: a new knock is refused outright.
+        assert_eq!(
+            come(
+                &mut rooms,
+                &r,
+                "knock-d01",
+                None,
+                conn_from(14, "192.0.2.9"),
+                t0
+            ),
+            Came::Refused(Refusal::RoomFull)
+        );
+        // An admitted knock that never takes its seat frees the place after the grace period.
+        let notices = rooms.sweep_away(t0 + Duration::from_secs(31));
+        assert!(
+            notices.iter().all(|n| n.event != Event::KnockGone(a)),
+            "admitted: off the list already"
+        );
+        assert!(rooms
+            .admit(&r, host, ConnId(1), b, t0 + Duration::from_secs(31))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_host_arriving_later_is_shown_the_knocks_left_waiting() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 1);
+        let guest_token = token(2);
+        let Came::Knock(id, _) = come(&mut rooms, &r, "knock-001", None, conn(3), t0) else {
+            panic!()
+        };
+        let info = KnockInfo {
+            id,
+            name: Name::try_from("knock-001").unwrap(),
+        };
+        // The host goes: the guest becomes host and is shown the knock.
+        let notices = rooms.leave(&r, host, ConnId(1), t0);
+        assert!(events(&notices).contains(&(vec![2], Event::Knock(info.clone()))));
+        // A host that comes back to its seat (a reload) gets the list in its `joined`.
+        let back = rooms
+            .ask(
+                &r,
+                ask(
+                    join_req("p", "client0002", Some(guest_token), true),
+                    conn(22),
+                    token(22),
+                    t0,
+                ),
+            )
+            .unwrap();
+        assert_eq!(back.knocks, vec![info]);
+        let newcomer = come(&mut rooms, &r, "knock-002", None, conn(4), t0);
+        assert!(matches!(newcomer, Came::Knock(..)));
+        // A knocker who gives up is taken off the host's list.
+        let notices = rooms.leave(&r, id, ConnId(3), t0);
+        assert_eq!(events(&notices), vec![(vec![22], Event::KnockGone(id))]);
+    }
+
+    #[test]
+    fn knocks_denials_and_ask_to_join_survive_a_restart() {
+        let t0 = Instant::now();
+        let (mut before, r, host) = asking_room(t0, 0);
+        let Came::Knock(waiting, wtok) = come(&mut before, &r, "knock-001", None, conn(3), t0)
+        else {
+            panic!()
+        };
+        let Came::Knock(let_in, ltok) = come(&mut before, &r, "knock-002", None, conn(4), t0)
+        else {
+            panic!()
+        };
+        let Came::Knock(turned, _) = come(&mut before, &r, "knock-003", None, conn(5), t0) else {
+            panic!()
+        };
+        before.admit(&r, host, ConnId(1), let_in, t0).unwrap();
+        before.deny(&r, host, ConnId(1), turned, t0).unwrap();
+        let saved: Vec<SavedRoom> =
+            serde_json::from_str(&serde_json::to_string(&before.save(t0)).unwrap()).unwrap();
+        let mut after: Rooms<H> = Rooms::new(limits(), 1);
+        after.restore(saved, Duration::from_secs(5), t0);
+        // The waiting knocker reconnects with its token: the same knock, still waiting.
+        assert_eq!(
+            come(&mut after, &r, "knock-001", Some(wtok), conn(13), t0),
+            Came::Knock(waiting, wtok)
+        );
+        // The admitted one takes its seat; the denied one still waits out its delay.
+        assert_eq!(
+            come(&mut after, &r, "knock-002", Some(ltok), conn(14), t0),
+            Came::Seat(let_in)
+        );
+        assert_eq!(
+            come(&mut after, &r, "knock-003", None, conn(15), t0),
+            Came::Refused(Refusal::Denied)
+        );
+        // New ids stay clear of the knocks' ids.
+        assert!(
+            matches!(come(&mut after, &r, "knock-004", None, conn(16), t0), Came::Knock(id, _) if id.0 > let_in.0.max(waiting.0))
+        );
+        // The host resumes and sees who waits.
+        let mut saved_host = None;
+        for room in before.save(t0) {
+            saved_host = room.seats.into_iter().find(|s| s.host);
+        }
+        let host_token = Token::from_hex(&saved_host.unwrap().token).unwrap();
+        let back = after
+            .ask(
+                &r,
+                ask(
+                    join_req("p", "client0001", Some(host_token), true),
+                    conn(21),
+                    token(21),
+                    t0,
+                ),
+            )
+            .unwrap();
+        assert_eq!(back.knocks.len(), 2, "{:?}", back.knocks);
+        assert!(back.room.ask);
+    }
+
+    #[test]
+    fn removing_someone_turns_ask_to_join_on_and_turning_it_off_lets_the_waiting_in() {
+        let t0 = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("club");
+        let host = join_n(&mut rooms, &r, 1, t0);
+        let troll = join_n(&mut rooms, &r, 2, t0);
+        let removal = rooms
+            .remove(&r, host.you, ConnId(1), troll.you, t0)
+            .unwrap();
+        assert!(events(&removal.notices).contains(&(
+            vec![1],
+            Event::RoomUpdated(RoomInfo {
+                locked: false,
+                password: false,
+                ask: true,
+                recording_allowed: true,
+            })
+        )));
+        // The troll from another network (a new identity, no address known): a knock.
+        let Came::Knock(id, _) = come(&mut rooms, &r, "troll-lte", None, conn(3), t0) else {
+            panic!()
+        };
+        let Came::Knock(id2, _) = come(&mut rooms, &r, "friend-01", None, conn(4), t0) else {
+            panic!()
+        };
+        // Off: both waiting are admitted (seats allow), and the hosts' list empties.
+        let notices = rooms.set_ask(&r, host.you, ConnId(1), false, t0).unwrap();
+        let ev = events(&notices);
+        assert!(
+            ev.contains(&(vec![3], Event::Admitted)) && ev.contains(&(vec![4], Event::Admitted))
+        );
+        assert!(
+            ev.contains(&(vec![1], Event::KnockGone(id)))
+                && ev.contains(&(vec![1], Event::KnockGone(id2)))
+        );
+    }
+
+    #[test]
+    fn a_reload_and_the_first_into_an_empty_room_do_not_knock() {
+        let t0 = Instant::now();
+        let (mut rooms, r, host) = asking_room(t0, 1);
+        let guest = SeatId(host.0 + 1);
+        // The guest's tab reloads: its socket closes (the seat goes), the same tab joins again
+        // with the old token at once: a new seat, no knock.
+        rooms.leave(&r, guest, ConnId(2), t0);
+        let back = come(&mut rooms, &r, "client0002", Some(token(2)), conn(12), t0);
+        assert!(matches!(back, Came::Seat(id) if id != guest), "{back:?}");
+        // After the grace period it would knock like anyone.
+        rooms.leave(&r, SeatId(host.0 + 2), ConnId(12), t0);
+        let late = t0 + Duration::from_secs(31);
+        assert!(matches!(
+            come(
+                &mut rooms,
+                &r,
+                "client0002",
+                Some(token(12)),
+                conn(13),
+                late
+            ),
+            Came::Knock(..)
+        ));
+        // Everyone goes, a knock still waits: the next to come is host and sees it.
+        rooms.leave(&r, host, ConnId(1), late);
+        assert_eq!(rooms.seat_count(), 0);
+        let first = rooms
+            .ask(
+                &r,
+                ask(
+                    join_req("p", "another-1", None, false),
+                    conn(20),
+                    token(20),
+                    late,
+                ),
+            )
+            .unwrap();
+        assert!(first.host);
+        assert_eq!(first.knocks.len(), 1);
+    }
+
+    /// What "Ask to join" can make a room hold at worst: 6 knocks, the denials, the recent
+    /// leavers (docs/SECURITY.md quotes it). Nothing of it for a room that never asks.
+    #[test]
+    fn knocks_denials_and_leavers_are_bounded() {
+        let knocks = MAX_KNOCKS * std::mem::size_of::<Knock<H>>();
+        let denied = MAX_DENIED * std::mem::size_of::<Denial>();
+        let left = MAX_PEERS_PER_ROOM * std::mem::size_of::<(ClientId, Token, Instant)>();
+        let worst = knocks + denied + left;
+        println!("knocks {knocks}, denials {denied}, leavers {left}: {worst} bytes at worst");
+        assert!(worst <= 4 * 1024, "{worst}");
+        let idle: Room<H> = Room::new(Instant::now());
+        assert_eq!(
+            (
+                idle.knocks.capacity(),
+                idle.denied.capacity(),
+                idle.left.capacity()
+            ),
+            (0, 0, 0),
+            "a room that never asks holds none of it"
+        );
+    }
+
+    #[test]
+    fn a_lost_knock_is_held_for_the_grace_period_then_dropped() {
+        let t0 = Instant::now();
+        let (mut rooms, r, _) = asking_room(t0, 0);
+        let Came::Knock(id, tok) = come(&mut rooms, &r, "knock-001", None, conn(3), t0) else {
+            panic!()
+        };
+        // The same socket sending its join again is still the one waiting, replacing nobody.
+        let join = join_req("knock-001", "knock-001", Some(tok), false);
+        let again = rooms.knock(&r, &join, conn(3), token(9), t0).unwrap();
+        assert_eq!((again.id, again.replaced), (id, None));
+        rooms.lost(&r, id, ConnId(3), t0);
+        assert!(rooms.sweep_away(t0 + Duration::from_secs(29)).is_empty());
+        assert_eq!(
+            come(&mut rooms, &r, "knock-001", Some(tok), conn(13), t0),
+            Came::Knock(id, tok)
+        );
+        rooms.lost(&r, id, ConnId(13), t0 + Duration::from_secs(29));
+        let notices = rooms.sweep_away(t0 + Duration::from_secs(60));
+        assert_eq!(events(&notices), vec![(vec![1], Event::KnockGone(id))]);
     }
 
     fn recording(on: bool) -> Update {

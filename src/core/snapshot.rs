@@ -27,7 +27,33 @@ pub struct SavedRoom {
     /// stores.
     #[serde(default)]
     pub creator: Option<std::net::IpAddr>,
+    /// "Ask to join" (issue 16). Absent in older stores: off.
+    #[serde(default)]
+    pub ask: bool,
+    /// People waiting to be let in, or admitted and not yet seated. Absent in older stores.
+    #[serde(default)]
+    pub knocks: Vec<SavedKnock>,
+    /// Denied knockers still inside their retry delay. Absent in older stores.
+    #[serde(default)]
+    pub denied: Vec<SavedDenial>,
     pub seats: Vec<SavedSeat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedKnock {
+    pub id: u64,
+    pub client: ClientId,
+    pub token: String,
+    pub name: Name,
+    pub admitted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedDenial {
+    pub client: ClientId,
+    pub addr: Option<std::net::IpAddr>,
+    /// Seconds of the retry delay left when saved (the downtime is not counted off).
+    pub secs_left: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

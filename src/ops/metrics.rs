@@ -108,6 +108,12 @@ metrics_table! {
     counter joins "joins_total" "Joins that got a seat.";
     counter messages_relayed "messages_relayed_total" "Signals relayed to a peer.";
     counter bytes_relayed "bytes_relayed_total" "Bytes of relayed signals.";
+    counter room_messages "room_messages_total" "Room messages (reactions) relayed to a room.";
+    counter room_messages_dropped "room_messages_dropped_total"
+        "Room messages dropped: over the socket's room-message rate or size cap.";
+    counter knocks "knocks_total" "Knocks on rooms that ask to join (reconnects not counted).";
+    counter knocks_admitted "knocks_admitted_total" "Knocks a host admitted.";
+    counter knocks_denied "knocks_denied_total" "Knocks a host denied.";
     counter frames_rejected "frames_rejected_total"
         "Frames refused: too large, binary, or malformed.";
     counter bad_requests "bad_requests_total" "Messages answered with bad_request.";
@@ -158,6 +164,7 @@ metrics_table! {
         "too_many_rooms" refused_too_many_rooms,
         "locked" refused_locked,
         "removed" refused_removed,
+        "denied" refused_denied,
         "rate_limited" refused_rate_limited,
         "upgrade_busy" refused_upgrade_busy,
     }

@@ -22,7 +22,7 @@ use crate::core::ids::ClientId;
 use crate::core::rooms::RoomName;
 use crate::util::time::unix_now;
 
-pub use crate::core::snapshot::{SavedRemoval, SavedRoom, SavedSeat};
+pub use crate::core::snapshot::{SavedDenial, SavedKnock, SavedRemoval, SavedRoom, SavedSeat};
 
 pub const FILE: &str = "rooms.json";
 /// The generation before the current one: what `rooms.json` held before the last write.
@@ -68,6 +68,11 @@ struct Salvage {
     seats: Option<Vec<SavedSeat>>,
     /// Who made the room; unreadable only loosens the room cap, so it is not a protection.
     creator: Option<Option<std::net::IpAddr>>,
+    /// "Ask to join"; missing (an older store) reads as off, unreadable locks the room.
+    ask: Option<bool>,
+    /// Knocks and denials are not protections: unreadable, they are dropped.
+    knocks: Option<Vec<SavedKnock>>,
+    denied: Option<Vec<SavedDenial>>,
 }
 
 impl Salvage {
@@ -95,6 +100,12 @@ impl Salvage {
             seats: Option<&'a RawValue>,
             #[serde(borrow)]
             creator: Option<&'a RawValue>,
+            #[serde(borrow)]
+            ask: Option<&'a RawValue>,
+            #[serde(borrow)]
+            knocks: Option<&'a RawValue>,
+            #[serde(borrow)]
+            denied: Option<&'a RawValue>,
         }
         fn field<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
             raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
@@ -118,6 +129,12 @@ impl Salvage {
             },
             seats: field(fields.seats),
             creator: field(fields.creator),
+            ask: match fields.ask {
+                None => Some(false),
+                raw => field(raw),
+            },
+            knocks: field(fields.knocks),
+            denied: field(fields.denied),
         }
     }
 
@@ -165,6 +182,16 @@ impl Salvage {
         if let Some(creator) = self.creator {
             room.creator = creator;
         }
+        match self.ask {
+            Some(ask) => room.ask |= ask,
+            None => room.locked = true,
+        }
+        if let Some(knocks) = self.knocks {
+            room.knocks = knocks;
+        }
+        if let Some(denied) = self.denied {
+            room.denied = denied;
+        }
         room
     }
 }
@@ -179,6 +206,9 @@ fn empty_room(name: RoomName) -> SavedRoom {
         removed: Vec::new(),
         removed_addrs: Vec::new(),
         creator: None,
+        ask: false,
+        knocks: Vec::new(),
+        denied: Vec::new(),
         seats: Vec::new(),
     }
 }
@@ -406,6 +436,19 @@ mod tests {
                 known: vec![ClientId::try_from("housemate").unwrap()],
             }],
             creator: Some("198.51.100.4".parse().unwrap()),
+            ask: true,
+            knocks: vec![SavedKnock {
+                id: 43,
+                client: ClientId::try_from("knocker-1").unwrap(),
+                token: "cd".repeat(16),
+                name: Name::try_from("Cy").unwrap(),
+                admitted: false,
+            }],
+            denied: vec![SavedDenial {
+                client: ClientId::try_from("denied-1").unwrap(),
+                addr: Some("192.0.2.8".parse().unwrap()),
+                secs_left: 40,
+            }],
             seats: vec![SavedSeat {
                 id: 42,
                 client: ClientId::try_from("client-1").unwrap(),

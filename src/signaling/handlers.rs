@@ -1,5 +1,6 @@
 //! One handler per client message: what a seated socket's `signal`, `update`, `chat`,
-//! `set-password`, `lock`, `allow-recording`, `remove` and `leave` do, and how a `join` is admitted. The session
+//! `room-message`, `set-password`, `lock`, `ask-to-join`, `admit`, `deny`, `allow-recording`,
+//! `remove` and `leave` do, and how a `join` is admitted (or waits as a knock). The session
 //! loop (`session.rs`) reads, decodes and dispatches here; a new message is one handler here, one
 //! entry in `protocol.rs` and one in `docs/PROTOCOL.md`.
 //!
@@ -16,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
 
 use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
+use crate::core::limits::Limits;
 use crate::core::password::PasswordHash;
 use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName, UpdateError};
 use crate::ops::metrics::bump;
@@ -32,11 +34,22 @@ pub(super) const PASSWORD_RATE: Rate = Rate {
     per_sec: 0.2,
 };
 
-/// The seat this socket holds after a successful join.
+/// How many `room-message`s one socket may send (`rates.room_messages_*`): each goes to the
+/// whole room.
+pub(super) fn room_message_rate(limits: &Limits) -> Rate {
+    Rate {
+        burst: limits.room_messages_burst as f64,
+        per_sec: limits.room_messages_per_sec as f64,
+    }
+}
+
+/// The seat this socket holds after a successful join, or the knock it waits as.
 pub(super) struct Seated {
     pub(super) seat: SeatId,
     /// For the log only; boxed, since a `Name` would hold its full capacity in every session.
     pub(super) name: Box<str>,
+    /// Waiting for the host: only `join` (once admitted) and `leave` mean anything yet.
+    pub(super) knocking: bool,
 }
 
 /// What a handler needs of its socket: the shared state, its room, its identity and its queue.
@@ -47,6 +60,8 @@ pub(super) struct Ctx {
     pub(super) outbox: Outbox,
     /// `set-password` is rate-limited per socket (see [`PASSWORD_RATE`]).
     pub(super) password_rate: Bucket,
+    /// `room-message` is rate-limited per socket (see [`room_message_rate`]).
+    pub(super) room_message_rate: Bucket,
 }
 
 /// What the session does after a handler.
@@ -67,8 +82,12 @@ pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Fl
         ClientMsg::Signal { to, data } => signal(ctx, me, to, data),
         ClientMsg::Update(update) => self::update(ctx, me, update),
         ClientMsg::Chat { text } => chat(ctx, me, &text),
+        ClientMsg::RoomMessage { data } => room_message(ctx, me, data),
         ClientMsg::SetPassword { password } => set_password(ctx, me, password).await,
         ClientMsg::Lock { locked } => lock(ctx, me, locked),
+        ClientMsg::AskToJoin { on } => ask_to_join(ctx, me, on),
+        ClientMsg::Admit { id } => admit(ctx, me, id),
+        ClientMsg::Deny { id } => deny(ctx, me, id),
         ClientMsg::Remove { id } => remove(ctx, me, id),
         ClientMsg::AllowRecording { allowed } => allow_recording(ctx, me, allowed),
         ClientMsg::Leave => {
@@ -126,6 +145,99 @@ fn chat(ctx: &Ctx, me: &Seated, text: &str) {
     let ts = crate::util::time::unix_millis();
     let mut rooms = ctx.state.rooms();
     deliver_notices(rooms.chat(&ctx.room, me.seat, ctx.conn, text, ts, Instant::now()));
+}
+
+/// `room-message`: opaque data for everyone in the room, the sender included (as its
+/// confirmation), within the socket's rate and the size cap; never kept. The server never
+/// parses `data`, so reactions and later client-only features need no server change.
+fn room_message(ctx: &mut Ctx, me: &Seated, data: &RawValue) {
+    let limits = ctx.state.limits();
+    let now = Instant::now();
+    let metrics = &ctx.state.metrics;
+    if data.get().len() as u64 > limits.room_message_bytes {
+        bump(&metrics.room_messages_dropped);
+        ctx.outbox.error(
+            ErrorCode::BadRequest,
+            &format!(
+                "`room-message` data is longer than {} bytes",
+                limits.room_message_bytes
+            ),
+        );
+        return;
+    }
+    if !ctx.room_message_rate.take(room_message_rate(limits), now) {
+        bump(&metrics.room_messages_dropped);
+        ctx.outbox
+            .error(ErrorCode::SlowDown, ErrorCode::SlowDown.message());
+        return;
+    }
+    let mut rooms = ctx.state.rooms();
+    let Some(to) = rooms.room_handles(&ctx.room, me.seat, ctx.conn) else {
+        return;
+    };
+    let text = Utf8Bytes::from(
+        ServerMsg::RoomMessage {
+            from: me.seat,
+            data,
+        }
+        .to_json(),
+    );
+    // Under the lock, so a reaction never overtakes the peer-joined or peer-left before it.
+    for outbox in to {
+        outbox.push(text.clone());
+    }
+    drop(rooms);
+    bump(&metrics.room_messages);
+}
+
+/// `ask-to-join` (host): newcomers knock; off lets in those waiting.
+fn ask_to_join(ctx: &Ctx, me: &Seated, on: bool) {
+    let mut rooms = ctx.state.rooms();
+    let done = host_result(
+        rooms.set_ask(&ctx.room, me.seat, ctx.conn, on, Instant::now()),
+        &ctx.outbox,
+    );
+    drop(rooms);
+    if done {
+        let what = if on { "turned on" } else { "turned off" };
+        log::info!("room {}: host {} {what} ask to join", ctx.room, me.name);
+    }
+}
+
+/// `admit` (host): the knock's socket is told `admitted` and joins; the place is kept for it.
+fn admit(ctx: &Ctx, me: &Seated, id: SeatId) {
+    let mut rooms = ctx.state.rooms();
+    let result = rooms.admit(&ctx.room, me.seat, ctx.conn, id, Instant::now());
+    let admitted = matches!(&result, Ok(notices) if !notices.is_empty());
+    let done = host_result(result, &ctx.outbox);
+    drop(rooms);
+    if done && admitted {
+        bump(&ctx.state.metrics.knocks_admitted);
+        log::info!("room {}: host {} admitted knock {id}", ctx.room, me.name);
+    }
+}
+
+/// `deny` (host): the knock's socket is told `denied` and closed; it may knock again later.
+fn deny(ctx: &Ctx, me: &Seated, id: SeatId) {
+    let mut rooms = ctx.state.rooms();
+    match rooms.deny(&ctx.room, me.seat, ctx.conn, id, Instant::now()) {
+        Ok(denied) => {
+            if let Some(knocker) = &denied.handle {
+                knocker.error(ErrorCode::Denied, ErrorCode::Denied.message());
+            }
+            let done = !denied.notices.is_empty();
+            deliver_notices(denied.notices);
+            drop(rooms);
+            if done {
+                bump(&ctx.state.metrics.knocks_denied);
+                log::info!("room {}: host {} denied knock {id}", ctx.room, me.name);
+            }
+        }
+        Err(e) => {
+            drop(rooms);
+            host_error(e, &ctx.outbox);
+        }
+    }
 }
 
 /// `set-password` (host): hashed off the async threads, one hash at a time in the process, and
@@ -208,27 +320,34 @@ fn remove(ctx: &Ctx, me: &Seated, id: SeatId) {
                 log::info!("room {}: host {} removed seat {id}", ctx.room, me.name);
             }
         }
-        Err(HostError::NotHost) => {
+        Err(e) => {
             drop(rooms);
-            ctx.outbox
-                .error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+            host_error(e, &ctx.outbox);
         }
     }
 }
 
 /// Delivers a host action's notices (the caller still holds the room lock, so they stay in
-/// order with other room changes), or tells a non-host it may not. True if it was done.
+/// order with other room changes), or tells the sender why not. True if it was done.
 fn host_result(result: Result<Vec<Notice<Outbox>>, HostError>, outbox: &Outbox) -> bool {
     match result {
         Ok(notices) => {
             deliver_notices(notices);
             true
         }
-        Err(HostError::NotHost) => {
-            outbox.error(ErrorCode::NotHost, ErrorCode::NotHost.message());
+        Err(e) => {
+            host_error(e, outbox);
             false
         }
     }
+}
+
+fn host_error(e: HostError, outbox: &Outbox) {
+    let code = match e {
+        HostError::NotHost => ErrorCode::NotHost,
+        HostError::NoFreeSeat => ErrorCode::NoFreeSeat,
+    };
+    outbox.error(code, code.message());
 }
 
 fn fresh_token() -> Token {
@@ -319,8 +438,10 @@ pub(super) async fn join_room(
                 locked: admitted.room.locked,
                 recording_allowed: admitted.room.recording_allowed,
                 password: admitted.room.password,
+                ask: admitted.room.ask,
                 chat: admitted.chat,
                 resumed: admitted.resumed,
+                knocks: admitted.knocks,
             });
             if let Some(old) = admitted.replaced {
                 old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());
@@ -345,41 +466,93 @@ pub(super) async fn join_room(
             Some(Seated {
                 seat: admitted.you,
                 name: join.name.as_str().into(),
+                knocking: false,
             })
+        }
+        Err(Refusal::MustKnock) => {
+            let conn = Conn {
+                id: conn,
+                handle: outbox.clone(),
+                addr: state.limits_apply_to(ip).then(|| AddrKey::of(ip)),
+            };
+            match rooms.knock(room, join, conn, token, Instant::now()) {
+                Ok(knocked) => {
+                    outbox.push_msg(&ServerMsg::Knocking {
+                        id: knocked.id,
+                        token: knocked.token.to_hex(),
+                    });
+                    if let Some(old) = knocked.replaced {
+                        old.error(ErrorCode::Replaced, ErrorCode::Replaced.message());
+                    }
+                    let fresh = knocked.token.matches(&token);
+                    deliver_notices(knocked.notices);
+                    drop(rooms);
+                    if fresh {
+                        bump(&state.metrics.knocks);
+                    }
+                    log::info!("room {room}: {} knocks (knock {})", join.name, knocked.id);
+                    Some(Seated {
+                        seat: knocked.id,
+                        name: join.name.as_str().into(),
+                        knocking: true,
+                    })
+                }
+                Err(refusal) => {
+                    drop(rooms);
+                    refuse(state, room, join, outbox, refusal);
+                    None
+                }
+            }
         }
         Err(refusal) => {
             drop(rooms);
-            let code = match refusal {
-                Refusal::RoomFull => {
-                    bump(&state.metrics.refused_room_full);
-                    ErrorCode::RoomFull
-                }
-                Refusal::ServerBusy => {
-                    bump(&state.metrics.refused_server_busy);
-                    ErrorCode::ServerBusy
-                }
-                Refusal::TooManyRooms => {
-                    bump(&state.metrics.refused_too_many_rooms);
-                    ErrorCode::TooManyRooms
-                }
-                Refusal::BadPassword => {
-                    bump(&state.metrics.refused_bad_password);
-                    ErrorCode::BadPassword
-                }
-                Refusal::Locked => {
-                    bump(&state.metrics.refused_locked);
-                    ErrorCode::Locked
-                }
-                Refusal::Removed => {
-                    bump(&state.metrics.refused_removed);
-                    ErrorCode::Removed
-                }
-            };
-            log::info!("room {room}: {} refused: {}", join.name, code.as_str());
-            outbox.error(code, code.message());
+            refuse(state, room, join, outbox, refusal);
             None
         }
     }
+}
+
+/// Tells a refused join why, and counts it.
+fn refuse(state: &State, room: &RoomName, join: &Join, outbox: &Outbox, refusal: Refusal) {
+    let code = match refusal {
+        Refusal::RoomFull => {
+            bump(&state.metrics.refused_room_full);
+            ErrorCode::RoomFull
+        }
+        Refusal::ServerBusy => {
+            bump(&state.metrics.refused_server_busy);
+            ErrorCode::ServerBusy
+        }
+        Refusal::TooManyRooms => {
+            bump(&state.metrics.refused_too_many_rooms);
+            ErrorCode::TooManyRooms
+        }
+        Refusal::BadPassword => {
+            bump(&state.metrics.refused_bad_password);
+            ErrorCode::BadPassword
+        }
+        Refusal::Locked => {
+            bump(&state.metrics.refused_locked);
+            ErrorCode::Locked
+        }
+        Refusal::Removed => {
+            bump(&state.metrics.refused_removed);
+            ErrorCode::Removed
+        }
+        Refusal::Denied => {
+            bump(&state.metrics.refused_denied);
+            ErrorCode::Denied
+        }
+        Refusal::TooManyKnocks => {
+            bump(&state.metrics.refused_rate_limited);
+            ErrorCode::RateLimited
+        }
+        // `join_room` turns it into a knock; reaching here is a knock list that
+        // vanished under the same lock, which cannot happen.
+        Refusal::MustKnock => ErrorCode::ServerBusy,
+    };
+    log::info!("room {room}: {} refused: {}", join.name, code.as_str());
+    outbox.error(code, code.message());
 }
 
 fn refuse_rate_limited(

@@ -181,9 +181,13 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
             Event::RoomUpdated(info) => ServerMsg::RoomUpdated {
                 locked: info.locked,
                 password: info.password,
+                ask: info.ask,
                 recording_allowed: info.recording_allowed,
             },
             Event::Chat(line) => ServerMsg::Chat(line),
+            Event::Knock(knock) => ServerMsg::Knock(knock),
+            Event::KnockGone(id) => ServerMsg::KnockGone { id },
+            Event::Admitted => ServerMsg::Admitted,
         };
         let text = Utf8Bytes::from(msg.to_json());
         for outbox in notice.to {

@@ -17,6 +17,7 @@ pub use crate::core::ids::{
     ChatLine, ClientId, Join, Name, Peer, SeatId, Token, Update, CLIENT_BYTES, MAX_CHAT_BYTES,
     MAX_NAME_CHARS, MAX_PASSWORD_CHARS, NAME_BYTES,
 };
+pub use crate::core::rooms::KnockInfo;
 
 /// Every field any client message may carry, all optional, borrowed from the frame.
 #[derive(Deserialize, Default)]
@@ -45,6 +46,7 @@ struct Wire<'a> {
     locked: Option<bool>,
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
+    on: Option<bool>,
     recording: Option<bool>,
     allowed: Option<bool>,
 }
@@ -73,6 +75,23 @@ pub enum ClientMsg<'a> {
     /// Host only: remove a participant for the life of the room.
     Remove {
         id: SeatId,
+    },
+    /// Host only: turn "Ask to join" on or off.
+    AskToJoin {
+        on: bool,
+    },
+    /// Host only: let a knock in.
+    Admit {
+        id: SeatId,
+    },
+    /// Host only: turn a knock away.
+    Deny {
+        id: SeatId,
+    },
+    /// Opaque data for everyone in the room (reactions and other client-only features); its
+    /// size is checked by the handler against `caps.room_message_bytes`.
+    RoomMessage {
+        data: &'a RawValue,
     },
     /// Host only: whether anyone may record the meeting (off also stops every recording).
     AllowRecording {
@@ -178,6 +197,26 @@ impl<'a> ClientMsg<'a> {
                     id: SeatId::parse(id).ok_or_else(|| bad("`id` is not a peer id"))?,
                 })
             }
+            "ask-to-join" => Ok(ClientMsg::AskToJoin {
+                on: wire.on.ok_or_else(|| bad("`ask-to-join` needs `on`"))?,
+            }),
+            "admit" | "deny" => {
+                let id = wire
+                    .id
+                    .as_deref()
+                    .ok_or_else(|| bad(format!("`{kind}` needs `id`")))?;
+                let id = SeatId::parse(id).ok_or_else(|| bad("`id` is not a knock id"))?;
+                Ok(if kind == "admit" {
+                    ClientMsg::Admit { id }
+                } else {
+                    ClientMsg::Deny { id }
+                })
+            }
+            "room-message" => Ok(ClientMsg::RoomMessage {
+                data: wire
+                    .data
+                    .ok_or_else(|| bad("`room-message` needs `data`"))?,
+            }),
             other => Err(bad(format!(
                 "unknown message type `{}`",
                 other.chars().take(32).collect::<String>()
@@ -186,8 +225,11 @@ impl<'a> ClientMsg<'a> {
     }
 }
 
-/// Checks a chat message: 1 to 2,048 bytes, not blank, no control characters but newline and tab,
-/// no bidi controls.
+/// Checks a chat message: 1 to 2,048 bytes, not blank, nothing unsafe (see [`is_unsafe_in_text`]).
+/// The format characters real text is written with (the right-to-left and left-to-right marks
+/// RTL keyboards insert, zero-width joiners of emoji and Indic scripts, isolates, soft hyphens,
+/// variation selectors and emoji tags) are text, not a threat: the client shows each message
+/// as its own isolated paragraph.
 fn check_chat(text: &str) -> Result<(), BadRequest> {
     if text.trim().is_empty() {
         return Err(bad("the chat message is empty"));
@@ -197,13 +239,21 @@ fn check_chat(text: &str) -> Result<(), BadRequest> {
             "the chat message is longer than {MAX_CHAT_BYTES} bytes"
         )));
     }
-    if text
-        .chars()
-        .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
-    {
-        return Err(bad("the chat message has control characters"));
+    if text.chars().any(is_unsafe_in_text) {
+        return Err(bad(
+            "the chat message has control characters or bidi overrides",
+        ));
     }
     Ok(())
+}
+
+/// What a chat message may not hold: control characters but newline and tab; the bidi
+/// embeddings and overrides (U+202A-U+202E), which reorder the text after them and are how
+/// "Trojan Source" text hides what it says; and the interlinear annotation marks
+/// (U+FFF9-U+FFFB), which hide text. `assets/js/chat-rules.js` (`UNSAFE`) mirrors this.
+pub fn is_unsafe_in_text(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 fn first_line(e: &serde_json::Error) -> String {
@@ -259,16 +309,39 @@ pub enum ServerMsg<'a> {
         ice_servers: &'a RawValue,
         locked: bool,
         password: bool,
+        /// "Ask to join" is on.
+        ask: bool,
         /// Whether the host allows recording in this room.
         recording_allowed: bool,
         chat: Vec<ChatLine>,
         /// True when this join took over an existing seat (same id, the others kept theirs).
         resumed: bool,
+        /// For the host: who is waiting to be let in (empty for everyone else).
+        knocks: Vec<KnockInfo>,
     },
     RoomUpdated {
         locked: bool,
         password: bool,
         recording_allowed: bool,
+        ask: bool,
+    },
+    /// To a knocker: you wait for the host. `token` takes the knock (and, once admitted, the
+    /// seat) back after a reconnect.
+    Knocking {
+        id: SeatId,
+        token: heapless::String<32>,
+    },
+    /// To a knocker: the host let you in; send `join` again (with the token) to take the seat.
+    Admitted,
+    /// To the host: someone is waiting.
+    Knock(KnockInfo),
+    /// To the host: a knock was admitted, denied or withdrawn.
+    KnockGone {
+        id: SeatId,
+    },
+    RoomMessage {
+        from: SeatId,
+        data: &'a RawValue,
     },
     Chat(ChatLine),
     PeerJoined {
@@ -317,6 +390,8 @@ pub enum ErrorCode {
     RateLimited,
     SlowDown,
     TooManyRooms,
+    Denied,
+    NoFreeSeat,
     RecordingOff,
 }
 
@@ -335,6 +410,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::Denied => "denied",
+            ErrorCode::NoFreeSeat => "no_free_seat",
             ErrorCode::RecordingOff => "recording_off",
         }
     }
@@ -345,7 +422,9 @@ impl ErrorCode {
             ErrorCode::BadRequest
             | ErrorCode::NotHost
             | ErrorCode::SlowDown
-            | ErrorCode::RecordingOff => None,
+            | ErrorCode::RecordingOff
+            | ErrorCode::NoFreeSeat => None,
+            ErrorCode::Denied => Some(close::DENIED),
             ErrorCode::RateLimited => Some(close::RATE_LIMITED),
             ErrorCode::Locked => Some(close::LOCKED),
             ErrorCode::Removed => Some(close::REMOVED),
@@ -377,6 +456,8 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => {
                 "Too many rooms were made from your address; use one of them or try later."
             }
+            ErrorCode::Denied => "The host did not let you in; you may ask again in a while.",
+            ErrorCode::NoFreeSeat => "Every seat is taken; the knock waits until one is free.",
             ErrorCode::RecordingOff => "The host has turned recording off for this room.",
         }
     }
@@ -396,6 +477,7 @@ pub mod close {
     pub const LOCKED: u16 = 4005;
     pub const RATE_LIMITED: u16 = 4006;
     pub const TOO_MANY_ROOMS: u16 = 4007;
+    pub const DENIED: u16 = 4008;
 }
 
 #[cfg(test)]
@@ -497,6 +579,41 @@ mod tests {
         let long = "x".repeat(65);
         assert!(parse_name(&long).is_err());
         assert!(parse_name(&"é".repeat(64)).is_ok());
+    }
+
+    /// Issue 16: RTL keyboards insert U+200F; emoji and Indic scripts need joiners. Only
+    /// controls, overrides and annotation marks are refused.
+    #[test]
+    fn chat_takes_the_format_characters_real_text_has_and_refuses_unsafe_ones() {
+        for text in [
+            "\u{5E9}\u{5DC}\u{5D5}\u{5DD}\u{200F}!",
+            "\u{200E}abc",
+            "\u{627}\u{61C}1",
+            "\u{1F469}\u{200D}\u{1F4BB}",
+            "\u{915}\u{94D}\u{200C}\u{937}",
+            "\u{2067}\u{5E9}\u{2069} ok",
+            "soft\u{AD}hyphen",
+            "\u{2764}\u{FE0F}",
+            "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "line\nand\ttab",
+        ] {
+            let json = serde_json::json!({"type": "chat", "text": text}).to_string();
+            assert!(ClientMsg::parse(&json).is_ok(), "{text:?} should be taken");
+        }
+        for text in [
+            "a\u{202E}evil",
+            "\u{202D}x",
+            "\u{202A}x",
+            "a\u{0007}b",
+            "a\u{009B}b",
+            "\u{FFF9}hidden\u{FFFB}",
+        ] {
+            let json = serde_json::json!({"type": "chat", "text": text}).to_string();
+            assert!(
+                ClientMsg::parse(&json).is_err(),
+                "{text:?} should be refused"
+            );
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::core::bucket::Bucket;
 use crate::core::rooms::RoomName;
 use crate::io::inflight::{Charge, TooLargeBeforeJoin};
 use crate::ops::metrics::bump;
-use crate::signaling::handlers::{self, Ctx, Flow, Seated, PASSWORD_RATE};
+use crate::signaling::handlers::{self, room_message_rate, Ctx, Flow, Seated, PASSWORD_RATE};
 use crate::signaling::outbox::{Drain, Socket, Wrote};
 // Re-exported: `state` and `lib.rs` reach the queue and the notice delivery through `session`.
 pub use crate::signaling::outbox::{deliver_notices, Outbox};
@@ -90,6 +90,7 @@ pub fn run(
             conn,
             outbox,
             password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
+            room_message_rate: Bucket::full(room_message_rate(state.limits()), Instant::now()),
         };
         let ping = tokio::time::sleep(ping_every);
         tokio::pin!(ping);
@@ -182,7 +183,8 @@ pub fn run(
                         break End::Lost;
                     }
                 }
-                (None, Ok(ClientMsg::Join(join))) => {
+                // A knock's `join` once admitted (or a first join): seated, knocking or refused.
+                (None | Some(Seated { knocking: true, .. }), Ok(ClientMsg::Join(join))) => {
                     // Boxed: the join's future lives only while joining, and would otherwise
                     // widen every session's task for its whole life.
                     let seat = Box::pin(handlers::join_room(
@@ -196,12 +198,37 @@ pub fn run(
                     .await;
                     match seat {
                         Some(s) => {
-                            charge.set_joined();
+                            // A knock may not draw on the in-flight arena until it has a seat.
+                            if !s.knocking {
+                                charge.set_joined();
+                            }
                             seated = Some(s);
                             deadline = tokio::time::Instant::now() + silence;
                         }
-                        None => break End::Lost,
+                        None => {
+                            // A refused knock's own join (it was let in, and the room filled up
+                            // or the host denied meanwhile) leaves nothing behind.
+                            if let Some(me) = seated.take() {
+                                let notices =
+                                    state
+                                        .rooms()
+                                        .leave(&ctx.room, me.seat, conn, Instant::now());
+                                deliver_notices(notices);
+                            }
+                            break End::Lost;
+                        }
                     }
+                }
+                (Some(me), Ok(msg)) if me.knocking => {
+                    if matches!(msg, ClientMsg::Leave) {
+                        ctx.outbox.close(close::NORMAL, "left");
+                        break End::Left;
+                    }
+                    bump(&state.metrics.bad_requests);
+                    ctx.outbox.error(
+                        ErrorCode::BadRequest,
+                        "Waiting for the host to let you in: only `join` (once admitted) or `leave`.",
+                    );
                 }
                 (None, Ok(_)) => {
                     bump(&state.metrics.bad_requests);

@@ -68,6 +68,7 @@ impl State {
                 rooms_per_address: limits.ip_rooms as usize,
                 ttl: Duration::from_secs(limits.room_ttl_secs),
                 grace: Duration::from_secs(limits.seat_grace_secs),
+                knock_retry: Duration::from_secs(limits.knock_retry_secs),
             },
             first_seat,
         );

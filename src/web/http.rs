@@ -43,11 +43,13 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 const PERMISSIONS: &str = "camera=(self), microphone=(self), display-capture=(self), \
     geolocation=(), payment=(), usb=()";
 
-/// Answers one request. Never fails: every problem is an HTTP status.
+/// Answers one request. Never fails: every problem is an HTTP status. `https_port` is set on a
+/// plain-HTTP connection while HTTPS runs too (see [`https_redirect`]).
 pub async fn handle(
     mut req: Request<hyper::body::Incoming>,
     state: Arc<State>,
     peer: SocketAddr,
+    https_port: Option<u16>,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     // Against DNS rebinding: a request must name this server (see `hosts`). A trusted proxy's
@@ -59,6 +61,13 @@ pub async fn handle(
     if !in_networks(peer.ip(), &state.config.trusted_proxies) && !state.hosts.allows(host) {
         bump(&state.metrics.refused_unknown_host);
         return Ok(misdirected(host.unwrap_or("")));
+    }
+    let proxied = in_networks(peer.ip(), &state.config.trusted_proxies);
+    if let Some(location) = https_port
+        .filter(|_| !proxied && (req.method() == Method::GET || req.method() == Method::HEAD))
+        .and_then(|port| https_redirect(host, req.uri(), port))
+    {
+        return Ok(redirect(&location));
     }
     let response = if let Some(room) = path.strip_prefix("/ws/") {
         let client = Client::of(peer, req.headers(), &state.config.trusted_proxies);
@@ -84,6 +93,50 @@ pub async fn handle(
         response
     };
     Ok(response)
+}
+
+/// The plain-HTTP trap: a phone that opens `http://192.168.1.5:8080/r/family` gets a page
+/// whose camera the browser refuses (only HTTPS and `localhost` are secure contexts). While
+/// HTTPS runs, a page request over plain HTTP whose `Host` is not a loopback name is sent to the
+/// same host on the HTTPS port (308). Not redirected: `localhost`, `*.localhost`, 127.0.0.0/8
+/// and `[::1]` (secure contexts over HTTP, and what tests and the Pi's own browser use);
+/// `/ws/` (the page's socket follows the page), `/healthz` and `/metrics` (monitors); and
+/// anything from a trusted proxy, whose own scheme and port this server cannot know: there the
+/// page itself shows a link to `https://` the same address (`ui/lobby.js`).
+pub fn https_redirect(host: Option<&str>, uri: &hyper::Uri, port: u16) -> Option<String> {
+    let path = uri.path();
+    if path.starts_with("/ws/") || path == "/healthz" || path == "/metrics" {
+        return None;
+    }
+    // The Host as the DNS-rebinding check reads it (`ops::hosts::host_of`): no port, lower case.
+    let bare = crate::ops::hosts::host_of(host?)?;
+    let loopback = bare == "localhost"
+        || bare.ends_with(".localhost")
+        || bare
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    if loopback {
+        return None;
+    }
+    let name = if bare.contains(':') {
+        format!("[{bare}]")
+    } else {
+        bare
+    };
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    Some(format!("https://{name}:{port}{path}{query}"))
+}
+
+/// 308 Permanent Redirect to `location` (method and body kept; browsers remember it).
+fn redirect(location: &str) -> Response<Body> {
+    let mut r = text(
+        StatusCode::PERMANENT_REDIRECT,
+        &format!("This page is served over HTTPS, so the camera and microphone work: {location}\n"),
+    );
+    if let Ok(value) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, value);
+    }
+    r
 }
 
 /// `/metrics` tells when meetings happen and how close the heap is to its ceiling: it is for
@@ -486,6 +539,42 @@ mod tests {
             h.append(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn plain_http_page_requests_go_to_https_unless_the_page_is_a_loopback_one() {
+        let uri = |u: &str| u.parse::<hyper::Uri>().unwrap();
+        let go = |host: &str, u: &str| https_redirect(Some(host), &uri(u), 8443);
+        assert_eq!(
+            go("192.168.1.5:8080", "/r/family?x=1").as_deref(),
+            Some("https://192.168.1.5:8443/r/family?x=1")
+        );
+        assert_eq!(
+            go("pi.local:8080", "/").as_deref(),
+            Some("https://pi.local:8443/")
+        );
+        assert_eq!(
+            go("[fd00::5]:8080", "/r/a").as_deref(),
+            Some("https://[fd00::5]:8443/r/a")
+        );
+        assert_eq!(
+            go("meet.example.org", "/").as_deref(),
+            Some("https://meet.example.org:8443/")
+        );
+        for host in [
+            "localhost:8080",
+            "LOCALHOST",
+            "pi.localhost:80",
+            "127.0.0.1:8080",
+            "127.2.3.4",
+            "[::1]:8080",
+        ] {
+            assert_eq!(go(host, "/r/family"), None, "{host}");
+        }
+        for path in ["/ws/family", "/healthz", "/metrics"] {
+            assert_eq!(go("192.168.1.5:8080", path), None, "{path}");
+        }
+        assert_eq!(https_redirect(None, &uri("/"), 8443), None);
     }
 
     #[test]

@@ -79,7 +79,7 @@ async fn the_host_sets_a_password_and_joiners_need_it() {
     let upd = host.recv().await;
     assert_eq!(
         upd,
-        json!({"type":"room-updated","locked":false,"password":true,"recording_allowed":true})
+        json!({"type":"room-updated","locked":false,"password":true,"ask":false,"recording_allowed":true})
     );
 
     for wrong in [None, Some("open says me")] {
@@ -163,6 +163,10 @@ async fn the_host_removes_someone_who_cannot_come_back_with_that_identity() {
     assert_eq!(code, Some(4004));
     assert_eq!(cy.recv().await, json!({"type":"peer-left","id":b["you"]}));
     assert_eq!(host.recv().await, json!({"type":"peer-left","id":b["you"]}));
+    // A removal turns "Ask to join" on (docs/PROTOCOL.md), for everyone to see.
+    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true});
+    assert_eq!(cy.recv().await, asks);
+    assert_eq!(host.recv().await, asks);
 
     for token in [None, b["token"].as_str()] {
         let mut again = server.client("rm").await;
@@ -202,6 +206,13 @@ async fn a_removed_troll_stays_out_from_a_private_window_but_the_household_does_
     let (code, _) = troll.until_closed().await;
     assert_eq!(code, Some(4004));
     assert_eq!(host.recv().await["type"], "peer-left");
+    // The removal turned "Ask to join" on; this test is about the removal rules under it.
+    assert_eq!(host.recv().await["ask"], true);
+    host.send(json!({"type":"ask-to-join","on":false})).await;
+    assert_eq!(host.recv().await["ask"], false);
+    assert_eq!(mum.recv().await["type"], "peer-left");
+    assert_eq!(mum.recv().await["ask"], true);
+    assert_eq!(mum.recv().await["ask"], false);
 
     // A private window: a fresh client id from the same address.
     for n in 0..3 {

@@ -25,6 +25,8 @@ mod frames;
 mod host;
 /// The HTTP side: pages, embedded assets, caching, headers, health and metrics.
 mod http;
+/// Knock to enter ("Ask to join") and the generic room message, real sockets on loopback.
+mod knock;
 /// Per-address and per-socket limits against a real server: one host cannot take every socket,
 /// join without end, guess passwords quickly, or flood its room.
 mod limits;

@@ -129,3 +129,45 @@ async fn a_stalled_handshake_is_cut_off() {
     server.stop();
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// The plain-HTTP trap (issue 16): with HTTPS on, a page asked for over plain HTTP by a LAN
+/// address is sent to the HTTPS port of the same host; a loopback name, the WebSocket and
+/// `/healthz` are not; a trusted proxy's requests are not either (the page links instead).
+#[tokio::test]
+async fn plain_http_pages_are_sent_to_https_except_for_loopback_names_and_proxies() {
+    let state = temp_dir("tls-redirect");
+    let server = Running::start(&state, &[]);
+    let get = |host: String, path: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let addr = server.http;
+        async move { common::http_at(addr, &request, Duration::from_secs(5)).await }
+    };
+    let lan = format!("192.0.2.2:{}", server.http.port());
+    let (status, headers, _) = get(lan.clone(), "/r/family?x=1").await;
+    assert_eq!(status, 308);
+    assert_eq!(
+        common::header(&headers, "location"),
+        Some(format!("https://192.0.2.2:{}/r/family?x=1", server.https.port()).as_str())
+    );
+    let (status, headers, _) = get(lan.clone(), "/").await;
+    assert_eq!(
+        (status, common::header(&headers, "location").is_some()),
+        (308, true)
+    );
+    for path in ["/healthz", "/ws/family"] {
+        let (status, _, _) = get(lan.clone(), path).await;
+        assert_ne!(status, 308, "{path}");
+    }
+    for host in ["127.0.0.1", "localhost"] {
+        let (status, _, _) = get(format!("{host}:{}", server.http.port()), "/r/family").await;
+        assert_eq!(status, 200, "{host}");
+    }
+    server.stop();
+
+    let proxied = Running::start(&state, &["--trusted-proxies", "127.0.0.1/32"]);
+    let request = "GET /r/family HTTP/1.1\r\nHost: 192.0.2.2\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: close\r\n\r\n";
+    let (status, _, _) = common::http_at(proxied.http, request, Duration::from_secs(5)).await;
+    assert_eq!(status, 200, "behind a proxy the page links to HTTPS itself");
+    proxied.stop();
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -2,7 +2,8 @@
 // bar's room name and invite button, and the keyboard shortcuts. Owns those element ids; the
 // chat and room-settings buttons belong to their panels (ui/chat.js, ui/host-panel.js).
 
-import { byId, setLabel } from './dom.js';
+import { REACTIONS } from '../protocol.js';
+import { byId, el as make, setLabel } from './dom.js';
 import { renderToggle } from './lobby.js';
 
 /** @typedef {import('../i18n.js').Translate} Translate */
@@ -10,7 +11,7 @@ import { renderToggle } from './lobby.js';
 /**
  * @typedef {{ mic: () => void, cam: () => void, flip: () => void, screen: () => void,
  *             hand: () => void, chat: () => void, leave: () => void, invite: () => void,
- *             audioOnly: () => void }} ControlActions
+ *             audioOnly: () => void, react: (emoji: string) => void, pip: () => void }} ControlActions
  */
 
 export class Controls {
@@ -27,6 +28,9 @@ export class Controls {
       flip: byId('flip', HTMLButtonElement),
       screen: byId('screen', HTMLButtonElement),
       hand: byId('hand', HTMLButtonElement),
+      reactions: byId('reactions', HTMLButtonElement),
+      reactionsMenu: byId('reactions-menu'),
+      pip: byId('pip', HTMLButtonElement),
       leave: byId('leave', HTMLButtonElement),
     };
     this.el.roomLabel.textContent = room;
@@ -51,6 +55,29 @@ export class Controls {
     el.hand.addEventListener('click', actions.hand);
     el.leave.addEventListener('click', actions.leave);
     el.invite.addEventListener('click', actions.invite);
+    el.pip.addEventListener('click', actions.pip);
+    // Reactions: a small menu of emoji buttons, each named in words for screen readers.
+    REACTIONS.forEach((emoji, index) => {
+      const button = /** @type {HTMLButtonElement} */ (make('button', 'reaction-pick', emoji));
+      button.type = 'button';
+      button.setAttribute('aria-label', this.t(`react_${index}`));
+      button.title = this.t(`react_${index}`);
+      button.addEventListener('click', () => {
+        actions.react(emoji);
+        this.showReactions(false);
+      });
+      el.reactionsMenu.append(button);
+    });
+    el.reactions.addEventListener('click', () => this.showReactions(el.reactionsMenu.hidden === true));
+    el.reactionsMenu.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      this.showReactions(false);
+      el.reactions.focus();
+    });
+    document.addEventListener('click', (event) => {
+      const target = /** @type {Node | null} */ (event.target);
+      if (!el.reactionsMenu.hidden && target && !el.reactions.contains(target) && !el.reactionsMenu.contains(target)) this.showReactions(false);
+    });
     document.addEventListener('keydown', (event) => {
       if (!inMeeting() || event.target instanceof HTMLInputElement) return;
       if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
@@ -83,6 +110,23 @@ export class Controls {
     this.el.audioOnly.setAttribute('aria-pressed', String(on));
     this.el.audioOnly.dataset.on = String(on);
     this.el.audioOnly.classList.toggle('suggested', suggested && !on);
+  }
+
+  /** Opens or closes the reactions menu; focus goes to its first emoji. @param {boolean} open */
+  showReactions(open) {
+    this.el.reactionsMenu.hidden = !open;
+    this.el.reactions.setAttribute('aria-expanded', String(open));
+    if (open) /** @type {HTMLElement | null} */ (this.el.reactionsMenu.firstElementChild)?.focus();
+  }
+
+  /**
+   * Picture in picture: shown only where the browser has it; pressed while it is open.
+   * @param {boolean} available @param {boolean} open
+   */
+  renderPip(available, open) {
+    this.el.pip.hidden = !available;
+    this.el.pip.setAttribute('aria-pressed', String(open));
+    this.el.pip.dataset.on = String(open);
   }
 
   /** The flip button only where there is a second camera to flip to. @param {number} cameras */

@@ -1,4 +1,5 @@
-// Room settings, for the host: lock, password, whether recording is allowed, and the button in the top bar that opens them.
+// Room settings, for the host: lock, "Ask to join", password, Allow recording, and the button
+// in the top bar that opens them.
 // Owns those element ids. The panel sends nothing itself: it hands what was asked for to app.js,
 // which sends it through protocol.js.
 
@@ -15,6 +16,7 @@ export class HostPanel {
       panel: byId('host-panel'),
       close: byId('host-close', HTMLButtonElement),
       lock: byId('lock', HTMLButtonElement),
+      ask: byId('ask-to-join', HTMLInputElement),
       allowRecording: byId('allow-recording', HTMLInputElement),
       passwordForm: byId('password-form', HTMLFormElement),
       newPassword: byId('new-password', HTMLInputElement),
@@ -27,9 +29,15 @@ export class HostPanel {
     return !this.el.panel.hidden;
   }
 
+  /** Whether "Ask to join" shows as on. */
+  get asks() {
+    return this.el.ask.checked;
+  }
+
   /**
    * @param {{ toggle: () => void, close: () => void, lock: () => void,
-   *           setPassword: (password: string) => void, allowRecording: (allowed: boolean) => void }} actions
+   *           setPassword: (password: string) => void, askToJoin: (on: boolean) => void,
+   *           allowRecording: (allowed: boolean) => void }} actions
    *   `setPassword('')` clears it.
    */
   bind(actions) {
@@ -37,6 +45,7 @@ export class HostPanel {
     el.open.addEventListener('click', actions.toggle);
     el.close.addEventListener('click', actions.close);
     el.lock.addEventListener('click', actions.lock);
+    el.ask.addEventListener('change', () => actions.askToJoin(el.ask.checked));
     el.allowRecording.addEventListener('change', () => actions.allowRecording(el.allowRecording.checked));
     el.passwordForm.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -59,14 +68,15 @@ export class HostPanel {
     if (open) this.el.lock.focus();
   }
 
-  /** @param {{ locked: boolean, password: boolean, recordingAllowed: boolean }} room */
-  render({ locked, password, recordingAllowed }) {
+  /** @param {{ locked: boolean, password: boolean, ask: boolean, recordingAllowed: boolean }} room */
+  render({ locked, password, ask, recordingAllowed }) {
     const t = this.t;
     this.el.lock.textContent = t(locked ? 'unlockRoom' : 'lockRoom');
+    this.el.ask.checked = ask;
     this.el.allowRecording.checked = recordingAllowed;
     this.el.state.textContent = t('roomState', {
       lock: t(locked ? 'roomLocked' : 'roomUnlocked'),
       password: t(password ? 'roomHasPassword' : 'roomNoPassword'),
-    }) + (recordingAllowed ? '' : ` ${t('roomRecordingOff')}`);
+    }) + (ask ? ` ${t('roomAsks')}` : '') + (recordingAllowed ? '' : ` ${t('roomRecordingOff')}`);
   }
 }

@@ -19,7 +19,13 @@ export class Lobby {
       password: byId('password', HTMLInputElement),
       join: byId('join', HTMLButtonElement),
       joinError: byId('join-error'),
+      knockWait: byId('knock-wait'),
+      knockWaitText: byId('knock-wait-text'),
+      knockCancel: byId('knock-cancel', HTMLButtonElement),
       mediaError: byId('media-error'),
+      insecure: byId('insecure'),
+      insecureText: byId('insecure-text'),
+      secureLink: byId('secure-link', HTMLAnchorElement),
       preview: byId('preview', HTMLVideoElement),
       previewOff: byId('preview-off'),
       previewOffText: byId('preview-off-text'),
@@ -31,6 +37,9 @@ export class Lobby {
       pickMic: byId('pick-mic', HTMLSelectElement),
       pickSpeaker: byId('pick-speaker', HTMLSelectElement),
       pickSpeakerLabel: byId('pick-speaker-label'),
+      noiseSuppression: byId('proc-noise', HTMLInputElement),
+      echoCancellation: byId('proc-echo', HTMLInputElement),
+      autoGainControl: byId('proc-gain', HTMLInputElement),
     };
     this.el.title.textContent = t('joinTitle', { room });
   }
@@ -78,6 +87,31 @@ export class Lobby {
     this.el.pickSpeaker.addEventListener('change', () => handler(this.el.pickSpeaker.value));
   }
 
+  /**
+   * The microphone processing checkboxes.
+   * @param {(processing: { noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }) => void} handler
+   */
+  onProcessing(handler) {
+    for (const box of [this.el.noiseSuppression, this.el.echoCancellation, this.el.autoGainControl]) {
+      box.addEventListener('change', () => handler(this.processing));
+    }
+  }
+
+  get processing() {
+    return {
+      noiseSuppression: this.el.noiseSuppression.checked,
+      echoCancellation: this.el.echoCancellation.checked,
+      autoGainControl: this.el.autoGainControl.checked,
+    };
+  }
+
+  /** @param {{ noiseSuppression: boolean, echoCancellation: boolean, autoGainControl: boolean }} processing */
+  renderProcessing(processing) {
+    this.el.noiseSuppression.checked = processing.noiseSuppression;
+    this.el.echoCancellation.checked = processing.echoCancellation;
+    this.el.autoGainControl.checked = processing.autoGainControl;
+  }
+
   /** @param {() => void} handler "Show my camera" */
   onPreviewStart(handler) {
     this.el.previewStart.addEventListener('click', handler);
@@ -90,6 +124,18 @@ export class Lobby {
     node.textContent = text ?? '';
   }
 
+  /**
+   * The page came over plain HTTP from a name that is not a loopback one (behind a proxy, or
+   * with HTTPS off), so the browser will refuse the camera: say so, and link to the HTTPS page.
+   * @param {string} secureUrl
+   */
+  showInsecure(secureUrl) {
+    this.el.insecure.hidden = false;
+    this.el.insecureText.textContent = this.t('insecure');
+    this.el.secureLink.textContent = this.t('insecureLink');
+    this.el.secureLink.href = secureUrl;
+  }
+
   focusName() {
     this.el.name.focus();
   }
@@ -98,6 +144,24 @@ export class Lobby {
   askPassword() {
     this.el.passwordField.hidden = false;
     this.el.password.focus();
+  }
+
+  /** @param {() => void} handler "Stop waiting", while knocking */
+  onStopWaiting(handler) {
+    this.el.knockCancel.addEventListener('click', handler);
+  }
+
+  /**
+   * The room asks to join: instead of Join, "Waiting for the host to let you in" (the preview
+   * stays) and a way to stop waiting. @param {boolean} waiting
+   */
+  setWaiting(waiting) {
+    this.el.knockWait.hidden = !waiting;
+    this.el.join.hidden = waiting;
+    // The host sees the name it knocked with: it stays as it is while waiting.
+    this.el.name.readOnly = waiting;
+    this.el.knockWaitText.textContent = waiting ? this.t('waitingForHost') : '';
+    if (waiting) this.showError('join', null);
   }
 
   /** @param {boolean} joining Join pressed, waiting for a seat */

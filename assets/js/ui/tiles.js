@@ -241,6 +241,41 @@ export class Grid {
   }
 
   /**
+   * Floats a reaction over a tile for `ms`; several may float at once. Screen readers hear it
+   * through the page's announcement instead (app.js).
+   * @param {string} id
+   * @param {string} emoji
+   * @param {number} ms
+   */
+  showReaction(id, emoji, ms) {
+    const entry = this.tiles.get(id);
+    if (!entry) return;
+    const node = el('span', 'reaction', emoji);
+    node.setAttribute('aria-hidden', 'true');
+    node.style.setProperty('--drift', `${Math.round((Math.random() - 0.5) * 60)}px`);
+    entry.tile.append(node);
+    setTimeout(() => node.remove(), ms);
+  }
+
+  /** The video element of a tile (for picture in picture). @param {string} id */
+  videoOf(id) {
+    return this.tiles.get(id)?.video ?? null;
+  }
+
+  /** Ids of tiles that show video now, self last. */
+  withVideo() {
+    const ids = [...this.tiles.entries()]
+      .filter(([, entry]) => entry.state && (entry.state.video || entry.state.screen) && !entry.tile.classList.contains('paused'))
+      .map(([id]) => id);
+    return [...ids.filter((id) => id !== 'self'), ...ids.filter((id) => id === 'self')];
+  }
+
+  /** Sizes the tiles again (after the grid moved to another window). */
+  refit() {
+    this.#layout();
+  }
+
+  /**
    * Every tile as the recorder draws and hears it, in the grid's order.
    * @returns {import('../recorder.js').RecordingSource[]}
    */

@@ -56,10 +56,12 @@ export async function startServer(args = [], listen = '127.0.0.1:0') {
   };
 }
 
-export async function launch() {
+/** Chromium with fake devices; `extra` adds flags (e.g. --host-resolver-rules for a LAN name). */
+export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [
+      ...extra,
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',

@@ -59,3 +59,31 @@ test('chat: messages are trimmed, empty ones dropped, and the 2 KiB bound counts
   assert.equal(prepareChat('я'.repeat(1024)), 'я'.repeat(1024));
   assert.equal(prepareChat('я'.repeat(1025)), null);
 });
+
+const { checkChat, chatBytes } = await import('../../../assets/js/chat-rules.js');
+const { chatStatus } = await import('../../../assets/js/ui/chat.js');
+const { translator } = await import('../../../assets/js/i18n.js');
+
+test('chat rules: over the byte limit says by how much; 1,100 Cyrillic letters are 2,200 bytes', () => {
+  const long = 'я'.repeat(1100);
+  assert.equal(chatBytes(long), 2200);
+  assert.deepEqual(checkChat(long), { ok: false, reason: 'tooLong', bytes: 2200, over: 152 });
+  const ru = chatStatus(translator('ru'), long);
+  assert.equal(ru.over, true);
+  assert.match(ru.count, /2200 из 2048 байт/);
+  assert.match(ru.why, /на 152 байт длиннее/);
+  const en = chatStatus(translator('en'), long);
+  assert.match(en.why, /152 bytes over the limit of 2048/);
+  // Short messages show no counter; from half the limit they do.
+  assert.equal(chatStatus(translator('en'), 'hi').count, null);
+  assert.match(chatStatus(translator('en'), 'a'.repeat(1500)).count, /1500 of 2048 bytes/);
+});
+
+test('chat rules: the format characters real text has are taken, the unsafe ones named', () => {
+  for (const text of ['שלום\u200F!', '\u200Eabc', 'ا\u061C1', '👩\u200D💻', 'क्\u200Cष', '\u2067ש\u2069 ok', 'soft\u00ADhyphen', '❤\uFE0F', 'line\nand\ttab']) {
+    assert.equal(checkChat(text).ok, true, JSON.stringify(text));
+  }
+  assert.deepEqual(checkChat('abc\u202Efdp.exe'), { ok: false, reason: 'unsafe', bytes: 13, char: 'U+202E' });
+  for (const text of ['\u202Dx', 'a\u0007b', 'a\u009Bb', '\uFFF9x\uFFFB']) assert.equal(checkChat(text).reason, 'unsafe', JSON.stringify(text));
+  assert.match(chatStatus(translator('ru'), 'abc\u202Efdp').why, /U\+202E/);
+});

@@ -24,6 +24,21 @@ test('prefs: a first visit gets safe defaults with nothing on', () => {
   assert.deepEqual(loadPrefs(undefined), DEFAULT_PREFS);
 });
 
+test('prefs: the microphone processing is on by default, and a choice to turn it off is kept', () => {
+  assert.deepEqual(
+    [DEFAULT_PREFS.noiseSuppression, DEFAULT_PREFS.echoCancellation, DEFAULT_PREFS.autoGainControl],
+    [true, true, true],
+  );
+  const storage = memoryStorage();
+  savePrefs(storage, { ...DEFAULT_PREFS, noiseSuppression: false });
+  const back = loadPrefs(storage);
+  assert.equal(back.noiseSuppression, false);
+  assert.equal(back.echoCancellation, true);
+  // An older store without these keys gets them on.
+  const old = loadPrefs(memoryStorage({ 'videomeet.prefs.v1': JSON.stringify({ name: 'Ada' }) }));
+  assert.equal(old.autoGainControl, true);
+});
+
 test('prefs: a corrupt or hostile store falls back field by field', () => {
   for (const raw of ['{not json', '[]', '42', 'null', '"x"']) {
     assert.deepEqual(loadPrefs(memoryStorage({ 'videomeet.prefs.v1': raw })), DEFAULT_PREFS, raw);

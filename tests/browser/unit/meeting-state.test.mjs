@@ -153,10 +153,10 @@ test('chat: others\' messages count as unread while the panel is closed; opening
 
 test('room: lock, password and recording allowed follow room-updated', () => {
   const state = inRoom();
-  assert.deepEqual(state.room, { locked: false, password: false, recordingAllowed: true });
-  assert.deepEqual(state.apply({ type: 'room-updated', locked: true, password: false, recording_allowed: true }), [{ type: 'room', locked: true, password: false, recordingAllowed: true }]);
+  assert.deepEqual(state.room, { locked: false, password: false, ask: false, recordingAllowed: true });
+  assert.deepEqual(state.apply({ type: 'room-updated', locked: true, password: false, recording_allowed: true }), [{ type: 'room', locked: true, password: false, ask: false, recordingAllowed: true }]);
   state.apply({ type: 'room-updated', locked: true, password: true, recording_allowed: false });
-  assert.deepEqual(state.room, { locked: true, password: true, recordingAllowed: false });
+  assert.deepEqual(state.room, { locked: true, password: true, ask: false, recordingAllowed: false });
   // A server from before recording existed says nothing: allowed.
   state.apply({ type: 'room-updated', locked: false, password: false });
   assert.equal(state.room.recordingAllowed, true);
@@ -211,8 +211,11 @@ test('errors: each server error code leads to its one outcome, joined or in the 
     [ErrorCode.REPLACED, true, { do: 'end', key: 'errReplaced' }],
     [ErrorCode.REMOVED, true, { do: 'end', key: 'errRemoved' }],
     [ErrorCode.TOO_MANY_ROOMS, false, { do: 'lobby', key: 'errTooManyRooms' }],
-    [ErrorCode.BAD_REQUEST, true, { do: 'log' }],
-    [ErrorCode.SLOW_DOWN, true, { do: 'log' }],
+    // Issue 16: a refusal is shown to the person, never only logged.
+    [ErrorCode.BAD_REQUEST, true, { do: 'refused', key: 'errBadRequest' }],
+    [ErrorCode.SLOW_DOWN, true, { do: 'toast', key: 'errSlowDown' }],
+    [ErrorCode.NO_FREE_SEAT, true, { do: 'toast', key: 'errNoFreeSeat' }],
+    [ErrorCode.DENIED, false, { do: 'lobby', key: 'errDenied' }],
     [ErrorCode.TOO_LARGE, true, { do: 'log' }],
     ['some_new_code', true, { do: 'log' }],
   ];
@@ -243,4 +246,38 @@ test('connection: ended ends a meeting once; before a seat it goes back to the l
     { do: 'lobby', key: 'errGeneric', vars: { message: '1008' } });
   waiting.leaveSeat();
   assert.deepEqual(connectionOutcome({ state: 'ended', code: CloseCode.POLICY }, waiting), { do: 'none' }, 'already back in the lobby');
+});
+
+test('knocks: a host is shown the knocks left waiting, alerted only for new ones, and loses them with host', () => {
+  const state = inRoom([peer('3')], { host: true, knocks: [{ id: '12', name: 'Cy' }] });
+  assert.deepEqual([...state.knocks], [['12', 'Cy']]);
+  let out = state.apply({ type: 'knock', id: '12', name: 'Cy' });
+  assert.deepEqual(ofType(out, 'knock'), [{ type: 'knock', knock: { id: '12', name: 'Cy' }, alert: false }], 'a reconnecting knock is no news');
+  out = state.apply({ type: 'knock', id: '13', name: 'Di' });
+  assert.deepEqual(ofType(out, 'knock'), [{ type: 'knock', knock: { id: '13', name: 'Di' }, alert: true }]);
+  assert.deepEqual(announced(out), ['knockFrom']);
+  assert.deepEqual(state.apply({ type: 'knock-gone', id: '12' }), [{ type: 'knock-gone', id: '12' }]);
+  out = state.apply({ type: 'peer-updated', peer: { ...peer('7'), host: false } });
+  assert.ok(types(out).includes('knocks-clear'));
+  assert.equal(state.knocks.size, 0);
+  assert.deepEqual(state.apply({ type: 'knock', id: '14', name: 'Ed' }), [], 'a guest is shown no knocks');
+});
+
+test('room messages: a reaction floats over its sender\'s tile, mine over my own; unknown kinds are ignored', () => {
+  const state = inRoom([peer('3')]);
+  let out = state.apply({ type: 'room-message', from: '3', data: { kind: 'reaction', emoji: '🎉' } });
+  assert.deepEqual(ofType(out, 'reaction'), [{ type: 'reaction', id: '3', emoji: '🎉' }]);
+  assert.deepEqual(ofType(out, 'announce'), [{ type: 'announce', key: 'reacted', vars: { name: 'P3', emoji: '🎉' } }]);
+  out = state.apply({ type: 'room-message', from: '7', data: { kind: 'reaction', emoji: '👍' } });
+  assert.deepEqual(ofType(out, 'reaction'), [{ type: 'reaction', id: 'self', emoji: '👍' }]);
+  assert.deepEqual(state.apply({ type: 'room-message', from: '3', data: { kind: 'future', x: 1 } }), []);
+  assert.deepEqual(state.apply({ type: 'room-message', from: '3', data: { kind: 'reaction', emoji: '<img>' } }), []);
+  assert.deepEqual(state.apply({ type: 'room-message', from: '99', data: { kind: 'reaction', emoji: '👍' } }), [], 'not in the room');
+});
+
+test('room: "Ask to join" is part of the room state', () => {
+  const state = inRoom([], { ask: true });
+  assert.deepEqual(state.room, { locked: false, password: false, ask: true, recordingAllowed: true });
+  const out = state.apply({ type: 'room-updated', locked: false, password: false, ask: false });
+  assert.deepEqual(out, [{ type: 'room', locked: false, password: false, ask: false, recordingAllowed: true }]);
 });

@@ -73,6 +73,10 @@ const build = {
   'set-password': ({ password }) => ClientMsg.setPassword(password),
   lock: ({ locked }) => ClientMsg.lock(locked),
   remove: ({ id }) => ClientMsg.remove(id),
+  'ask-to-join': ({ on }) => ClientMsg.askToJoin(on),
+  admit: ({ id }) => ClientMsg.admit(id),
+  deny: ({ id }) => ClientMsg.deny(id),
+  'room-message': ({ data }) => ClientMsg.roomMessage(data),
   'allow-recording': ({ allowed }) => ClientMsg.allowRecording(allowed),
   leave: () => ClientMsg.leave(),
 };
@@ -103,4 +107,21 @@ test('protocol doc: every documented peer payload is built by PeerMsg and read b
   assert.equal(parsePeerMsg({ description: { type: 'offer', sdp: '' } }), null);
   assert.equal(parsePeerMsg({ kind: 'video-wanted', wanted: 'all' }), null);
   assert.equal(parsePeerMsg({ kind: 'future-thing' }), null);
+});
+
+import { REACTIONS, RoomPayload, parseRoomPayload } from '../../../assets/js/protocol.js';
+
+test('protocol doc: every documented room-message payload is built by RoomPayload and read back', () => {
+  const at = doc.indexOf('#### Room message payloads');
+  assert.notEqual(at, -1, 'docs/PROTOCOL.md documents the room-message payloads');
+  const section = doc.slice(at, doc.indexOf('\n### ', at));
+  const payloads = section.split('\n').filter((line) => line.startsWith('{"type":"room-message"')).map((line) => JSON.parse(line).data);
+  assert.equal(payloads.length, Object.keys(RoomPayload).length, 'one example per builder');
+  assert.deepEqual(payloads, [RoomPayload.reaction('👍')]);
+  for (const payload of payloads) assert.deepEqual(parseRoomPayload(payload), payload);
+  for (const payload of payloads) assert.match(section, new RegExp(`\\| \`${payload.kind}\` \\|`));
+  // The table lists exactly the reactions the client offers.
+  for (const emoji of REACTIONS) assert.ok(section.includes(emoji), emoji);
+  assert.equal(parseRoomPayload({ kind: 'reaction', emoji: '<b>' }), null, 'only the offered emoji');
+  assert.equal(parseRoomPayload({ kind: 'future-thing' }), null);
 });
