@@ -164,7 +164,7 @@ async fn the_host_removes_someone_who_cannot_come_back_with_that_identity() {
     assert_eq!(cy.recv().await, json!({"type":"peer-left","id":b["you"]}));
     assert_eq!(host.recv().await, json!({"type":"peer-left","id":b["you"]}));
     // A removal turns "Ask to join" on (docs/PROTOCOL.md), for everyone to see.
-    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true});
+    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true,"recording_allowed":true});
     assert_eq!(cy.recv().await, asks);
     assert_eq!(host.recv().await, asks);
 
