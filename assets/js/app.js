@@ -6,7 +6,9 @@
 import { LinkAdapter, SUGGEST_AFTER_MS, ownQuality, wantedFrom } from './adapt.js';
 import { Level } from './audio-level.js';
 import { applySendPolicy, sendPolicy } from './bandwidth.js';
+import { loadCertificate } from './certificate.js';
 import { canPickSpeaker, listDevices } from './devices.js';
+import { FileShare, RELAYED_BYTES_PER_SEC } from './files.js';
 import { pickLanguage, translator } from './i18n.js';
 import { registerShell } from './install.js';
 import { LocalMedia, mediaErrorKey } from './media.js';
@@ -15,16 +17,21 @@ import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { PeerMsg, RoomPayload, Signaling } from './protocol.js';
 import { REACTION_MS, ReactionLimiter } from './reactions.js';
+import { MeetingRecorder, RecordingFlow, fileSink, memoryRecordingSink, recordingType } from './recorder.js';
 import { roomFromPath } from './room-name.js';
+import { VerifiedPeers, pairCode, roomCode } from './safety-code.js';
 import { ChatView } from './ui/chat.js';
+import { FilesView, canStreamToDisk } from './ui/files.js';
 import { Controls } from './ui/controls.js';
 import { announce, applyStrings } from './ui/dom.js';
 import { HostPanel } from './ui/host-panel.js';
 import { KnockList } from './ui/knocks.js';
 import { Lobby } from './ui/lobby.js';
 import { PictureInPicture, pipKind } from './ui/pip.js';
+import { RecordingView } from './ui/recording.js';
 import { Screens } from './ui/screens.js';
 import { Grid } from './ui/tiles.js';
+import { VerifyView } from './ui/verify.js';
 
 /**
  * @typedef {import('./meeting-state.js').Notice} Notice
@@ -49,12 +56,17 @@ const controls = new Controls(t, room);
 const chatView = new ChatView(t);
 const hostPanel = new HostPanel(t);
 const knockList = new KnockList(t);
+const verifyView = new VerifyView(t);
+const recordingView = new RecordingView(t);
+recordingView.bind({ toggle: () => meeting?.toggleRecording() });
 
 const store = safeStorage(() => localStorage);
 const session = safeStorage(() => sessionStorage);
 const prefs = loadPrefs(store);
 const client = tabIdentity(session, (bytes) => crypto.getRandomValues(bytes));
 const media = new LocalMedia();
+/** This browser's DTLS certificate, the same on every link and kept between calls (certificate.js). */
+const certificates = loadCertificate();
 media.devices.audio = prefs.audioDevice;
 media.devices.video = prefs.videoDevice;
 media.processing = {
@@ -132,12 +144,17 @@ chatView.bind({
   close: () => meeting?.toggleChat(false),
   send: (text) => meeting?.signaling.chat(text) ?? false,
 });
+verifyView.bind({
+  close: () => meeting?.openVerify(null),
+  mark: (verified) => meeting?.markVerified(verified),
+});
 hostPanel.bind({
   toggle: () => meeting?.toggleSettings(),
   close: () => meeting?.toggleSettings(false),
   lock: () => meeting?.signaling.lock(!meeting.state.room.locked),
   setPassword: (password) => meeting?.signaling.setPassword(password),
   askToJoin: (on) => meeting?.signaling.askToJoin(on),
+  allowRecording: (allowed) => meeting?.signaling.allowRecording(allowed),
 });
 knockList.bind({
   admit: (id) => meeting?.signaling.admit(id),
@@ -227,6 +244,13 @@ lobby.onJoin(async (name) => {
 });
 
 screens.onRejoin(() => location.reload());
+// Closing the tab would lose a recording kept in memory, or a file half sent or received.
+window.addEventListener('beforeunload', (event) => {
+  const busy = meeting && (meeting.recording.phase !== 'idle' || meeting.files.busy);
+  if (!busy && !recordingView.unsaved) return;
+  event.preventDefault();
+  event.returnValue = '';
+});
 window.addEventListener('online', () => meeting?.signaling.reconnectNow());
 
 class Meeting {
@@ -245,6 +269,18 @@ class Meeting {
     controls.renderPip(Boolean(this.pip.kind), false);
     this.reactions = new ReactionLimiter();
     this.mesh = new Mesh((id, initiator) => this.makeLink(id, initiator));
+    this.files = new FileShare();
+    this.filesView = new FilesView(t, lang, (id) => this.state.peers.get(id)?.name ?? '');
+    this.filesView.bind({
+      files: (files, to) => this.sendFiles(files, to),
+      active: () => screens.is('meeting') && this.state.joined,
+    });
+    for (const type of ['offer', 'transfer']) {
+      this.files.addEventListener(type, (e) => {
+        const { transfer, link } = /** @type {CustomEvent} */ (e).detail;
+        this.filesView.show(transfer, link);
+      });
+    }
     this.ticking = false;
     /** The host just pressed Remove (a removal turns "Ask to join" on: say so). */
     this.removing = false;
@@ -292,9 +328,28 @@ class Meeting {
     this.grid.setAudioOnly(prefs.audioOnly);
     this.grid.onShownChange(() => this.sendWanted());
     document.addEventListener('visibilitychange', () => this.sendWanted());
+    /** This page's recording: the protocol (recorder.js), the recorder, where it writes. */
+    this.recording = new RecordingFlow();
+    /** @type {MeetingRecorder | null} */
+    this.recorder = null;
+    /** @type {import('./recorder.js').RecordingSink | null} */
+    this.recordingSink = null;
+    this.recordingName = '';
+    /** Who this browser verified in this room. */
+    this.verified = new VerifiedPeers(store, room);
+    /** Each link's fingerprints, code and trust, by peer id. @type {Map<string, { local: string, remote: string, code: string, trust: import('./safety-code.js').Trust }>} */
+    this.codes = new Map();
+    /** @type {string | null} */
+    this.roomCode = null;
+    /** @type {RTCCertificate[] | undefined} */
+    this.certificates = undefined;
     this.ticker = setInterval(() => this.tick(), 250);
     this.sampleTicker = setInterval(() => this.sampleLinks(), 1000);
-    this.signaling.start();
+    // The certificate first: every link is made with it.
+    certificates.then((c) => {
+      this.certificates = c;
+      this.signaling.start();
+    });
   }
 
   /** Whether this page sends video: the camera (or screen) is on and Audio only is not. */
@@ -330,6 +385,7 @@ class Meeting {
       media,
       initiator,
       redundantAudio: this.adapt,
+      certificates: this.certificates,
     });
     // A new link is a new adapter on both sides: start from the top, as the peer does.
     this.adapters.delete(id);
@@ -344,8 +400,110 @@ class Meeting {
       this.sendWanted();
     });
     link.addEventListener('peer-msg', (e) => this.onPeerMsg(id, /** @type {CustomEvent} */ (e).detail));
+    link.addEventListener('descriptions', () => this.updateCode(id, link));
+    this.codes.delete(id);
+    // The offering side's channel exists already; the answering side's comes with the offer.
+    // Over the relay a file leaves room for the call (files.js, RELAYED_BYTES_PER_SEC).
+    const pace = () => (link.relayed ? RELAYED_BYTES_PER_SEC : null);
+    if (link.channel) this.files.attach(id, link.channel, pace);
+    link.addEventListener('channel', (e) => this.files.attach(id, /** @type {CustomEvent} */ (e).detail.channel, pace));
     this.grid.setStream(id, link.remoteStream);
     return link;
+  }
+
+  /**
+   * A link applied its descriptions: its safety code, and whether it is the one verified before.
+   * @param {string} id
+   * @param {PeerLink} link
+   */
+  async updateCode(id, link) {
+    const fingerprints = link.fingerprints;
+    if (!fingerprints || this.mesh.get(id) !== link) return;
+    const code = await pairCode(fingerprints.local, fingerprints.remote);
+    const name = this.state.peers.get(id)?.name ?? '';
+    const trust = this.verified.trust(name, fingerprints.remote);
+    const before = this.codes.get(id);
+    this.codes.set(id, { ...fingerprints, code, trust });
+    if (trust === 'changed' && before?.trust !== 'changed') this.toast(t('codeChanged', { name }));
+    this.renderTrust(id);
+    await this.updateRoomCode();
+  }
+
+  /** The room code, once every link has its keys (and all of this page's are one certificate). */
+  async updateRoomCode() {
+    const ids = this.mesh.ids();
+    const codes = ids.map((id) => this.codes.get(id));
+    const locals = new Set(codes.map((c) => c?.local));
+    this.roomCode = codes.every(Boolean) && locals.size <= 1 && this.state.selfId
+      ? await roomCode(/** @type {string[]} */ ([...locals, ...codes.map((c) => c?.remote)].filter(Boolean)))
+      : null;
+    this.renderVerify();
+  }
+
+  /** @param {string} id */
+  renderTrust(id) {
+    const trust = this.codes.get(id)?.trust ?? 'unverified';
+    this.grid.setTrust(id, trust === 'unverified' ? null : { kind: trust, label: t(trust === 'verified' ? 'verifiedBadge' : 'codeChangedBadge') });
+    this.renderVerify();
+  }
+
+  /** Opens the Verify panel for a peer (null closes it). @param {string | null} id */
+  openVerify(id) {
+    if (id !== null) {
+      this.toggleChat(false);
+      this.toggleSettings(false);
+    }
+    verifyView.open(id);
+    this.renderVerify();
+  }
+
+  renderVerify() {
+    const id = verifyView.peer;
+    if (id === null) return;
+    const peer = this.state.peers.get(id);
+    if (!peer) {
+      verifyView.open(null);
+      return;
+    }
+    const code = this.codes.get(id);
+    verifyView.render({
+      name: peer.name,
+      code: code?.code ?? null,
+      trust: code?.trust ?? 'unverified',
+      roomCode: this.roomCode,
+      connected: this.mesh.get(id)?.connectionState === 'connected',
+    });
+  }
+
+  /** The person compared the code (or takes it back). @param {boolean} verified */
+  markVerified(verified) {
+    const id = verifyView.peer;
+    const code = id === null ? undefined : this.codes.get(id);
+    const name = id === null ? undefined : this.state.peers.get(id)?.name;
+    if (id === null || !code || !name) return;
+    if (verified) this.verified.mark(name, code.remote);
+    else this.verified.forget(name);
+    code.trust = this.verified.trust(name, code.remote);
+    this.renderTrust(id);
+  }
+
+  /**
+   * Files chosen or dropped: offered to one peer, or to everyone in the room.
+   * @param {File[]} files
+   * @param {string | null} to
+   */
+  sendFiles(files, to) {
+    const peers = to ? [to] : this.mesh.ids();
+    if (peers.length === 0) {
+      this.filesView.nobody();
+      return;
+    }
+    /** @type {Set<string>} */
+    const unreachable = new Set();
+    for (const file of files) {
+      for (const id of this.files.send(file, peers)) unreachable.add(id);
+    }
+    this.filesView.unreachable([...unreachable]);
   }
 
   /**
@@ -458,6 +616,115 @@ class Meeting {
     renderDevices();
     // The camera's capture size too, even with nobody to send to yet.
     this.adaptVideo();
+    // Back on a new socket while recording: say so again (and learn if it is still allowed).
+    if (msg.reconnected) this.runRecording(this.recording.reconnected());
+  }
+
+  /** Start or Stop recording. */
+  async toggleRecording() {
+    if (this.recording.active) {
+      this.runRecording(this.recording.stop());
+      return;
+    }
+    if (this.recording.phase !== 'idle') return;
+    if (recordingType() === null) {
+      this.toast(t('recordingUnsupported'));
+      return;
+    }
+    const allowed = this.state.room.recordingAllowed;
+    const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ').replace(':', '-');
+    this.recordingName = `${room} ${stamp}.webm`;
+    this.recordingSink = memoryRecordingSink();
+    // Where the browser can write the file as it records, ask where first: the click allows
+    // the picker, and the memory then stays flat for an hour or more.
+    if (allowed && canStreamToDisk()) {
+      try {
+        const handle = await /** @type {any} */ (window).showSaveFilePicker({
+          suggestedName: this.recordingName,
+          types: [{ description: 'WebM', accept: { 'video/webm': ['.webm'] } }],
+        });
+        this.recordingSink = fileSink(await handle.createWritable());
+      } catch (err) {
+        if (/** @type {any} */ (err)?.name === 'AbortError') return;
+        console.warn('no file to record to, keeping it in memory', err);
+      }
+    }
+    this.runRecording(this.recording.start(allowed));
+  }
+
+  /** Carries out what the recording flow says, in order. @param {import('./recorder.js').RecordingStep[]} steps */
+  runRecording(steps) {
+    for (const step of steps) {
+      switch (step.do) {
+        case 'send':
+          this.signaling.update({ recording: step.recording });
+          break;
+        case 'start-recorder':
+          // The banner first, on this page too.
+          this.renderRecorders();
+          this.startRecorder();
+          break;
+        case 'stop-recorder':
+          this.finishRecording();
+          break;
+        case 'discard':
+          this.recordingSink?.abort();
+          this.recordingSink = null;
+          break;
+        case 'say':
+          this.toast(t(step.key));
+          break;
+        default:
+          break;
+      }
+    }
+    recordingView.renderButton(this.recording.active, this.state.room.recordingAllowed);
+    this.renderRecorders();
+  }
+
+  /** Everyone has been told: the recorder starts. */
+  startRecorder() {
+    const sink = this.recordingSink ?? memoryRecordingSink();
+    this.recordingSink = sink;
+    try {
+      const recorder = new MeetingRecorder({ sources: () => this.grid.recordingSources(), sink });
+      recorder.addEventListener('error', (e) => this.runRecording(this.recording.failed(/** @type {CustomEvent} */ (e).detail.key)));
+      recorder.start();
+      this.recorder = recorder;
+    } catch (err) {
+      console.warn('recorder did not start', err);
+      this.recorder = null;
+      // The flow is `recording` now: its failure tells the others it ended.
+      queueMicrotask(() => this.runRecording(this.recording.failed('recordingFailed')));
+    }
+  }
+
+  /** The recorder writes its last chunk; the file is offered (or was written already). */
+  async finishRecording() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    this.recordingSink = null;
+    if (!recorder) {
+      this.runRecording(this.recording.finished());
+      return;
+    }
+    try {
+      const blob = await recorder.stop();
+      if (recorder.recorded) recordingView.ready(blob, this.recordingName);
+    } catch (err) {
+      console.warn('recording did not finish', err);
+      this.toast(t('recordingWriteFailed'));
+    }
+    this.runRecording(this.recording.finished());
+  }
+
+  /** The banner: who records now, this page included once the server said so. */
+  renderRecorders() {
+    if (!this.state.joined) {
+      recordingView.renderBanner([], false, false);
+      return;
+    }
+    recordingView.renderBanner(this.state.recorders(), this.state.recording, Boolean(this.recorder && this.recordingSink?.inMemory));
   }
 
   /** @param {{ type: string, [field: string]: any }} msg */
@@ -483,9 +750,14 @@ class Meeting {
             this.removing = true;
             this.signaling.remove(id);
           } : null);
+          this.grid.setAction(id, 'file', { label: t('sendFileTo', { name: notice.peer.name }), run: () => this.filesView.pick(id) });
+          this.grid.setAction(id, 'verify', { label: t('verify'), title: t('verifyTitle', { name: notice.peer.name }), run: () => this.openVerify(id) });
+          this.renderTrust(id);
           break;
         }
         case 'peer-gone':
+          this.files.peerGone(notice.id);
+          this.codes.delete(notice.id);
           this.mesh.drop(notice.id);
           this.adapters.delete(notice.id);
           this.wantedSent.delete(notice.id);
@@ -507,6 +779,7 @@ class Meeting {
           if (notice.ask && !hostPanel.asks && this.removing) this.toast(t('askOnAfterRemove'));
           this.removing = false;
           hostPanel.render(notice);
+          recordingView.renderButton(this.recording.active, notice.recordingAllowed);
           break;
         case 'knock':
           knockList.add(notice.knock);
@@ -524,6 +797,13 @@ class Meeting {
           break;
         case 'self':
           this.renderSelf();
+          break;
+        case 'self-recording':
+          this.runRecording(this.recording.confirmed(notice.recording));
+          this.renderSelf();
+          break;
+        case 'recorders':
+          this.renderRecorders();
           break;
         case 'chat-reset':
           chatView.panel.clear();
@@ -552,8 +832,11 @@ class Meeting {
       }
     }
     this.renderAlone();
-    // Fewer or more peers: fit every sender's bitrate again.
-    if (links) this.adaptVideo();
+    // Fewer or more peers: fit every sender's bitrate again, and the room code is another.
+    if (links) {
+      this.adaptVideo();
+      this.updateRoomCode();
+    }
   }
 
   /** @param {{ code: string, message?: string }} error */
@@ -583,6 +866,9 @@ class Meeting {
       }
       case 'toast':
         this.toast(text);
+        break;
+      case 'recording-refused':
+        this.runRecording(this.recording.refused());
         break;
       case 'end':
         this.end(text);
@@ -760,14 +1046,20 @@ class Meeting {
 
   /** @param {boolean} [open] toggles when not given */
   toggleChat(open = !chatView.isOpen) {
-    if (open) this.toggleSettings(false);
+    if (open) {
+      this.toggleSettings(false);
+      verifyView.open(null);
+    }
     this.run(this.state.setChatOpen(open));
     chatView.setOpen(open);
   }
 
   /** @param {boolean} [open] toggles when not given */
   toggleSettings(open = !hostPanel.isOpen) {
-    if (open) this.toggleChat(false);
+    if (open) {
+      this.toggleChat(false);
+      verifyView.open(null);
+    }
     hostPanel.setOpen(open);
   }
 
@@ -818,6 +1110,8 @@ class Meeting {
 
   /** The meeting is over for this page. @param {string} reason */
   end(reason) {
+    // A recording under way is kept: the recorder stops, and the file is offered on the next screen.
+    this.runRecording(this.recording.leave());
     this.state.end();
     this.pip.close().catch(() => {});
     clearInterval(this.ticker);

@@ -18,23 +18,27 @@ import { CloseCode, ErrorCode, parseRoomPayload } from './protocol.js';
  *   | { type: 'peer-gone', id: string }
  *   | { type: 'connect', id: string, initiator: boolean, fresh: boolean }
  *   | { type: 'host', host: boolean }
- *   | { type: 'room', locked: boolean, password: boolean, ask: boolean }
+ *   | { type: 'room', locked: boolean, password: boolean, ask: boolean, recordingAllowed: boolean }
  *   | { type: 'knock', knock: KnockInfo, alert: boolean }
  *   | { type: 'knock-gone', id: string }
  *   | { type: 'knocks-clear' }
  *   | { type: 'reaction', id: string, emoji: string }
  *   | { type: 'self' }
+ *   | { type: 'self-recording', recording: boolean }
  *   | { type: 'chat-reset' }
  *   | { type: 'chat-line', line: ChatLine, mine: boolean }
  *   | { type: 'unread', count: number }
  *   | { type: 'announce' } & Words
  *   | { type: 'toast' } & Words
+ *   | { type: 'recorders' }
  *   | { type: 'send-update', state: MediaState }} Notice
  *   - `peer`: show this remote seat's tile as given (with a Remove button when `host` is set).
  *   - `peer-gone`: the seat is gone: close its link, remove its tile.
  *   - `connect`: make the link to `id` (`fresh`: replace any link there is; else keep it).
  *   - `host`: this seat became host or stopped being it.
- *   - `self`: this seat's own tile changed (host, hand).
+ *   - `self`: this seat's own tile changed (host, hand, recording).
+ *   - `self-recording`: the server's word on whether this seat records (recorder.js's flow).
+ *   - `recorders`: who records changed (see `recorders()`).
  *   - `send-update`: tell the others this state (a hand raised or lowered; screen and hand
  *     again after a join).
  *   - `knock`: show (host) that someone waits, with Admit and Deny; `alert`: newly, so a page
@@ -43,7 +47,8 @@ import { CloseCode, ErrorCode, parseRoomPayload } from './protocol.js';
  *
  * @typedef {{ type: 'joined', you: string, token: string, host: boolean, peers: Peer[],
  *             ice_servers?: RTCIceServer[], locked: boolean, password: boolean, ask?: boolean,
- *             chat?: ChatLine[], knocks?: KnockInfo[], resumed: boolean, reconnected: boolean }} Joined
+ *             recording_allowed?: boolean, chat?: ChatLine[], knocks?: KnockInfo[], resumed: boolean,
+ *             reconnected: boolean }} Joined
  */
 
 export class MeetingState {
@@ -59,7 +64,9 @@ export class MeetingState {
     this.ended = false;
     this.host = false;
     this.hand = false;
-    this.room = { locked: false, password: false, ask: false };
+    this.room = { locked: false, password: false, ask: false, recordingAllowed: true };
+    /** Whether the server says this seat records. */
+    this.recording = false;
     /** Knocking at the door (the room asks to join): waiting for the host. */
     this.knocking = false;
     /** @type {Map<string, string>} who waits to be let in (the host's list), id → name */
@@ -151,8 +158,15 @@ export class MeetingState {
         break;
       }
       case 'peer-updated':
-        if (msg.peer.id === this.selfId) this.#setHost(Boolean(msg.peer.host), out);
-        else this.#setPeer(msg.peer, out);
+        if (msg.peer.id === this.selfId) {
+          this.#setHost(Boolean(msg.peer.host), out);
+          if ('recording' in msg.peer) {
+            this.recording = Boolean(msg.peer.recording);
+            out.push({ type: 'self-recording', recording: this.recording }, { type: 'recorders' });
+          }
+        } else {
+          this.#setPeer(msg.peer, out);
+        }
         break;
       case 'peer-rejoined':
         this.#setPeer(msg.peer, out);
@@ -245,7 +259,12 @@ export class MeetingState {
    * @param {{ audio: boolean, video: boolean, screen: boolean }} local
    */
   selfView(local) {
-    return { name: this.name, ...local, hand: this.hand, host: this.host, self: true };
+    return { name: this.name, ...local, hand: this.hand, host: this.host, recording: this.recording, self: true };
+  }
+
+  /** The names of the others who record now, for the banner. */
+  recorders() {
+    return [...this.peers.values()].filter((p) => p.recording).map((p) => p.name);
   }
 
   /** The room asks to join: this page waits for the host (again, after a reconnect). */
@@ -275,11 +294,16 @@ export class MeetingState {
     const before = this.peers.get(peer.id);
     this.peers.set(peer.id, peer);
     out.push({ type: 'peer', peer });
+    if (Boolean(peer.recording) !== Boolean(before?.recording)) {
+      out.push({ type: 'recorders' });
+      if (peer.recording) out.push({ type: 'announce', key: 'isRecording', vars: { name: peer.name } });
+    }
     if (peer.hand && !before?.hand) out.push({ type: 'announce', key: 'handRaised', vars: { name: peer.name } });
   }
 
   /** @param {string} id @param {Notice[]} out */
   #forget(id, out) {
+    if (this.peers.get(id)?.recording) out.push({ type: 'recorders' });
     this.peers.delete(id);
     this.levels.delete(id);
     if (this.speaker === id) this.speaker = null;
@@ -300,9 +324,15 @@ export class MeetingState {
     out.push({ type: 'self' });
   }
 
-  /** @param {{ locked?: boolean, password?: boolean, ask?: boolean }} info @returns {Notice} */
-  #setRoom({ locked, password, ask }) {
-    this.room = { locked: Boolean(locked), password: Boolean(password), ask: Boolean(ask) };
+  /**
+   * @param {{ locked?: boolean, password?: boolean, ask?: boolean, recording_allowed?: boolean }} info
+   *   (a server without recording_allowed allows it)
+   * @returns {Notice}
+   */
+  #setRoom({ locked, password, ask, recording_allowed }) {
+    this.room = {
+      locked: Boolean(locked), password: Boolean(password), ask: Boolean(ask), recordingAllowed: recording_allowed !== false,
+    };
     return { type: 'room', ...this.room };
   }
 
@@ -324,12 +354,13 @@ export class MeetingState {
  * What the page does with a server `error`.
  * @param {string} code
  * @param {boolean} joined
- * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'end' | 'lobby' | 'toast' | 'refused' | 'log', key?: string }}
+ * @returns {{ do: 'ask-password' | 'banner' | 'join-error' | 'not-host' | 'recording-refused' | 'end' | 'lobby' | 'toast' | 'refused' | 'log', key?: string }}
  *   `ask-password`: back to the lobby with the password field; `banner` / `join-error`: say why
  *   it takes a while (the socket retries by itself); `end`: the meeting is over for this page;
  *   `lobby`: the join was refused; `toast`: say it in passing; `refused`: the server refused
  *   what was just sent (the last chat message, if one is waiting: say so beside it, and give its
- *   text back); `log`: nothing to show.
+ *   text back); `recording-refused`: the host does not allow recording (the recorder's flow
+ *   says it); `log`: nothing to show.
  */
 export function errorOutcome(code, joined) {
   switch (code) {
@@ -347,6 +378,8 @@ export function errorOutcome(code, joined) {
       return { do: 'toast', key: 'errSlowDown' };
     case ErrorCode.NO_FREE_SEAT:
       return { do: 'toast', key: 'errNoFreeSeat' };
+    case ErrorCode.RECORDING_OFF:
+      return { do: 'recording-refused', key: 'errRecordingOff' };
     case ErrorCode.ROOM_FULL:
     case ErrorCode.REPLACED:
     case ErrorCode.LOCKED:

@@ -6,9 +6,21 @@
 // offer on, whether or not this side has a track yet (an empty sender sends nothing). So turning
 // a device on for the first time, flipping the camera or sharing the screen is a replaceTrack on
 // an existing sender, never a renegotiation; and a participant with no devices still receives.
+//
+// Every connection also has one data channel (files.js's), made `negotiated: true` with the fixed
+// id DATA_CHANNEL_ID on both sides: the offering side makes it before its first offer, so that
+// offer carries the m=application section; the answering side makes it once that offer is
+// applied, before answering. Neither side ever announces a channel in-band, so opening it costs no
+// second offer on a live call (a channel made later, un-negotiated, would need one).
 
 import { IceRestartPolicy } from './ice-policy.js';
 import { parsePeerMsg } from './protocol.js';
+import { fingerprintOf } from './safety-code.js';
+
+/** The SCTP stream id of the one data channel of every link (both sides make it with this id). */
+export const DATA_CHANNEL_ID = 0;
+/** Its label; informative only (negotiated channels are matched by id). */
+export const DATA_CHANNEL_LABEL = 'videomeet';
 
 /**
  * A transceiver that stop() ended here or the other side ended (the standard's test: the
@@ -112,19 +124,45 @@ export function linkSample(report) {
 }
 
 /**
+ * Whether a description has a data (m=application) section, i.e. whether the other side made the
+ * link's data channel before offering.
+ * @param {RTCSessionDescriptionInit | null | undefined} description
+ */
+export function hasDataSection(description) {
+  return /^m=application /m.test(description?.sdp ?? '');
+}
+
+/**
+ * Whether a connection's selected candidate pair has a relayed end (this side's or the other's).
+ * @param {RTCStatsReport} report
+ */
+export function isRelayed(report) {
+  /** @type {any} */
+  let pair = null;
+  report.forEach((/** @type {any} */ s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return false;
+  return [pair.localCandidateId, pair.remoteCandidateId].some((id) => report.get(id)?.candidateType === 'relay');
+}
+
+/**
  * Events: `track` (a remote track arrived; see `remoteStream`), `state` {state},
- * `peer-msg` {kind, …} (a PeerMsg payload from the other side: video-wanted, video-paused).
+ * `peer-msg` {kind, …} (a PeerMsg payload from the other side: video-wanted, video-paused),
+ * `channel` {channel} (the link's data channel exists; it opens by itself once DTLS is up),
+ * `descriptions` (a local or remote description was applied: see `fingerprints`).
  */
 export class PeerLink extends EventTarget {
   /**
    * @param {{ id: string, selfId: string, iceServers: RTCIceServer[], relayOnly?: boolean,
    *           send: (data: unknown) => void, media: import('./media.js').LocalMedia,
-   *           initiator: boolean, redundantAudio?: boolean }} options
+   *           initiator: boolean, redundantAudio?: boolean, certificates?: RTCCertificate[] }} options
    *   `initiator`: this side joined last and makes the first offer (see docs/PROTOCOL.md).
    *   `relayOnly`: gather relay candidates only (iceTransportPolicy "relay").
    *   `redundantAudio`: offer and answer Opus with RED first (see preferRedundantAudio).
+   *   `certificates`: this page's DTLS certificate (safety-code.js), the same on every link.
    */
-  constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator, redundantAudio = false }) {
+  constructor({ id, selfId, iceServers, relayOnly = false, send, media, initiator, redundantAudio = false, certificates }) {
     super();
     this.redundantAudio = redundantAudio;
     this.id = id;
@@ -137,11 +175,18 @@ export class PeerLink extends EventTarget {
     this.settingRemoteAnswer = false;
     this.closed = false;
     this.remoteStream = new MediaStream();
-    this.pc = new RTCPeerConnection({
+    /** The link's data channel, once made (see DATA_CHANNEL_ID). @type {RTCDataChannel | null} */
+    this.channel = null;
+    /** Whether the selected candidate pair goes through a TURN relay (as of the last sample). */
+    this.relayed = relayOnly;
+    /** @type {RTCConfiguration} */
+    const config = {
       iceServers,
       bundlePolicy: 'max-bundle',
       iceTransportPolicy: relayOnly ? 'relay' : 'all',
-    });
+    };
+    if (certificates?.length) config.certificates = certificates;
+    this.pc = new RTCPeerConnection(config);
     this.ice = new IceRestartPolicy({
       responsible: !this.polite,
       restart: () => {
@@ -169,6 +214,9 @@ export class PeerLink extends EventTarget {
       track.addEventListener('ended', () => this.remoteStream.removeTrack(track));
       this.dispatchEvent(new CustomEvent('track', { detail: { track } }));
     };
+    pc.onsignalingstatechange = () => {
+      if (pc.signalingState === 'stable') this.dispatchEvent(new CustomEvent('descriptions'));
+    };
     pc.onconnectionstatechange = () => {
       this.ice.onState(pc.connectionState);
       this.dispatchEvent(new CustomEvent('state', { detail: { state: pc.connectionState } }));
@@ -185,7 +233,28 @@ export class PeerLink extends EventTarget {
         const transceiver = pc.addTransceiver(media.outgoing(kind) ?? kind, { direction: 'sendrecv' });
         if (kind === 'audio' && redundantAudio) preferRedundantAudio(transceiver);
       }
+      // Before the first offer, so it carries the data section (no second offer for it).
+      this.#makeChannel();
     }
+  }
+
+  /** The negotiated data channel, made once per link (both sides, the same id). */
+  #makeChannel() {
+    if (this.channel || typeof this.pc.createDataChannel !== 'function') return;
+    this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: true });
+    this.channel.binaryType = 'arraybuffer';
+    this.dispatchEvent(new CustomEvent('channel', { detail: { channel: this.channel } }));
+  }
+
+  /**
+   * The two DTLS certificate fingerprints of this link, from the descriptions applied on each side
+   * (null until both are there). What safety-code.js derives the code from.
+   * @returns {{ local: string, remote: string } | null}
+   */
+  get fingerprints() {
+    const local = fingerprintOf(this.pc.localDescription?.sdp);
+    const remote = fingerprintOf(this.pc.remoteDescription?.sdp);
+    return local && remote ? { local, remote } : null;
   }
 
   /**
@@ -239,6 +308,10 @@ export class PeerLink extends EventTarget {
           this.settingRemoteAnswer = false;
         }
         if (description.type === 'offer') {
+          // The offer has the data section (every offering client makes the channel first): the
+          // channel joins it now, before the answer, without a negotiation of its own. An offer
+          // without one (an older client) gets no channel rather than a renegotiation.
+          if (hasDataSection(description)) this.#makeChannel();
           await this.#adoptOfferedTransceivers();
           await pc.setLocalDescription();
           this.send({ description: pc.localDescription });
@@ -284,10 +357,12 @@ export class PeerLink extends EventTarget {
     if (transceivers.length === 0 && track) this.pc.addTransceiver(track, { direction: 'sendrecv' });
   }
 
-  /** This link's stats as one adapt.js sample; null once closed. */
+  /** This link's stats as one adapt.js sample; null once closed. Also notes `relayed`. */
   async sample() {
     if (this.closed) return null;
-    return linkSample(await this.pc.getStats());
+    const report = await this.pc.getStats();
+    this.relayed = isRelayed(report);
+    return linkSample(report);
   }
 
   /** The live video (or audio) senders of this link. @param {'audio' | 'video'} kind */
@@ -354,6 +429,7 @@ export class PeerLink extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     this.ice.dispose();
+    this.channel?.close();
     this.pc.close();
     this.dispatchEvent(new CustomEvent('state', { detail: { state: 'closed' } }));
   }

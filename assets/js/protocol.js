@@ -9,9 +9,9 @@ import { backoffDelay } from './backoff.js';
 
 /**
  * @typedef {{ id: string, name: string, audio: boolean, video: boolean, screen: boolean,
- *             host: boolean, away: boolean, hand: boolean }} Peer
+ *             host: boolean, away: boolean, hand: boolean, recording?: boolean }} Peer
  * @typedef {{ from: string, name: string, text: string, ts: number }} ChatLine
- * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean }} MediaState
+ * @typedef {{ audio?: boolean, video?: boolean, screen?: boolean, hand?: boolean, recording?: boolean }} MediaState
  * @typedef {{ name: string, client: string, password?: string, audio: boolean, video: boolean }} JoinFields
  * @typedef {{ id: string, name: string }} KnockInfo someone waiting to be let in, as the host sees it
  */
@@ -32,6 +32,7 @@ export const ErrorCode = Object.freeze({
   TOO_MANY_ROOMS: 'too_many_rooms',
   DENIED: 'denied',
   NO_FREE_SEAT: 'no_free_seat',
+  RECORDING_OFF: 'recording_off',
 });
 
 /** WebSocket close codes the server sends (docs/PROTOCOL.md, "Close codes"; src/signaling/protocol.rs `close`). */
@@ -100,6 +101,8 @@ export const ClientMsg = {
   deny: (id) => ({ type: 'deny', id }),
   /** Opaque data for everyone in the room (RoomPayload). @param {unknown} data */
   roomMessage: (data) => ({ type: 'room-message', data }),
+  /** Host only: whether anyone may record (false also stops every recording). @param {boolean} allowed */
+  allowRecording: (allowed) => ({ type: 'allow-recording', allowed }),
   leave: () => ({ type: 'leave' }),
 };
 
@@ -330,6 +333,11 @@ export class Signaling extends EventTarget {
   /** @param {unknown} data a RoomPayload */
   roomMessage(data) {
     return this.send(ClientMsg.roomMessage(data));
+  }
+
+  /** Host only. @param {boolean} allowed */
+  allowRecording(allowed) {
+    return this.send(ClientMsg.allowRecording(allowed));
   }
 
   /** Leaves the room for good: the seat is freed at once. */

@@ -92,6 +92,8 @@ pub struct Update {
     pub video: Option<bool>,
     pub screen: Option<bool>,
     pub hand: Option<bool>,
+    /// "I am recording the meeting" (refused while the host does not allow recording).
+    pub recording: Option<bool>,
 }
 
 /// One seat as the others see it.
@@ -105,6 +107,8 @@ pub struct Peer {
     pub host: bool,
     pub away: bool,
     pub hand: bool,
+    /// Recording the meeting in their browser: everyone is told before the first frame.
+    pub recording: bool,
 }
 
 /// One chat message, as stored for late joiners and as sent.

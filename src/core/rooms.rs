@@ -90,6 +90,8 @@ struct Seat<H> {
     video: bool,
     screen: bool,
     hand: bool,
+    /// Recording the meeting in its browser (`update`), while the room allows it.
+    recording: bool,
     host: bool,
     conn: Option<Conn<H>>,
     /// The address it last joined from (kept while away, for a removal).
@@ -114,6 +116,7 @@ impl<H> Seat<H> {
             host: self.host,
             away: self.away_until.is_some(),
             hand: self.hand,
+            recording: self.recording,
         }
     }
 }
@@ -160,6 +163,8 @@ struct Room<H> {
     last_activity: Instant,
     password: Option<PasswordHash>,
     locked: bool,
+    /// The host turned recording off: no seat may record.
+    recording_off: bool,
     /// Identities the host removed; they cannot rejoin while the room lives.
     removed: VecDeque<ClientId>,
     /// Addresses the host removed someone from: only identities seated from there before the
@@ -185,7 +190,11 @@ struct Room<H> {
 impl<H: Clone> Room<H> {
     /// Whether the host set anything that a stranger re-creating the room would undo.
     fn is_protected(&self) -> bool {
-        self.password.is_some() || self.locked || self.ask || !self.removed.is_empty()
+        self.password.is_some()
+            || self.locked
+            || self.ask
+            || self.recording_off
+            || !self.removed.is_empty()
     }
 
     /// Seats taken plus places kept for admitted knocks: what the seat cap counts.
@@ -242,6 +251,7 @@ impl<H: Clone> Room<H> {
             last_activity: now,
             password: None,
             locked: false,
+            recording_off: false,
             removed: VecDeque::new(),
             removed_addrs: VecDeque::new(),
             creator: None,
@@ -259,6 +269,7 @@ impl<H: Clone> Room<H> {
             locked: self.locked,
             password: self.password.is_some(),
             ask: self.ask,
+            recording_allowed: !self.recording_off,
         }
     }
 
@@ -371,8 +382,16 @@ pub enum Event {
 pub struct RoomInfo {
     pub locked: bool,
     pub password: bool,
+    pub recording_allowed: bool,
     /// "Ask to join": newcomers knock and wait for the host.
     pub ask: bool,
+}
+
+/// Why an `update` was refused (nothing of it changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateError {
+    /// `recording: true` while the host does not allow recording.
+    RecordingOff,
 }
 
 /// A knock as the host sees it.
@@ -515,6 +534,7 @@ impl<H: Clone> Rooms<H> {
                 idle_secs: now.saturating_duration_since(room.last_activity).as_secs(),
                 password: room.password.as_ref().map(PasswordHash::to_stored),
                 locked: room.locked,
+                recording_off: room.recording_off,
                 removed: room.removed.iter().cloned().collect(),
                 removed_addrs: room
                     .removed_addrs
@@ -595,6 +615,7 @@ impl<H: Clone> Rooms<H> {
                 room.locked = true;
             }
             room.locked |= saved.locked;
+            room.recording_off = saved.recording_off;
             room.creator = saved.creator.map(AddrKey::of);
             room.removed = saved
                 .removed
@@ -628,6 +649,7 @@ impl<H: Clone> Rooms<H> {
                     video: false,
                     screen: false,
                     hand: false,
+                    recording: false,
                     host: seat.host,
                     conn: None,
                     // Not kept: a seat removed before its owner is back bars the identity only.
@@ -776,6 +798,10 @@ impl<H: Clone> Rooms<H> {
             seat.video = join.video;
             seat.screen = false;
             seat.hand = false;
+            // A page that kept its connections (resume) may still be recording; it says so again
+            // after the resume, and learns then if the host turned recording off meanwhile.
+            // Any other page has lost its recorder with its state.
+            seat.recording &= join.resume;
             let (you, token, host, peer) = (seat.id, seat.token, seat.host, seat.peer());
             let notices = vec![Notice {
                 to: room.handles_except(you),
@@ -866,6 +892,7 @@ impl<H: Clone> Rooms<H> {
             video: join.video,
             screen: false,
             hand: false,
+            recording: false,
             host: room.seats.is_empty(),
             addr: conn.addr,
             conn: Some(conn),
@@ -1222,7 +1249,11 @@ impl<H: Clone> Rooms<H> {
         }]
     }
 
-    /// `update`: the seat's media state changed.
+    /// `update`: the seat's media state, hand or recording changed.
+    ///
+    /// `recording: true` is refused while the host does not allow recording. An update that
+    /// names `recording` goes to the sender too: a recorder starts only once the server has told
+    /// everyone (its own copy is queued with theirs, under the same lock).
     pub fn update(
         &mut self,
         room_name: &RoomName,
@@ -1230,23 +1261,33 @@ impl<H: Clone> Rooms<H> {
         conn: ConnId,
         update: Update,
         now: Instant,
-    ) -> Vec<Notice<H>> {
+    ) -> Result<Vec<Notice<H>>, UpdateError> {
         let Some(room) = self.rooms.get_mut(room_name) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        let recording_off = room.recording_off;
         let Some(seat) = room.seat_of(seat_id, conn) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        if update.recording == Some(true) && recording_off {
+            return Err(UpdateError::RecordingOff);
+        }
         seat.audio = update.audio.unwrap_or(seat.audio);
         seat.video = update.video.unwrap_or(seat.video);
         seat.screen = update.screen.unwrap_or(seat.screen);
         seat.hand = update.hand.unwrap_or(seat.hand);
+        seat.recording = update.recording.unwrap_or(seat.recording);
         let peer = seat.peer();
         room.last_activity = now;
-        vec![Notice {
-            to: room.handles_except(seat_id),
+        let to = if update.recording.is_some() {
+            room.handles()
+        } else {
+            room.handles_except(seat_id)
+        };
+        Ok(vec![Notice {
+            to,
             event: Event::PeerUpdated(peer),
-        }]
+        }])
     }
 
     /// A chat message from a seat, to everyone in the room (the sender too, as confirmation),
@@ -1311,6 +1352,47 @@ impl<H: Clone> Rooms<H> {
         now: Instant,
     ) -> Result<Vec<Notice<H>>, HostError> {
         self.host_setting(room_name, seat_id, conn, now, |room| room.locked = locked)
+    }
+
+    /// Host only: allows or forbids recording. Forbidding it also ends every recording under
+    /// way: each recorder's seat is updated (to everyone, the recorder too, whose page stops),
+    /// then everyone gets `room-updated`.
+    pub fn set_recording_allowed(
+        &mut self,
+        room_name: &RoomName,
+        seat_id: SeatId,
+        conn: ConnId,
+        allowed: bool,
+        now: Instant,
+    ) -> Result<Vec<Notice<H>>, HostError> {
+        let room = self.rooms.get_mut(room_name).ok_or(HostError::NotHost)?;
+        room.host_seat(seat_id, conn)?;
+        room.recording_off = !allowed;
+        room.last_activity = now;
+        self.changes += 1;
+        let mut notices = Vec::new();
+        if !allowed {
+            let stopped: Vec<Peer> = room
+                .seats
+                .iter_mut()
+                .filter(|s| s.recording)
+                .map(|s| {
+                    s.recording = false;
+                    s.peer()
+                })
+                .collect();
+            for peer in stopped {
+                notices.push(Notice {
+                    to: room.handles(),
+                    event: Event::PeerUpdated(peer),
+                });
+            }
+        }
+        notices.push(Notice {
+            to: room.handles(),
+            event: Event::RoomUpdated(room.info()),
+        });
+        Ok(notices)
     }
 
     /// Changes a room setting if the seat is the host's, and tells everyone (`room-updated`).
@@ -2224,16 +2306,18 @@ mod tests {
         let r = room("r");
         let a = join_n(&mut rooms, &r, 1, now);
         join_n(&mut rooms, &r, 2, now);
-        let notices = rooms.update(
-            &r,
-            a.you,
-            ConnId(1),
-            Update {
-                audio: Some(false),
-                ..Update::default()
-            },
-            now,
-        );
+        let notices = rooms
+            .update(
+                &r,
+                a.you,
+                ConnId(1),
+                Update {
+                    audio: Some(false),
+                    ..Update::default()
+                },
+                now,
+            )
+            .unwrap();
         assert_eq!(notices[0].to, vec![2]);
         assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if !p.audio && p.video));
     }
@@ -2571,7 +2655,8 @@ mod tests {
             Event::RoomUpdated(RoomInfo {
                 locked: false,
                 password: false,
-                ask: true
+                ask: true,
+                recording_allowed: true,
             })
         )));
         // The troll from another network (a new identity, no address known): a knock.
@@ -2677,5 +2762,190 @@ mod tests {
         rooms.lost(&r, id, ConnId(13), t0 + Duration::from_secs(29));
         let notices = rooms.sweep_away(t0 + Duration::from_secs(60));
         assert_eq!(events(&notices), vec![(vec![1], Event::KnockGone(id))]);
+    }
+
+    fn recording(on: bool) -> Update {
+        Update {
+            recording: Some(on),
+            ..Update::default()
+        }
+    }
+
+    /// Who is shown recording, by the peer list a late joiner gets.
+    fn recorders(admitted: &Admitted<H>) -> Vec<SeatId> {
+        admitted
+            .peers
+            .iter()
+            .filter(|p| p.recording)
+            .map(|p| p.id)
+            .collect()
+    }
+
+    #[test]
+    fn recording_is_told_to_everyone_the_recorder_too_and_to_late_joiners() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("r");
+        let a = join_n(&mut rooms, &r, 1, now);
+        join_n(&mut rooms, &r, 2, now);
+        let notices = rooms
+            .update(&r, a.you, ConnId(1), recording(true), now)
+            .unwrap();
+        // The recorder's own copy is its go-ahead: queued with everyone's, under the same lock.
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].to, vec![1, 2]);
+        assert!(
+            matches!(notices[0].event, Event::PeerUpdated(ref p) if p.recording && p.id == a.you)
+        );
+        let late = join_n(&mut rooms, &r, 3, now);
+        assert_eq!(
+            recorders(&late),
+            vec![a.you],
+            "a late joiner sees who records"
+        );
+        // Another field alone does not touch it, and goes to the others only.
+        let notices = rooms
+            .update(
+                &r,
+                a.you,
+                ConnId(1),
+                Update {
+                    hand: Some(true),
+                    ..Update::default()
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(notices[0].to, vec![2, 3]);
+        assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if p.recording && p.hand));
+        let notices = rooms
+            .update(&r, a.you, ConnId(1), recording(false), now)
+            .unwrap();
+        assert_eq!(notices[0].to, vec![1, 2, 3]);
+        assert!(matches!(notices[0].event, Event::PeerUpdated(ref p) if !p.recording));
+    }
+
+    #[test]
+    fn the_host_turns_recording_off_stopping_every_recording_and_refusing_new_ones() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("r");
+        let host = join_n(&mut rooms, &r, 1, now);
+        let guest = join_n(&mut rooms, &r, 2, now);
+        assert!(host.room.recording_allowed && guest.room.recording_allowed);
+        rooms
+            .update(&r, guest.you, ConnId(2), recording(true), now)
+            .unwrap();
+        // Only the host may.
+        assert_eq!(
+            rooms
+                .set_recording_allowed(&r, guest.you, ConnId(2), false, now)
+                .unwrap_err(),
+            HostError::NotHost
+        );
+        let changes = rooms.changes();
+        let notices = rooms
+            .set_recording_allowed(&r, host.you, ConnId(1), false, now)
+            .unwrap();
+        assert!(rooms.changes() > changes, "a setting a restart keeps");
+        // First the recorder's seat (to everyone, the recorder too, whose page stops), then the room.
+        assert_eq!(notices.len(), 2);
+        assert_eq!(notices[0].to, vec![1, 2]);
+        assert!(
+            matches!(notices[0].event, Event::PeerUpdated(ref p) if p.id == guest.you && !p.recording)
+        );
+        assert!(matches!(
+            notices[1].event,
+            Event::RoomUpdated(RoomInfo {
+                recording_allowed: false,
+                ..
+            })
+        ));
+        assert_eq!(
+            rooms
+                .update(&r, guest.you, ConnId(2), recording(true), now)
+                .unwrap_err(),
+            UpdateError::RecordingOff
+        );
+        let late = join_n(&mut rooms, &r, 3, now);
+        assert!(recorders(&late).is_empty());
+        assert!(!late.room.recording_allowed);
+        // Stopping is always allowed, and so is everything else.
+        assert!(rooms
+            .update(&r, guest.you, ConnId(2), recording(false), now)
+            .is_ok());
+        // Back on: recording may start again.
+        rooms
+            .set_recording_allowed(&r, host.you, ConnId(1), true, now)
+            .unwrap();
+        assert!(rooms
+            .update(&r, guest.you, ConnId(2), recording(true), now)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_resumed_page_keeps_recording_a_new_page_does_not() {
+        let now = Instant::now();
+        let mut rooms = Rooms::new(limits(), 1);
+        let r = room("r");
+        join_n(&mut rooms, &r, 1, now);
+        let a = join_n(&mut rooms, &r, 2, now);
+        rooms
+            .update(&r, a.you, ConnId(2), recording(true), now)
+            .unwrap();
+        let back = |rooms: &mut Rooms<H>, n: u32, resume: bool| {
+            rooms
+                .ask(
+                    &r,
+                    ask(
+                        join_req("p", "client0002", Some(token(2)), resume),
+                        conn(n),
+                        token(99),
+                        now,
+                    ),
+                )
+                .unwrap()
+        };
+        back(&mut rooms, 3, true);
+        let watcher = join_n(&mut rooms, &r, 4, now);
+        assert_eq!(
+            recorders(&watcher),
+            vec![a.you],
+            "the same page, still recording"
+        );
+        back(&mut rooms, 5, false);
+        let watcher = join_n(&mut rooms, &r, 6, now);
+        assert!(
+            recorders(&watcher).is_empty(),
+            "a reloaded page lost its recorder"
+        );
+    }
+
+    #[test]
+    fn recording_off_survives_a_restart_and_counts_as_protection() {
+        let t0 = Instant::now();
+        let mut before: Rooms<H> = Rooms::new(limits(), 1000);
+        let r = room("r");
+        let host = join_n(&mut before, &r, 1, t0);
+        before
+            .set_recording_allowed(&r, host.you, ConnId(1), false, t0)
+            .unwrap();
+        let saved = before.save(t0);
+        assert!(saved[0].recording_off);
+        let mut after: Rooms<H> = Rooms::new(limits(), 1);
+        after.restore(saved, Duration::ZERO, t0);
+        let back = after
+            .ask(
+                &r,
+                ask(
+                    join_req("p", "client0001", Some(token(1)), false),
+                    conn(9),
+                    token(9),
+                    t0,
+                ),
+            )
+            .unwrap();
+        assert!(!back.room.recording_allowed);
+        assert!(after.rooms[&r].is_protected());
     }
 }

@@ -13,6 +13,9 @@ pub struct SavedRoom {
     pub idle_secs: u64,
     pub password: Option<String>,
     pub locked: bool,
+    /// The host turned recording off. Absent in stores written before issue 17 (allowed).
+    #[serde(default)]
+    pub recording_off: bool,
     pub removed: Vec<ClientId>,
     /// Addresses someone was removed from (IPv4, or an IPv6 /64 as its first address) and the
     /// identities seated from them then. Personal data: kept only while the room lives, and only

@@ -59,6 +59,9 @@ struct Salvage {
     idle_secs: Option<u64>,
     password: Option<Option<String>>,
     locked: Option<bool>,
+    /// Missing (an older store) reads as allowed, like the full entry does; unreadable as off,
+    /// since it may have been the host's no.
+    recording_off: Option<bool>,
     removed: Option<Vec<ClientId>>,
     /// Missing (an older store) reads as none, like the full entry does.
     removed_addrs: Option<Vec<SavedRemoval>>,
@@ -88,6 +91,8 @@ impl Salvage {
             #[serde(borrow)]
             locked: Option<&'a RawValue>,
             #[serde(borrow)]
+            recording_off: Option<&'a RawValue>,
+            #[serde(borrow)]
             removed: Option<&'a RawValue>,
             #[serde(borrow)]
             removed_addrs: Option<&'a RawValue>,
@@ -113,6 +118,10 @@ impl Salvage {
             idle_secs: field(fields.idle_secs),
             password: field(fields.password),
             locked: field(fields.locked),
+            recording_off: match fields.recording_off {
+                None => Some(false),
+                raw => field(raw),
+            },
             removed: field(fields.removed),
             removed_addrs: match fields.removed_addrs {
                 None => Some(Vec::new()),
@@ -145,6 +154,8 @@ impl Salvage {
             Some(locked) => room.locked |= locked,
             None => room.locked = true,
         }
+        // Recording off is kept if either generation says so, or if this one cannot be read.
+        room.recording_off |= self.recording_off.unwrap_or(true);
         match self.removed {
             Some(removed) => {
                 for client in removed {
@@ -191,6 +202,7 @@ fn empty_room(name: RoomName) -> SavedRoom {
         idle_secs: 0,
         password: None,
         locked: false,
+        recording_off: false,
         removed: Vec::new(),
         removed_addrs: Vec::new(),
         creator: None,
@@ -417,6 +429,7 @@ mod tests {
             idle_secs: 5,
             password: None,
             locked: true,
+            recording_off: false,
             removed: vec![ClientId::try_from("gone-client").unwrap()],
             removed_addrs: vec![SavedRemoval {
                 addr: "203.0.113.7".parse().unwrap(),
@@ -542,6 +555,32 @@ mod tests {
             .file_name()
             .to_string_lossy()
             .contains("unreadable")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn recording_off_is_kept_an_older_entry_allows_it_and_an_unreadable_one_turns_it_off() {
+        let dir = dir("recording-field");
+        let mut off = room("off");
+        off.recording_off = true;
+        write(&dir, vec![off.clone(), room("old"), room("odd")]).unwrap();
+        assert_eq!(find(&read(&dir).0, "off"), &off, "written and read whole");
+        // "old": written before the field existed; "odd": the field damaged (the rest is whole).
+        let mut old = serde_json::to_value(room("old")).unwrap();
+        old.as_object_mut().unwrap().remove("recording_off");
+        let mut odd = serde_json::to_value(room("odd")).unwrap();
+        odd["recording_off"] = serde_json::json!("maybe");
+        write_raw(&dir, &[json(&off), old.to_string(), odd.to_string()]);
+        let (rooms, _) = read(&dir);
+        assert!(find(&rooms, "off").recording_off);
+        assert!(
+            !find(&rooms, "old").recording_off,
+            "an older store allows recording"
+        );
+        assert!(
+            find(&rooms, "odd").recording_off,
+            "unreadable: maybe the host's no"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

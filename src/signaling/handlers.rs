@@ -1,6 +1,6 @@
 //! One handler per client message: what a seated socket's `signal`, `update`, `chat`,
-//! `room-message`, `set-password`, `lock`, `ask-to-join`, `admit`, `deny`, `remove` and `leave`
-//! do, and how a `join` is admitted (or waits as a knock). The session
+//! `room-message`, `set-password`, `lock`, `ask-to-join`, `admit`, `deny`, `allow-recording`,
+//! `remove` and `leave` do, and how a `join` is admitted (or waits as a knock). The session
 //! loop (`session.rs`) reads, decodes and dispatches here; a new message is one handler here, one
 //! entry in `protocol.rs` and one in `docs/PROTOCOL.md`.
 //!
@@ -19,7 +19,7 @@ use crate::admission::guard::AddrKey;
 use crate::core::bucket::{Bucket, Rate};
 use crate::core::limits::Limits;
 use crate::core::password::PasswordHash;
-use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName};
+use crate::core::rooms::{Conn, ConnId, HostError, Notice, Refusal, RoomName, UpdateError};
 use crate::ops::metrics::bump;
 use crate::signaling::outbox::{deliver_notices, Outbox};
 use crate::signaling::protocol::{
@@ -89,6 +89,7 @@ pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Fl
         ClientMsg::Admit { id } => admit(ctx, me, id),
         ClientMsg::Deny { id } => deny(ctx, me, id),
         ClientMsg::Remove { id } => remove(ctx, me, id),
+        ClientMsg::AllowRecording { allowed } => allow_recording(ctx, me, allowed),
         ClientMsg::Leave => {
             ctx.outbox.close(close::NORMAL, "left");
             return Flow::Leave;
@@ -119,10 +120,24 @@ fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue) {
     }
 }
 
-/// `update`: my media state or my hand changed; the others hear it.
+/// `update`: my media state, my hand or my recording changed; the others hear it (and, for
+/// recording, I hear it too: that is my go-ahead).
 fn update(ctx: &Ctx, me: &Seated, update: Update) {
     let mut rooms = ctx.state.rooms();
-    deliver_notices(rooms.update(&ctx.room, me.seat, ctx.conn, update, Instant::now()));
+    match rooms.update(&ctx.room, me.seat, ctx.conn, update, Instant::now()) {
+        Ok(notices) => deliver_notices(notices),
+        Err(UpdateError::RecordingOff) => {
+            drop(rooms);
+            ctx.outbox
+                .error(ErrorCode::RecordingOff, ErrorCode::RecordingOff.message());
+            return;
+        }
+    }
+    drop(rooms);
+    if let Some(recording) = update.recording {
+        let what = if recording { "started" } else { "stopped" };
+        log::info!("room {}: {} {what} recording", ctx.room, me.name);
+    }
 }
 
 /// `chat`: a line for the room, kept for late joiners.
@@ -275,6 +290,21 @@ fn lock(ctx: &Ctx, me: &Seated, locked: bool) {
     }
 }
 
+/// `allow-recording` (host): off refuses every `recording: true` and stops the recordings under
+/// way.
+fn allow_recording(ctx: &Ctx, me: &Seated, allowed: bool) {
+    let mut rooms = ctx.state.rooms();
+    let done = host_result(
+        rooms.set_recording_allowed(&ctx.room, me.seat, ctx.conn, allowed, Instant::now()),
+        &ctx.outbox,
+    );
+    drop(rooms);
+    if done {
+        let what = if allowed { "allowed" } else { "turned off" };
+        log::info!("room {}: host {} {what} recording", ctx.room, me.name);
+    }
+}
+
 /// `remove` (host): frees that seat, tells its socket `removed`, bars it from the room.
 fn remove(ctx: &Ctx, me: &Seated, id: SeatId) {
     let mut rooms = ctx.state.rooms();
@@ -406,6 +436,7 @@ pub(super) async fn join_room(
                 peers: admitted.peers,
                 ice_servers: &ice_servers,
                 locked: admitted.room.locked,
+                recording_allowed: admitted.room.recording_allowed,
                 password: admitted.room.password,
                 ask: admitted.room.ask,
                 chat: admitted.chat,

@@ -182,6 +182,7 @@ pub fn deliver_notices(notices: Vec<Notice<Outbox>>) {
                 locked: info.locked,
                 password: info.password,
                 ask: info.ask,
+                recording_allowed: info.recording_allowed,
             },
             Event::Chat(line) => ServerMsg::Chat(line),
             Event::Knock(knock) => ServerMsg::Knock(knock),

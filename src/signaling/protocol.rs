@@ -47,6 +47,8 @@ struct Wire<'a> {
     #[serde(borrow)]
     id: Option<Cow<'a, str>>,
     on: Option<bool>,
+    recording: Option<bool>,
+    allowed: Option<bool>,
 }
 
 /// A checked client message.
@@ -90,6 +92,10 @@ pub enum ClientMsg<'a> {
     /// size is checked by the handler against `caps.room_message_bytes`.
     RoomMessage {
         data: &'a RawValue,
+    },
+    /// Host only: whether anyone may record the meeting (off also stops every recording).
+    AllowRecording {
+        allowed: bool,
     },
 }
 
@@ -153,6 +159,7 @@ impl<'a> ClientMsg<'a> {
                 video: wire.video,
                 screen: wire.screen,
                 hand: wire.hand,
+                recording: wire.recording,
             })),
             "leave" => Ok(ClientMsg::Leave),
             "chat" => {
@@ -175,6 +182,11 @@ impl<'a> ClientMsg<'a> {
             }
             "lock" => Ok(ClientMsg::Lock {
                 locked: wire.locked.ok_or_else(|| bad("`lock` needs `locked`"))?,
+            }),
+            "allow-recording" => Ok(ClientMsg::AllowRecording {
+                allowed: wire
+                    .allowed
+                    .ok_or_else(|| bad("`allow-recording` needs `allowed`"))?,
             }),
             "remove" => {
                 let id = wire
@@ -299,6 +311,8 @@ pub enum ServerMsg<'a> {
         password: bool,
         /// "Ask to join" is on.
         ask: bool,
+        /// Whether the host allows recording in this room.
+        recording_allowed: bool,
         chat: Vec<ChatLine>,
         /// True when this join took over an existing seat (same id, the others kept theirs).
         resumed: bool,
@@ -308,6 +322,7 @@ pub enum ServerMsg<'a> {
     RoomUpdated {
         locked: bool,
         password: bool,
+        recording_allowed: bool,
         ask: bool,
     },
     /// To a knocker: you wait for the host. `token` takes the knock (and, once admitted, the
@@ -377,6 +392,7 @@ pub enum ErrorCode {
     TooManyRooms,
     Denied,
     NoFreeSeat,
+    RecordingOff,
 }
 
 impl ErrorCode {
@@ -396,6 +412,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::Denied => "denied",
             ErrorCode::NoFreeSeat => "no_free_seat",
+            ErrorCode::RecordingOff => "recording_off",
         }
     }
 
@@ -405,6 +422,7 @@ impl ErrorCode {
             ErrorCode::BadRequest
             | ErrorCode::NotHost
             | ErrorCode::SlowDown
+            | ErrorCode::RecordingOff
             | ErrorCode::NoFreeSeat => None,
             ErrorCode::Denied => Some(close::DENIED),
             ErrorCode::RateLimited => Some(close::RATE_LIMITED),
@@ -440,6 +458,7 @@ impl ErrorCode {
             }
             ErrorCode::Denied => "The host did not let you in; you may ask again in a while.",
             ErrorCode::NoFreeSeat => "Every seat is taken; the knock waits until one is free.",
+            ErrorCode::RecordingOff => "The host has turned recording off for this room.",
         }
     }
 }
@@ -499,6 +518,32 @@ mod tests {
     }
 
     #[test]
+    fn recording_travels_in_update_and_the_host_allows_it_or_not() {
+        let Ok(ClientMsg::Update(update)) =
+            ClientMsg::parse(r#"{"type":"update","recording":true}"#)
+        else {
+            panic!("not an update")
+        };
+        assert_eq!(update.recording, Some(true));
+        assert_eq!(update.audio, None);
+        assert!(matches!(
+            ClientMsg::parse(r#"{"type":"allow-recording","allowed":false}"#),
+            Ok(ClientMsg::AllowRecording { allowed: false })
+        ));
+        let refused = ServerMsg::Error {
+            code: ErrorCode::RecordingOff,
+            message: ErrorCode::RecordingOff.message(),
+        }
+        .to_json();
+        assert!(refused.contains(r#""code":"recording_off""#), "{refused}");
+        assert_eq!(
+            ErrorCode::RecordingOff.close_code(),
+            None,
+            "the socket stays"
+        );
+    }
+
+    #[test]
     fn bad_input_is_a_clear_error_not_a_panic() {
         for text in [
             "",
@@ -521,6 +566,8 @@ mod tests {
             r#"{"type":"chat"}"#,
             r#"{"type":"chat","text":"a\u0000b"}"#,
             r#"{"type":"lock"}"#,
+            r#"{"type":"allow-recording"}"#,
+            r#"{"type":"allow-recording","allowed":"no"}"#,
             r#"{"type":"remove","id":"me"}"#,
         ] {
             assert!(ClientMsg::parse(text).is_err(), "{text} should be refused");

@@ -79,7 +79,7 @@ async fn the_host_sets_a_password_and_joiners_need_it() {
     let upd = host.recv().await;
     assert_eq!(
         upd,
-        json!({"type":"room-updated","locked":false,"password":true,"ask":false})
+        json!({"type":"room-updated","locked":false,"password":true,"ask":false,"recording_allowed":true})
     );
 
     for wrong in [None, Some("open says me")] {
@@ -164,7 +164,7 @@ async fn the_host_removes_someone_who_cannot_come_back_with_that_identity() {
     assert_eq!(cy.recv().await, json!({"type":"peer-left","id":b["you"]}));
     assert_eq!(host.recv().await, json!({"type":"peer-left","id":b["you"]}));
     // A removal turns "Ask to join" on (docs/PROTOCOL.md), for everyone to see.
-    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true});
+    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true,"recording_allowed":true});
     assert_eq!(cy.recv().await, asks);
     assert_eq!(host.recv().await, asks);
 
@@ -260,5 +260,64 @@ async fn a_removed_troll_stays_out_from_a_private_window_but_the_household_does_
             .await
             >= 3.0
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn recording_is_told_to_all_before_it_starts_and_the_host_can_turn_it_off() {
+    let server = Server::start(&[]).await;
+    let (mut host, _) = server.join("rec", "host").await;
+    let (mut ada, a) = server.join("rec", "ada").await;
+    assert_eq!(a["recording_allowed"], true);
+    assert_eq!(host.recv().await["type"], "peer-joined");
+
+    // Ada asks to record: the host hears it, and so does Ada (her go-ahead).
+    ada.send(json!({"type":"update","recording":true})).await;
+    for c in [&mut host, &mut ada] {
+        let upd = c.recv().await;
+        assert_eq!(upd["type"], "peer-updated", "{upd}");
+        assert_eq!(upd["peer"]["id"], a["you"]);
+        assert_eq!(upd["peer"]["recording"], true);
+    }
+    // A late joiner sees who records in its peer list.
+    let (mut cy, c) = server.join("rec", "cy").await;
+    let ada_seen = c["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == a["you"])
+        .cloned()
+        .unwrap();
+    assert_eq!(ada_seen["recording"], true);
+    for p in [&mut host, &mut ada] {
+        assert_eq!(p.recv().await["type"], "peer-joined");
+    }
+
+    // Only the host may turn it off.
+    cy.send(json!({"type":"allow-recording","allowed":false}))
+        .await;
+    assert_eq!(cy.recv().await["code"], "not_host");
+
+    // Off: Ada's recording ends for everyone (Ada too), then the room says it.
+    host.send(json!({"type":"allow-recording","allowed":false}))
+        .await;
+    for p in [&mut host, &mut ada, &mut cy] {
+        let upd = p.recv().await;
+        assert_eq!(upd["type"], "peer-updated", "{upd}");
+        assert_eq!(upd["peer"]["id"], a["you"]);
+        assert_eq!(upd["peer"]["recording"], false);
+        let room = p.recv().await;
+        assert_eq!(room["type"], "room-updated");
+        assert_eq!(room["recording_allowed"], false);
+    }
+    // Asking again is refused, with a code the client translates; the socket stays.
+    ada.send(json!({"type":"update","recording":true})).await;
+    let refused = ada.recv().await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "recording_off");
+    ada.send(json!({"type":"update","hand":true})).await;
+    assert_eq!(cy.recv().await["peer"]["hand"], true, "the socket stayed");
+    let (_dee, d) = server.join("rec", "dee").await;
+    assert_eq!(d["recording_allowed"], false);
     server.shutdown().await;
 }

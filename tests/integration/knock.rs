@@ -21,7 +21,7 @@ async fn asking(server: &Server, room: &str) -> (Client, Value, Client, Value) {
     let (mut bo, b) = server.join(room, "bo").await;
     assert_eq!(host.recv().await["type"], "peer-joined");
     host.send(json!({"type":"ask-to-join","on":true})).await;
-    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true});
+    let asks = json!({"type":"room-updated","locked":false,"password":false,"ask":true,"recording_allowed":true});
     assert_eq!(host.recv().await, asks);
     assert_eq!(bo.recv().await, asks);
     (host, h, bo, b)

@@ -318,3 +318,27 @@ async fn a_damaged_store_never_gives_a_protected_room_away() {
     server.stop();
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[tokio::test]
+async fn recording_off_is_kept_across_a_restart() {
+    let state = temp_dir("store-recording");
+    let server = Running::start(&state, &[]);
+    let mut host = Client::connect(&server.ws_url("no-rec")).await;
+    let joined = host.join("Ada", &client_id("Ada"), None).await;
+    host.send(json!({"type":"allow-recording","allowed":false}))
+        .await;
+    assert_eq!(host.recv().await["recording_allowed"], false);
+    wait_for_store(&state, "\"recording_off\":true").await;
+    server.kill();
+
+    let server = Running::start(&state, &[]);
+    server.wait_log("restored 1 rooms");
+    let mut host = Client::connect(&server.ws_url("no-rec")).await;
+    let back = host
+        .join("Ada", &client_id("Ada"), joined["token"].as_str())
+        .await;
+    assert_eq!(back["recording_allowed"], false);
+    host.send(json!({"type":"update","recording":true})).await;
+    assert_eq!(host.recv().await["code"], "recording_off");
+    server.stop();
+}

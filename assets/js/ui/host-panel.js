@@ -1,5 +1,5 @@
-// Room settings, for the host: lock, "Ask to join", password, and the button in the top bar that
-// opens them.
+// Room settings, for the host: lock, "Ask to join", password, Allow recording, and the button
+// in the top bar that opens them.
 // Owns those element ids. The panel sends nothing itself: it hands what was asked for to app.js,
 // which sends it through protocol.js.
 
@@ -17,6 +17,7 @@ export class HostPanel {
       close: byId('host-close', HTMLButtonElement),
       lock: byId('lock', HTMLButtonElement),
       ask: byId('ask-to-join', HTMLInputElement),
+      allowRecording: byId('allow-recording', HTMLInputElement),
       passwordForm: byId('password-form', HTMLFormElement),
       newPassword: byId('new-password', HTMLInputElement),
       clearPassword: byId('clear-password', HTMLButtonElement),
@@ -35,7 +36,8 @@ export class HostPanel {
 
   /**
    * @param {{ toggle: () => void, close: () => void, lock: () => void,
-   *           setPassword: (password: string) => void, askToJoin: (on: boolean) => void }} actions
+   *           setPassword: (password: string) => void, askToJoin: (on: boolean) => void,
+   *           allowRecording: (allowed: boolean) => void }} actions
    *   `setPassword('')` clears it.
    */
   bind(actions) {
@@ -44,6 +46,7 @@ export class HostPanel {
     el.close.addEventListener('click', actions.close);
     el.lock.addEventListener('click', actions.lock);
     el.ask.addEventListener('change', () => actions.askToJoin(el.ask.checked));
+    el.allowRecording.addEventListener('change', () => actions.allowRecording(el.allowRecording.checked));
     el.passwordForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const password = el.newPassword.value;
@@ -65,14 +68,15 @@ export class HostPanel {
     if (open) this.el.lock.focus();
   }
 
-  /** @param {{ locked: boolean, password: boolean, ask: boolean }} room */
-  render({ locked, password, ask }) {
+  /** @param {{ locked: boolean, password: boolean, ask: boolean, recordingAllowed: boolean }} room */
+  render({ locked, password, ask, recordingAllowed }) {
     const t = this.t;
     this.el.lock.textContent = t(locked ? 'unlockRoom' : 'lockRoom');
     this.el.ask.checked = ask;
+    this.el.allowRecording.checked = recordingAllowed;
     this.el.state.textContent = t('roomState', {
       lock: t(locked ? 'roomLocked' : 'roomUnlocked'),
       password: t(password ? 'roomHasPassword' : 'roomNoPassword'),
-    }) + (ask ? ` ${t('roomAsks')}` : '');
+    }) + (ask ? ` ${t('roomAsks')}` : '') + (recordingAllowed ? '' : ` ${t('roomRecordingOff')}`);
   }
 }

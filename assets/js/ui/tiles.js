@@ -3,6 +3,9 @@
 
 import { byId, el, icon } from './dom.js';
 
+/** Where each tile button goes, left to right (unknown keys last). */
+const ACTION_ORDER = ['verify', 'file', 'remove'];
+
 /** The widest tile shape, as width / height (the narrowest is fitTiles' own: 4:3, or 3:4). */
 const WIDEST = 16 / 9;
 
@@ -101,7 +104,10 @@ export class Grid {
     const label = el('figcaption', 'label');
     const name = el('span', 'name');
     const badges = el('span', 'badges');
-    label.append(name, badges);
+    // Whether this person's safety code was verified (or changed since): kept apart from the
+    // state badges, which update() redraws.
+    const trust = el('span', 'badges trust');
+    label.append(name, badges, trust);
     // The connection level in plain words; the reason shows on hover and on keyboard focus.
     const quality = el('span', 'quality');
     quality.hidden = true;
@@ -115,14 +121,14 @@ export class Grid {
     tile.append(video, avatar, label, paused, quality, actions);
     this.root.append(tile);
     this.visibility?.observe(tile);
-    return { tile, video, name, badges, avatar, quality, qualityLevel, qualityReason, paused, actions, state: null, shown: true };
+    return { tile, video, name, badges, trust, avatar, quality, qualityLevel, qualityReason, paused, actions, state: null, shown: true };
   }
 
   /**
    * Shows a participant's state on their tile.
    * @param {string} id
    * @param {{ name: string, audio: boolean, video: boolean, screen?: boolean, away?: boolean,
-   *           host?: boolean, hand?: boolean, self?: boolean }} state
+   *           host?: boolean, hand?: boolean, recording?: boolean, self?: boolean }} state
    */
   update(id, state) {
     const entry = this.ensure(id, { self: state.self });
@@ -137,6 +143,8 @@ export class Grid {
     entry.tile.classList.toggle('away', Boolean(state.away));
     entry.tile.setAttribute('aria-label', label);
     const badges = [];
+    // The recording dot first: nobody should miss it.
+    if (state.recording) badges.push(badge(t('recordingBadge'), 'recording'));
     if (state.away) badges.push(badge(t('peerAway'), 'away'));
     if (state.host) badges.push(badge(t('hostBadge'), 'host'));
     if (state.hand) badges.push(badge(t('handBadge'), 'hand', 'i-hand'));
@@ -153,14 +161,47 @@ export class Grid {
    * @param {(() => void) | null} onRemove
    */
   setRemovable(id, onRemove) {
+    const name = this.tiles.get(id)?.state?.name ?? '';
+    this.setAction(id, 'remove', onRemove && name ? { label: this.t('remove', { name }), run: onRemove } : null);
+  }
+
+  /**
+   * A button of a tile's own (Verify, Send a file to…, Remove), by key, in the order of
+   * ACTION_ORDER; null takes it away.
+   * @param {string} id
+   * @param {string} key
+   * @param {{ label: string, run: () => void, title?: string } | null} action
+   */
+  setAction(id, key, action) {
     const entry = this.tiles.get(id);
     if (!entry) return;
-    entry.actions.replaceChildren();
-    if (!onRemove || !entry.state) return;
-    const button = el('button', 'ghost small', this.t('remove', { name: entry.state.name }));
-    button.type = 'button';
-    button.addEventListener('click', onRemove);
-    entry.actions.append(button);
+    entry.actionButtons ??= new Map();
+    entry.actionButtons.get(key)?.remove();
+    entry.actionButtons.delete(key);
+    if (action) {
+      const button = el('button', 'ghost small', action.label);
+      button.type = 'button';
+      button.dataset.action = key;
+      if (action.title) button.title = action.title;
+      button.addEventListener('click', action.run);
+      entry.actionButtons.set(key, button);
+    }
+    const rank = (/** @type {string} */ k) => {
+      const i = ACTION_ORDER.indexOf(k);
+      return i < 0 ? ACTION_ORDER.length : i;
+    };
+    entry.actions.replaceChildren(...[...entry.actionButtons.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([, b]) => b));
+  }
+
+  /**
+   * "Verified" or "Code changed" on a tile (null: neither).
+   * @param {string} id
+   * @param {{ kind: 'verified' | 'changed', label: string } | null} trust
+   */
+  setTrust(id, trust) {
+    const entry = this.tiles.get(id);
+    if (!entry) return;
+    entry.trust.replaceChildren(...(trust ? [badge(trust.label, trust.kind)] : []));
   }
 
   /**
@@ -234,6 +275,25 @@ export class Grid {
     this.#layout();
   }
 
+  /**
+   * Every tile as the recorder draws and hears it, in the grid's order.
+   * @returns {import('../recorder.js').RecordingSource[]}
+   */
+  recordingSources() {
+    return [...this.tiles.entries()].map(([id, entry]) => {
+      const stream = entry.video.srcObject instanceof MediaStream ? entry.video.srcObject : null;
+      const state = entry.state;
+      return {
+        id,
+        name: state?.name ?? '',
+        video: entry.video,
+        showsVideo: Boolean(state && (state.video || state.screen)) && !entry.tile.classList.contains('paused')
+          && !(id !== 'self' && this.root.classList.contains('audio-only')),
+        audio: stream ? stream.getAudioTracks() : [],
+      };
+    });
+  }
+
   /** Highlights the active speaker (null for nobody). */
   setSpeaker(id) {
     if (id === this.speaker) return;
@@ -252,7 +312,9 @@ export class Grid {
 
   /** @param {string} id @param {MediaStream} stream */
   setStream(id, stream) {
-    const entry = this.ensure(id);
+    // The page's own tile may be made here first (before its state): made as self, so it is
+    // muted (no echo of one's own microphone) and styled as self.
+    const entry = this.ensure(id, { self: id === 'self' });
     if (entry.video.srcObject !== stream) entry.video.srcObject = stream;
     entry.video.play().catch(() => { /* plays once media flows */ });
   }

@@ -189,7 +189,7 @@ test('chat shows HTML payloads as plain text and late joiners get the history', 
     await ada.page.getByRole('button', { name: 'Chat', exact: true }).click();
     for (const payload of XSS) {
       await ada.page.getByLabel('Message').fill(payload);
-      await ada.page.getByRole('button', { name: 'Send' }).click();
+      await ada.page.getByRole('button', { name: 'Send', exact: true }).click();
     }
     await bo.page.getByRole('button', { name: 'Chat', exact: true }).click();
     await waitFor(bo.page, (n) => document.querySelectorAll('#chat-log .chat-text').length === n, XSS.length, { what: 'all messages' });

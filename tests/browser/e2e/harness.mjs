@@ -82,6 +82,8 @@ function instrument() {
     return pc;
   };
   window.RTCPeerConnection.prototype = Native.prototype;
+  // Static members too (generateCertificate).
+  Object.setPrototypeOf(window.RTCPeerConnection, Native);
   const setLocal = Native.prototype.setLocalDescription;
   Native.prototype.setLocalDescription = function (...args) {
     const result = setLocal.apply(this, args);

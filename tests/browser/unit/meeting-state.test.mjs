@@ -151,12 +151,31 @@ test('chat: others\' messages count as unread while the panel is closed; opening
   assert.equal(state.chat.length, 4);
 });
 
-test('room: lock and password state follow room-updated', () => {
+test('room: lock, password and recording allowed follow room-updated', () => {
   const state = inRoom();
-  assert.deepEqual(state.room, { locked: false, password: false, ask: false });
-  assert.deepEqual(state.apply({ type: 'room-updated', locked: true, password: false, ask: false }), [{ type: 'room', locked: true, password: false, ask: false }]);
-  state.apply({ type: 'room-updated', locked: true, password: true, ask: false });
-  assert.deepEqual(state.room, { locked: true, password: true, ask: false });
+  assert.deepEqual(state.room, { locked: false, password: false, ask: false, recordingAllowed: true });
+  assert.deepEqual(state.apply({ type: 'room-updated', locked: true, password: false, recording_allowed: true }), [{ type: 'room', locked: true, password: false, ask: false, recordingAllowed: true }]);
+  state.apply({ type: 'room-updated', locked: true, password: true, recording_allowed: false });
+  assert.deepEqual(state.room, { locked: true, password: true, ask: false, recordingAllowed: false });
+  // A server from before recording existed says nothing: allowed.
+  state.apply({ type: 'room-updated', locked: false, password: false });
+  assert.equal(state.room.recordingAllowed, true);
+});
+
+test('recording: who records is known from peers, late joiners included, and this seat from its own update', () => {
+  const state = inRoom([{ ...peer('3'), recording: true }, peer('4')]);
+  assert.deepEqual(state.recorders(), ['P3']);
+  const out = state.apply({ type: 'peer-updated', peer: { ...peer('4'), recording: true } });
+  assert.ok(out.some((n) => n.type === 'recorders'));
+  assert.ok(out.some((n) => n.type === 'announce' && n.key === 'isRecording'));
+  assert.deepEqual(state.recorders(), ['P3', 'P4']);
+  const self = state.apply({ type: 'peer-updated', peer: { id: state.selfId, name: 'Ada', audio: true, video: true, screen: false, host: false, away: false, hand: false, recording: true } });
+  assert.deepEqual(self.filter((n) => n.type === 'self-recording'), [{ type: 'self-recording', recording: true }]);
+  assert.equal(state.recording, true);
+  assert.equal(state.selfView({ audio: true, video: true, screen: false }).recording, true);
+  assert.ok(state.apply({ type: 'peer-left', id: '3' }).some((n) => n.type === 'recorders'));
+  assert.deepEqual(state.recorders(), ['P4']);
+  assert.deepEqual(errorOutcome(ErrorCode.RECORDING_OFF, true), { do: 'recording-refused', key: 'errRecordingOff' });
 });
 
 test('active speaker: the loudest remote seat, and nobody once they leave', () => {
@@ -174,7 +193,7 @@ test('active speaker: the loudest remote seat, and nobody once they leave', () =
 test('self view: my name, host flag and media as the page shows them', () => {
   const state = inRoom([], { host: true });
   assert.deepEqual(state.selfView({ audio: true, video: false, screen: true }), {
-    name: 'Ada', audio: true, video: false, screen: true, hand: false, host: true, self: true,
+    name: 'Ada', audio: true, video: false, screen: true, hand: false, host: true, recording: false, self: true,
   });
 });
 
@@ -258,7 +277,7 @@ test('room messages: a reaction floats over its sender\'s tile, mine over my own
 
 test('room: "Ask to join" is part of the room state', () => {
   const state = inRoom([], { ask: true });
-  assert.deepEqual(state.room, { locked: false, password: false, ask: true });
+  assert.deepEqual(state.room, { locked: false, password: false, ask: true, recordingAllowed: true });
   const out = state.apply({ type: 'room-updated', locked: false, password: false, ask: false });
-  assert.deepEqual(out, [{ type: 'room', locked: false, password: false, ask: false }]);
+  assert.deepEqual(out, [{ type: 'room', locked: false, password: false, ask: false, recordingAllowed: true }]);
 });

@@ -77,6 +77,7 @@ const build = {
   admit: ({ id }) => ClientMsg.admit(id),
   deny: ({ id }) => ClientMsg.deny(id),
   'room-message': ({ data }) => ClientMsg.roomMessage(data),
+  'allow-recording': ({ allowed }) => ClientMsg.allowRecording(allowed),
   leave: () => ClientMsg.leave(),
 };
 

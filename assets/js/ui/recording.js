@@ -1,0 +1,92 @@
+// Recording on the page: the toolbar's Start / Stop recording, the banner everyone sees while
+// someone records (who, by name), and the finished recording offered for saving (in the meeting
+// and on the screen after leaving). Owns the ids `record`, `recording-banner` and
+// `recording-ready`. It shows what app.js gives it; recorder.js records.
+
+import { byId, el, setLabel } from './dom.js';
+import { saveBlob } from './files.js';
+
+/** @typedef {import('../i18n.js').Translate} Translate */
+
+export class RecordingView {
+  /** @param {Translate} t */
+  constructor(t) {
+    this.t = t;
+    this.el = {
+      button: byId('record', HTMLButtonElement),
+      banner: byId('recording-banner'),
+      ready: byId('recording-ready'),
+    };
+    setLabel(this.el.button, t('startRecording'));
+    /** A recording kept in memory is on offer and was not saved yet. */
+    this.unsaved = false;
+  }
+
+  /** @param {{ toggle: () => void }} actions */
+  bind(actions) {
+    this.el.button.addEventListener('click', actions.toggle);
+  }
+
+  /**
+   * The toolbar button: Stop recording while this page records (or is about to).
+   * @param {boolean} active
+   * @param {boolean} allowed whether the room allows recording (the tooltip says when not)
+   */
+  renderButton(active, allowed) {
+    setLabel(this.el.button, this.t(active ? 'stopRecording' : 'startRecording'));
+    this.el.button.dataset.on = String(active);
+    if (!active && !allowed) this.el.button.title = this.t('errRecordingOff');
+  }
+
+  /**
+   * Who records now: the banner names them (this page as "You"); hidden when nobody does.
+   * @param {string[]} names others who record
+   * @param {boolean} self this page records
+   * @param {boolean} inMemory this page's recording is kept in memory (its limit is said)
+   */
+  renderBanner(names, self, inMemory) {
+    const t = this.t;
+    const banner = this.el.banner;
+    if (!self && names.length === 0) {
+      banner.hidden = true;
+      banner.textContent = '';
+      return;
+    }
+    const who = self ? [t('you'), ...names] : names;
+    let text = who.length === 1
+      ? t(self ? 'youAreRecording' : 'isRecording', { name: who[0] })
+      : t('areRecording', { names: who.join(', ') });
+    if (self && inMemory) text = `${text}. ${t('recordingInMemory')}`;
+    banner.textContent = text;
+    banner.hidden = false;
+  }
+
+  /**
+   * The recording is finished: kept in memory (a Save button) or written to a file already.
+   * @param {Blob | null} blob
+   * @param {string} name
+   */
+  ready(blob, name) {
+    const t = this.t;
+    const box = this.el.ready;
+    const close = el('button', 'ghost small', t('dismiss'));
+    close.type = 'button';
+    close.addEventListener('click', () => {
+      box.hidden = true;
+      this.unsaved = false;
+    });
+    this.unsaved = Boolean(blob);
+    if (blob) {
+      const save = el('button', 'primary small', t('saveRecording'));
+      save.type = 'button';
+      save.addEventListener('click', () => {
+        saveBlob(blob, name);
+        this.unsaved = false;
+      });
+      box.replaceChildren(el('span', '', t('recordingReady', { size: String(Math.round(blob.size / 1e5) / 10) })), save, close);
+    } else {
+      box.replaceChildren(el('span', '', t('recordingSaved')), close);
+    }
+    box.hidden = false;
+  }
+}
