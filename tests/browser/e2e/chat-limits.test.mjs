@@ -29,14 +29,14 @@ test('1,100 Cyrillic letters: the counter says how far over, Send says why and k
     const long = 'я'.repeat(1100);
     await box.fill(long);
     await page.getByText('2200 из 2048 байт: на 152 больше').waitFor();
-    await page.getByRole('button', { name: 'Отправить' }).click();
+    await page.getByRole('button', { name: 'Отправить', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: 'Не отправлено: сообщение на 152 байт длиннее предела в 2048' }).waitFor();
     assert.equal(await box.inputValue(), long, 'the text stays');
     assert.equal(await page.locator('#chat-log li').count(), 0, 'nothing was sent');
     // Shortened to fit: it goes, and the warning goes away.
     await box.fill('я'.repeat(1024));
     await page.getByText('2048 из 2048 байт').waitFor();
-    await page.getByRole('button', { name: 'Отправить' }).click();
+    await page.getByRole('button', { name: 'Отправить', exact: true }).click();
     await page.locator('#chat-log li').first().waitFor();
     assert.equal(await box.inputValue(), '');
     assert.equal(await page.getByRole('alert').filter({ hasText: 'Не отправлено' }).count(), 0);
@@ -64,14 +64,14 @@ test('a message with U+200F is sent and shown; a refusal from the server is show
     const box = ada.page.getByRole('textbox', { name: 'Message' });
     const rtl = 'שלום\u200F!';
     await box.fill(rtl);
-    await ada.page.getByRole('button', { name: 'Send' }).click();
+    await ada.page.getByRole('button', { name: 'Send', exact: true }).click();
     await bo.page.getByRole('button', { name: 'Chat', exact: true }).click();
     await bo.page.locator('#chat-log .chat-text', { hasText: 'שלום' }).waitFor();
     assert.equal(await bo.page.locator('#chat-log .chat-text').first().textContent(), rtl, 'verbatim, the mark kept');
     assert.equal(await box.inputValue(), '');
 
     await box.fill('REFUSE');
-    await ada.page.getByRole('button', { name: 'Send' }).click();
+    await ada.page.getByRole('button', { name: 'Send', exact: true }).click();
     await ada.page.getByRole('alert').filter({ hasText: 'Not sent: the server refused the message' }).waitFor();
     assert.equal(await box.inputValue(), 'REFUSE', 'the text is given back');
   } finally {

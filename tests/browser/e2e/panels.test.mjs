@@ -34,7 +34,7 @@ for (const viewport of [{ width: 1280, height: 800 }, { width: 1024, height: 768
       await joinWithMedia(page, server.url, `panels-${viewport.width}`, 'Ada', { audio: false });
       const everything = ['#grid', '.tile', '#controls button', '.topbar button', '#alone'];
       await page.getByRole('button', { name: 'Chat', exact: true }).click();
-      await page.getByRole('button', { name: 'Send' }).waitFor();
+      await page.getByRole('button', { name: 'Send', exact: true }).waitFor();
       await page.waitForTimeout(300);
       assert.deepEqual(await page.evaluate(offScreen, [...everything, '#chat', '#chat input', '#chat button']), [], 'Chat open');
       await page.getByRole('button', { name: 'Close chat' }).click();
