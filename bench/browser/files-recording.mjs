@@ -8,11 +8,13 @@
 //       before and after (it must not grow with the file).
 //   node bench/browser/files-recording.mjs recording [--minutes 10] [--people 3]
 //       one page records a call of N people for M minutes, written to a file as it goes (the
-//       File System Access path, the save picker answered with a file of the origin's private
-//       file system). The recorder runs in a browser of its own, so its whole process tree
-//       (browser, renderer, GPU, utility processes) is what is measured: CPU (% of one core)
-//       and memory (PSS, shared pages counted once) every 10 s, one minute in the call before
-//       recording as the baseline.
+//       page's own path where no save picker is offered: a file of the origin's private file
+//       system). The recorder runs in a browser of its own with a profile on disk (a
+//       Playwright context is off the record, and Chromium keeps an off-the-record profile's
+//       private file system in memory: the recording would be measured as memory), so its
+//       whole process tree (browser, renderer, GPU, utility processes) is what is measured:
+//       CPU (% of one core) and memory (PSS, shared pages counted once) every 10 s, one minute
+//       in the call before recording as the baseline.
 //
 // Needs a debug or release build (VIDEOMEET_BIN, default target/debug/videomeet) and
 // `npm ci` in tests/browser. Prints one JSON line per run and a summary.
@@ -20,7 +22,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 
@@ -42,6 +45,24 @@ function pickerToPrivateFiles() {
     const root = await navigator.storage.getDirectory();
     return root.getFileHandle(suggestedName, { create: true });
   };
+}
+
+/** No save picker (as in Firefox): the page writes to its private file system itself. */
+function noSavePicker() {
+  delete window.showSaveFilePicker;
+  delete Window.prototype.showSaveFilePicker;
+}
+
+/** The browser process (no --type=) whose command line names this profile. @param {string} profile */
+function browserPid(profile) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a === `--user-data-dir=${profile}`) && !cmd.some((a) => a.startsWith('--type='))) return Number(entry);
+    } catch { /* gone */ }
+  }
+  return null;
 }
 
 const heap = (page) => page.evaluate(() => /** @type {any} */ (performance).memory?.usedJSHeapSize ?? null);
@@ -128,16 +149,25 @@ function tree(root) {
 function usage(root) {
   let ticks = 0;
   let rss = 0;
+  /** PSS in MiB by process kind (browser, renderer, gpu-process, utility:audio, …): where it goes. */
+  const byKind = {};
   for (const pid of tree(root)) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-      rss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      const pss = Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      rss += pss;
+      // (Chromium's children rewrite their title: one string with spaces, not NUL-separated.)
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const type = /--type=(\S+)/.exec(cmd)?.[1].replace(/\0.*/, '') ?? 'browser';
+      const sub = /--utility-sub-type=([^\s\0]+)/.exec(cmd)?.[1].split('.').at(-1);
+      const kind = sub ? `${type}:${sub}` : type;
+      byKind[kind] = Math.round(((byKind[kind] ?? 0) + pss / 2 ** 20) * 10) / 10;
     } catch { /* gone */ }
   }
-  return { cpu: ticks / 100, rss };
+  return { cpu: ticks / 100, rss, byKind };
 }
 
 async function recording() {
@@ -145,9 +175,11 @@ async function recording() {
   const people = opt('people', 3);
   const server = await startServer();
   const others = await launch();
-  // The recorder's browser as a server of its own, for its process id (a launched Browser has none).
-  const ownServer = await chromium.launchServer({
+  // The recorder's browser on a profile of its own on disk, found by that profile's path.
+  const profile = mkdtempSync(path.join(tmpdir(), 'videomeet-bench-recorder-'));
+  const recorderContext = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    viewport: { width: 1000, height: 700 },
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -155,13 +187,11 @@ async function recording() {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
-  const own = await chromium.connect(ownServer.wsEndpoint());
-  const pid = ownServer.process().pid;
+  const pid = browserPid(profile);
   try {
     if (!pid) throw new Error('no browser pid');
-    const recorderContext = await own.newContext({ viewport: { width: 1000, height: 700 } });
     await recorderContext.addInitScript(smallVideo);
-    await recorderContext.addInitScript(pickerToPrivateFiles);
+    await recorderContext.addInitScript(noSavePicker);
     const ada = { context: recorderContext, page: await recorderContext.newPage() };
     await joinWithMedia(ada.page, server.url, 'bench-recording', 'Ada');
     const rest = [];
@@ -178,7 +208,7 @@ async function recording() {
       const t = Date.now();
       const jsHeap = await heap(ada.page).catch(() => null);
       const row = {
-        phase, t, pssMiB: now.rss / 2 ** 20, jsHeapMiB: jsHeap === null ? null : jsHeap / 2 ** 20,
+        phase, t, pssMiB: now.rss / 2 ** 20, jsHeapMiB: jsHeap === null ? null : jsHeap / 2 ** 20, byKind: now.byKind,
         cpuPercent: last ? ((now.cpu - last.cpu) / ((t - last.t) / 1000)) * 100 : null,
       };
       samples.push(row);
@@ -198,12 +228,14 @@ async function recording() {
       last = await sample('recording', last);
     }
     await ada.page.getByRole('button', { name: 'Stop recording' }).click();
-    await ada.page.getByText('Your recording is saved.').waitFor({ timeout: 60_000 });
+    await ada.page.getByRole('button', { name: 'Save recording' }).waitFor({ timeout: 60_000 });
     const size = await ada.page.evaluate(async () => {
-      const root = await navigator.storage.getDirectory();
-      for await (const [name, handle] of root.entries()) if (name.endsWith('.webm')) return (await handle.getFile()).size;
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('recordings');
+      for await (const [name, handle] of dir.entries()) if (name.endsWith('.webm')) return (await handle.getFile()).size;
       return 0;
     });
+    const onDisk = execFileSync('du', ['-sm', profile], { encoding: 'utf8' }).split('\t')[0];
+    console.log(`profile on disk after the recording: ${onDisk} MiB`);
     const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (const phase of ['call', 'recording']) {
       const rows = samples.filter((s) => s.phase === phase && s.cpuPercent !== null);
@@ -213,8 +245,8 @@ async function recording() {
     console.log(`file: ${(size / 1e6).toFixed(1)} MB for ${minutes} min (${((size * 8) / (minutes * 60) / 1000).toFixed(0)} kbit/s)`);
     for (const p of rest) await p.context.close();
   } finally {
-    await own.close();
-    await ownServer.close();
+    await recorderContext.close();
+    rmSync(profile, { recursive: true, force: true });
     await others.close();
     await server.stop();
   }
