@@ -78,9 +78,21 @@ export const DOWN_AFTER = 2;
  * the next probe, then one PROBE_WINDOW_MS per rung.
  */
 export const UP_HOLD_MS = 3000;
-export const MAX_HOLD_MS = 10000;
-/** A step up that meets congestion this soon counts as a failed probe. */
+export const MAX_HOLD_MS = 8000;
+/**
+ * A step up that meets loss or a queue this soon counts as a failed probe at once; one the
+ * estimate does not carry, after DOWN_AFTER samples like any other starvation.
+ */
 export const PROBE_WINDOW_MS = 4000;
+/**
+ * An estimate below the rung is not starvation while it is still climbing: up by RISING or
+ * more from each sample to the next over the last RISING_SAMPLES samples. Chromium's estimate
+ * lags what is sent (after a pause it starts from the audio's rate and ramps up, by about 8% a
+ * second), so an estimate that has not caught up with a step up yet is no sign that the link
+ * cannot carry it; a single jump followed by a flat estimate is a link that found its limit.
+ */
+export const RISING = 1.03;
+export const RISING_SAMPLES = 2;
 /** A rung fits the estimate if the estimate covers this share of it (encoders overshoot and undershoot). */
 export const FITS = 0.85;
 /** How much room above the next rung the estimate must show to step up at once. */
@@ -194,6 +206,10 @@ export class LinkAdapter {
     this.pendingCount = 0;
     /** @type {ReturnType<typeof rates> | null} */
     this.last = null;
+    /** @type {number | null} when we last stepped up, for a probe the estimate never caught up with */
+    this.upAt = null;
+    /** @type {Array<number | null>} the estimates of the last RISING_SAMPLES + 1 samples */
+    this.estimates = [];
   }
 
   /** The room grew or shrank: a new ceiling, same rung position. @param {Ceiling} ceiling */
@@ -246,7 +262,10 @@ export class LinkAdapter {
     // back, or the peer loses more than random loss explains, or a queue is building.
     // While video is paused only audio flows, and the estimate follows what is sent: it reads
     // low however good the link is, so a paused link is judged by loss and delay alone.
-    const starved = !this.paused && budget !== null && budget < current * FITS
+    // An estimate still climbing is not starving (RISING).
+    const inProbe = this.probeAt !== null && sample.t - this.probeAt < PROBE_WINDOW_MS;
+    const rising = this.#rising(sample);
+    const starved = !this.paused && !rising && budget !== null && budget < current * FITS
       && (sample.limitation === 'bandwidth' || budget < current * 0.5);
     const lossy = r.outLoss > LOSS_DOWN;
     const queued = sample.rtt !== null && sample.rtt > RTT_DOWN;
@@ -255,10 +274,15 @@ export class LinkAdapter {
     if (congested) {
       this.goodSince = null;
       this.bad += 1;
-      const probeFailed = this.probeAt !== null && sample.t - this.probeAt < PROBE_WINDOW_MS;
-      if (this.bad >= DOWN_AFTER || probeFailed) {
+      // A step up that met loss or a queue while being judged failed: no waiting for a second
+      // sample. One that the estimate, given its time to catch up, still does not carry failed
+      // too, once it is found out.
+      const recentUp = this.upAt !== null && sample.t - this.upAt < 2 * PROBE_WINDOW_MS;
+      if (this.bad >= DOWN_AFTER || (inProbe && (lossy || queued))) {
+        const probeFailed = inProbe || recentUp;
         this.bad = 0;
         this.probeAt = null;
+        this.upAt = null;
         if (probeFailed) {
           // Back to the rung that held, and wait longer before the next try.
           this.hold = Math.min(MAX_HOLD_MS, this.hold * 2);
@@ -283,11 +307,30 @@ export class LinkAdapter {
         const target = this.paused ? all[lastStep] : all[Math.max(0, this.step - 1)];
         const roomy = budget !== null && budget >= target.maxBitrate * HEADROOM;
         const waited = sample.t - this.goodSince >= (roomy ? Math.min(this.hold, UP_HOLD_MS / 2) : this.hold);
-        if ((this.paused || this.step > 0) && waited && this.probeAt === null) this.#stepUp(sample.t);
+        // Up from a rung only once the estimate carries it: a rung still being caught up with
+        // is no base for the next (and the next would be judged by an estimate that lags twice).
+        const carried = this.paused || budget === null || budget >= current * FITS;
+        // A rung is probed only by sending it: not while the peer asked for less.
+        const probing = this.wanted === 'full';
+        if ((this.paused || this.step > 0) && waited && carried && probing && this.probeAt === null) this.#stepUp(sample.t);
       }
     }
     this.#classify(sample, r);
     return JSON.stringify(this.encoding()) !== before;
+  }
+
+  /** Whether the estimate climbed by RISING at each of the last RISING_SAMPLES samples. @param {LinkSample} sample */
+  #rising(sample) {
+    const h = this.estimates;
+    h.push(sample.available);
+    if (h.length > RISING_SAMPLES + 1) h.shift();
+    if (h.length <= RISING_SAMPLES) return false;
+    for (let i = 1; i < h.length; i++) {
+      const before = h[i - 1];
+      const now = h[i];
+      if (before === null || now === null || now < RISING * before) return false;
+    }
+    return true;
   }
 
   #stepDown(budget, lastStep, all) {
@@ -310,6 +353,7 @@ export class LinkAdapter {
     if (this.paused) this.paused = false;
     else this.step -= 1;
     this.probeAt = t;
+    this.upAt = t;
     this.goodSince = t;
   }
 

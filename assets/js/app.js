@@ -17,7 +17,7 @@ import { Mesh, PeerLink } from './peers.js';
 import { loadPrefs, savePrefs, tabIdentity, tokenKey } from './prefs.js';
 import { PeerMsg, RoomPayload, Signaling } from './protocol.js';
 import { REACTION_MS, ReactionLimiter } from './reactions.js';
-import { MeetingRecorder, RecordingFlow, fileSink, memoryRecordingSink, recordingType } from './recorder.js';
+import { MeetingRecorder, RecordingFlow, chooseRecordingSink, memoryRecordingSink, recordingType } from './recorder.js';
 import { roomFromPath } from './room-name.js';
 import { VerifiedPeers, pairCode, roomCode } from './safety-code.js';
 import { ChatView } from './ui/chat.js';
@@ -334,6 +334,8 @@ class Meeting {
     this.recorder = null;
     /** @type {import('./recorder.js').RecordingSink | null} */
     this.recordingSink = null;
+    /** The sink of the next recording is being made (the picker, the private file system). */
+    this.choosingSink = false;
     this.recordingName = '';
     /** Who this browser verified in this room. */
     this.verified = new VerifiedPeers(store, room);
@@ -626,7 +628,8 @@ class Meeting {
       this.runRecording(this.recording.stop());
       return;
     }
-    if (this.recording.phase !== 'idle') return;
+    // A second click while the file is being made would make a second one.
+    if (this.recording.phase !== 'idle' || this.choosingSink) return;
     if (recordingType() === null) {
       this.toast(t('recordingUnsupported'));
       return;
@@ -634,22 +637,36 @@ class Meeting {
     const allowed = this.state.room.recordingAllowed;
     const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ').replace(':', '-');
     this.recordingName = `${room} ${stamp}.webm`;
-    this.recordingSink = memoryRecordingSink();
-    // Where the browser can write the file as it records, ask where first: the click allows
-    // the picker, and the memory then stays flat for an hour or more.
-    if (allowed && canStreamToDisk()) {
-      try {
-        const handle = await /** @type {any} */ (window).showSaveFilePicker({
-          suggestedName: this.recordingName,
-          types: [{ description: 'WebM', accept: { 'video/webm': ['.webm'] } }],
-        });
-        this.recordingSink = fileSink(await handle.createWritable());
-      } catch (err) {
-        if (/** @type {any} */ (err)?.name === 'AbortError') return;
-        console.warn('no file to record to, keeping it in memory', err);
-      }
+    this.choosingSink = true;
+    try {
+      const writable = allowed ? await this.pickRecordingFile() : null;
+      if (writable === 'cancelled') return;
+      // Refused anyway (the flow says so): nothing is written, so nothing is made on disk.
+      this.recordingSink = allowed ? await chooseRecordingSink(writable, navigator) : memoryRecordingSink();
+    } finally {
+      this.choosingSink = false;
     }
     this.runRecording(this.recording.start(allowed));
+  }
+
+  /**
+   * Where the browser offers the save picker, asks where first: the click allows the picker,
+   * and the file is the person's from the first chunk on.
+   * @returns {Promise<any | null | 'cancelled'>} its writable; null without a picker or a file
+   */
+  async pickRecordingFile() {
+    if (!canStreamToDisk()) return null;
+    try {
+      const handle = await /** @type {any} */ (window).showSaveFilePicker({
+        suggestedName: this.recordingName,
+        types: [{ description: 'WebM', accept: { 'video/webm': ['.webm'] } }],
+      });
+      return await handle.createWritable();
+    } catch (err) {
+      if (/** @type {any} */ (err)?.name === 'AbortError') return 'cancelled';
+      console.warn('no file to record to, recording in the browser', err);
+      return null;
+    }
   }
 
   /** Carries out what the recording flow says, in order. @param {import('./recorder.js').RecordingStep[]} steps */
@@ -702,15 +719,18 @@ class Meeting {
   /** The recorder writes its last chunk; the file is offered (or was written already). */
   async finishRecording() {
     const recorder = this.recorder;
+    const sink = this.recordingSink;
     this.recorder = null;
     this.recordingSink = null;
     if (!recorder) {
+      // It never started: nothing to offer, and nothing to keep on disk.
+      sink?.abort();
       this.runRecording(this.recording.finished());
       return;
     }
     try {
       const blob = await recorder.stop();
-      if (recorder.recorded) recordingView.ready(blob, this.recordingName);
+      if (recorder.recorded && sink) recordingView.ready(blob, this.recordingName, sink.dispose);
     } catch (err) {
       console.warn('recording did not finish', err);
       this.toast(t('recordingWriteFailed'));
@@ -721,10 +741,10 @@ class Meeting {
   /** The banner: who records now, this page included once the server said so. */
   renderRecorders() {
     if (!this.state.joined) {
-      recordingView.renderBanner([], false, false);
+      recordingView.renderBanner([], false, null);
       return;
     }
-    recordingView.renderBanner(this.state.recorders(), this.state.recording, Boolean(this.recorder && this.recordingSink?.inMemory));
+    recordingView.renderBanner(this.state.recorders(), this.state.recording, this.recorder ? this.recordingSink?.stored ?? null : null);
   }
 
   /** @param {{ type: string, [field: string]: any }} msg */

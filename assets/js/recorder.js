@@ -6,8 +6,9 @@
 //
 // `RecordingFlow` is that protocol as a pure state machine (node tests drive it); `MeetingRecorder`
 // is the browser part: the grid drawn on a canvas, everyone's audio mixed with Web Audio, one
-// MediaRecorder, and its chunks written out as they come (to a file where the browser allows it,
-// else kept in memory up to MEMORY_LIMIT_MS).
+// MediaRecorder, and its chunks written out as they come: to the person's file where the browser
+// offers the save picker, else to the origin's private file system, else kept in memory up to
+// MEMORY_LIMIT_MS.
 
 /** Without a file to write to, a recording is kept in memory for at most this long. */
 export const MEMORY_LIMIT_MS = 60 * 60 * 1000;
@@ -147,18 +148,29 @@ export class RecordingFlow {
 }
 
 /**
- * Where chunks go: a file being written (FileSystemWritableFileStream) or memory.
+ * Where chunks go, and what becomes of the finished file.
+ * @typedef {'file' | 'browser' | 'memory'} RecordingStore
+ *   `file`: the person's own file, chosen in the save picker; `browser`: a file of the origin's
+ *   private file system, offered for saving at the end; `memory`: Blobs, for MEMORY_LIMIT_MS.
  * @typedef {{ write: (chunk: Blob) => Promise<void>, close: () => Promise<Blob | null>,
- *             abort: () => Promise<void>, inMemory: boolean }} RecordingSink
+ *             abort: () => Promise<void>, dispose: () => Promise<void>,
+ *             stored: RecordingStore }} RecordingSink
+ *   `close` gives the file to offer (null when it is in the person's file already); `abort`
+ *   drops a recording that will not be offered; `dispose` lets go of what `close` gave, once it
+ *   is no longer on offer.
  */
+
+/** The directory of the origin's private file system that recordings are written to. */
+export const RECORDINGS_DIR = 'recordings';
 
 /** @param {any} writable a FileSystemWritableFileStream @returns {RecordingSink} */
 export function fileSink(writable) {
   return {
-    inMemory: false,
+    stored: 'file',
     write: (chunk) => writable.write(chunk),
     close: async () => { await writable.close(); return null; },
     abort: () => writable.abort().catch(() => {}),
+    dispose: async () => {},
   };
 }
 
@@ -167,10 +179,141 @@ export function memoryRecordingSink(type = 'video/webm') {
   /** @type {Blob[]} */
   let parts = [];
   return {
-    inMemory: true,
+    stored: 'memory',
     write: async (chunk) => { parts.push(chunk); },
     close: async () => new Blob(parts, { type }),
     abort: async () => { parts = []; },
+    dispose: async () => { parts = []; },
+  };
+}
+
+/**
+ * Where a new recording goes, best first: the file the person chose in the save picker (where
+ * it was offered), else the browser's private file system, else memory.
+ * @param {any | null} writable the picked file's FileSystemWritableFileStream
+ * @param {{ storage?: any, locks?: any }} browser `navigator`
+ * @returns {Promise<RecordingSink>}
+ */
+export async function chooseRecordingSink(writable, { storage, locks } = {}) {
+  if (writable) return fileSink(writable);
+  return (await browserStorageSink(storage, locks)) ?? memoryRecordingSink();
+}
+
+/** A name no other recording of this origin has. */
+export function recordingFileName(now = Date.now()) {
+  return `${now}-${Math.random().toString(36).slice(2, 10)}.webm`;
+}
+
+/**
+ * The Web Lock of a file of RECORDINGS_DIR. By the name up to its first dot, so that the swap
+ * file Chromium writes beside it until close (`<name>.crswap`) is held with it.
+ * @param {string} name
+ */
+const lockName = (name) => `videomeet-recording/${name.split('.')[0]}`;
+
+/**
+ * A file of the origin's private file system (OPFS), so that an hour's chunks go to disk as
+ * they come and the finished File is disk-backed too. Null where this page cannot write one:
+ * no OPFS (Firefox's private windows), or no createWritable on the main thread (Safari).
+ * Each file is held under a Web Lock by its page while it is written or offered: the lock goes
+ * with the page, however it ends, so what a closed or crashed tab left is told apart from what
+ * another tab still uses, and removed here.
+ * @param {any} storage `navigator.storage`
+ * @param {any} locks `navigator.locks`
+ * @returns {Promise<RecordingSink | null>}
+ */
+export async function browserStorageSink(storage, locks, name = recordingFileName()) {
+  if (typeof storage?.getDirectory !== 'function' || typeof locks?.request !== 'function') return null;
+  let dir;
+  try {
+    const root = await storage.getDirectory();
+    dir = await root.getDirectoryHandle(RECORDINGS_DIR, { create: true });
+  } catch (err) {
+    console.warn('no private file system to record to', err);
+    return null;
+  }
+  await removeLeftovers(dir, locks);
+  const release = await hold(locks, lockName(name));
+  try {
+    const handle = await dir.getFileHandle(name, { create: true });
+    if (typeof handle.createWritable !== 'function') throw new Error('createWritable is not available here');
+    return opfsSink(dir, name, handle, await handle.createWritable(), release);
+  } catch (err) {
+    console.warn('cannot write to the private file system', err);
+    await dir.removeEntry(name).catch(() => {});
+    release();
+    return null;
+  }
+}
+
+/**
+ * Takes the Web Lock `name`, and keeps it until the function it resolves with is called.
+ * @param {any} locks
+ * @param {string} name
+ * @returns {Promise<() => void>}
+ */
+function hold(locks, name) {
+  return new Promise((granted) => {
+    locks.request(name, () => new Promise((release) => granted(() => release(undefined))))
+      .catch(() => granted(() => {}));
+  });
+}
+
+/**
+ * Removes the recordings no page holds any more.
+ * @param {any} dir RECORDINGS_DIR
+ * @param {any} locks
+ */
+export async function removeLeftovers(dir, locks) {
+  const names = [];
+  try {
+    for await (const name of dir.keys()) names.push(name);
+  } catch (err) {
+    console.warn('cannot list earlier recordings', err);
+    return;
+  }
+  for (const name of names) {
+    await locks.request(lockName(name), { ifAvailable: true }, async (/** @type {unknown} */ lock) => {
+      if (lock) await dir.removeEntry(name).catch(() => {});
+    }).catch(() => {});
+  }
+}
+
+/**
+ * @param {any} dir RECORDINGS_DIR
+ * @param {string} name
+ * @param {any} handle its FileSystemFileHandle
+ * @param {any} writable
+ * @param {() => void} release its Web Lock
+ * @returns {RecordingSink}
+ */
+export function opfsSink(dir, name, handle, writable, release) {
+  let removed = false;
+  const remove = async () => {
+    if (removed) return;
+    removed = true;
+    // Released even if the file stays (open in a download, on Windows): the next recording's
+    // clean-up takes it then.
+    await dir.removeEntry(name).catch((/** @type {unknown} */ err) => console.warn('recording file not removed', err));
+    release();
+  };
+  return {
+    stored: 'browser',
+    write: (chunk) => writable.write(chunk),
+    close: async () => {
+      try {
+        await writable.close();
+      } catch (err) {
+        await remove();
+        throw err;
+      }
+      return handle.getFile();
+    },
+    abort: async () => {
+      await writable.abort().catch(() => {});
+      await remove();
+    },
+    dispose: remove,
   };
 }
 
@@ -285,7 +428,7 @@ export class MeetingRecorder extends EventTarget {
           console.warn('recording write failed', err);
           this.#fail('recordingWriteFailed');
         });
-      if (this.sink.inMemory && this.now() - this.startedAt >= MEMORY_LIMIT_MS) this.#fail('recordingMemoryLimit');
+      if (this.sink.stored === 'memory' && this.now() - this.startedAt >= MEMORY_LIMIT_MS) this.#fail('recordingMemoryLimit');
     };
     recorder.onerror = () => this.#fail('recordingFailed');
     this.startedAt = this.now();
@@ -303,8 +446,8 @@ export class MeetingRecorder extends EventTarget {
   }
 
   /**
-   * Stops and writes out the last chunk; resolves with the file when it was kept in memory
-   * (null when it went to a file, or when nothing was recorded).
+   * Stops and writes out the last chunk; resolves with the file to offer for saving (null when
+   * it went to the person's own file, or when nothing was recorded).
    * @returns {Promise<Blob | null>}
    */
   async stop() {

@@ -12,6 +12,7 @@ const LABELS = {
   worstConcealGood: 'audio concealment, worst stream between good peers (%)',
   goodFps: 'good ↔ good: received fps (median stream)',
   goodHeight: 'good ↔ good: received height (median stream)',
+  baseWorstConceal: 'audio concealment before the link degraded, worst stream (%): the machine',
   baseGoodFps: 'good ↔ good before the link degraded: fps',
   baseGoodHeight: 'good ↔ good before the link degraded: height',
   fromPoorFps: 'p0 → others: received fps',
@@ -30,6 +31,8 @@ const LABELS = {
   sentKbps: 'sent per browser (kbit/s)',
   receivedKbps: 'received per browser (kbit/s)',
   sharedSeconds: 'seconds a Rust build ran beside the run',
+  browsersBeside: 'seconds another browser test ran beside the run (5 s steps)',
+  loadAtStart: 'load average (1 min) at the start',
 };
 
 const median = (xs) => {

@@ -9,8 +9,8 @@
 // recovers), six (6 people on good links), ci (3 people, p0 on 300 kbit/s with 5% loss:
 // the browser suite's short version, tight enough that the call cannot fit without adapting).
 import { execFileSync } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
-import { Rig, nsCpuSeconds, pageStats } from './rig.mjs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { Rig, nsCpuSeconds, nsPids, pageStats } from './rig.mjs';
 
 /**
  * @typedef {{ people: number, shaped?: { rate: number, loss: number }, degradeAt?: number,
@@ -37,16 +37,36 @@ function rustcRunning() {
   }
 }
 
-/** Waits (up to 90 s) until no Rust build has run for 10 s; a run that shares the machine says so in its figures. */
+/**
+ * Chromium processes that are not this run's (its browsers run in its namespaces): another
+ * browser test sharing the machine.
+ * @param {Set<number>} ours
+ */
+function foreignBrowsers(ours = new Set()) {
+  try {
+    const pids = execFileSync('pgrep', ['-x', 'chromium'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return pids.filter((p) => !ours.has(p)).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** The 1-minute load average. */
+const load1 = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+/**
+ * Waits (up to 90 s) until no Rust build and no other browser has run for 10 s; a run that
+ * shares the machine says so in its figures.
+ */
 async function quietMachine(log) {
   const deadline = Date.now() + 90_000;
   let quietSince = Date.now();
   while (Date.now() < deadline) {
-    if (rustcRunning()) quietSince = Date.now();
+    if (rustcRunning() || foreignBrowsers() > 0) quietSince = Date.now();
     else if (Date.now() - quietSince >= 10_000) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  log('a Rust build kept running: this run shares the machine');
+  log('a Rust build or another browser kept running: this run shares the machine');
 }
 
 /** After the link degrades, figures of the "adapted" window start this much later (the target's 10 s). */
@@ -91,6 +111,9 @@ export async function runScenario(name, { adapt, log = console.log }) {
     let degraded = false;
     /** Seconds in which a Rust build was running beside the run: the machine was shared. */
     let shared = 0;
+    /** Seconds in which another browser (not this run's) was running beside it. */
+    let browsersBeside = 0;
+    const loadAtStart = load1();
     let healed = false;
     /** When the link actually changed (a loaded machine samples late), in seconds from t0. */
     const marks = {};
@@ -113,8 +136,12 @@ export async function runScenario(name, { adapt, log = console.log }) {
       const stats = await Promise.all(people.map((p) => p.page.evaluate(pageStats).catch(() => ({}))));
       series.push({ t: (Date.now() - t0) / 1000, stats, cpu: people.map((p) => nsCpuSeconds(p.ns)), up: rig.uplinkCounters(0) });
       if (rustcRunning()) shared += 1;
+      if (second % 5 === 0 && foreignBrowsers(new Set(people.flatMap((p) => nsPids(p.ns)))) > 0) browsersBeside += 5;
     }
-    return { name, adapt, scenario: { ...sc, ...marks }, names: people.map((_, i) => `p${i}`), ipName, series, sharedSeconds: shared };
+    return {
+      name, adapt, scenario: { ...sc, ...marks }, names: people.map((_, i) => `p${i}`), ipName, series,
+      sharedSeconds: shared, browsersBeside, loadAtStart,
+    };
   } finally {
     await rig.close();
   }
@@ -194,14 +221,21 @@ export function figures(run) {
 
   // The constrained participant's uplink, second by second: what its RTP senders sent (with
   // headers) and what its link's queue dropped.
+  // Each connection's bytes over the time between its own two getStats calls (the page stamps
+  // them): on a loaded machine a page may answer late, and dividing by the bench's clock put
+  // two seconds of bytes into one.
   const uplink = [];
   for (let i = 1; i < series.length; i++) {
     const d = series[i].t - series[i - 1].t;
-    let bytes = 0;
+    let kbps = 0;
     for (const ip of Object.keys(series[i].stats[0] ?? {})) {
-      bytes += streamDelta(series, i - 1, i, 0, ip, (x) => (x.aOut?.bytes ?? 0) + (x.vOut?.bytes ?? 0)) ?? 0;
+      const x = series[i - 1].stats[0]?.[ip];
+      const y = series[i].stats[0]?.[ip];
+      if (!x || !y || y.t <= x.t) continue;
+      const bytes = (y.aOut?.bytes ?? 0) + (y.vOut?.bytes ?? 0) - (x.aOut?.bytes ?? 0) - (x.vOut?.bytes ?? 0);
+      kbps += (8 * bytes) / (y.t - x.t);
     }
-    uplink.push({ t: series[i].t, kbps: (8 * bytes) / d / 1000, drops: (series[i].up.dropped - series[i - 1].up.dropped) / d });
+    uplink.push({ t: series[i].t, kbps, drops: (series[i].up.dropped - series[i - 1].up.dropped) / d });
   }
   const inAdapted = (u) => u.t >= windows.adapted[0] && u.t <= windows.adapted[1];
   out.uplinkKbps = median(uplink.filter(inAdapted).map((u) => u.kbps));
@@ -282,8 +316,12 @@ export function summary(run, f) {
     freezesGood: pick(good, 'freezes').reduce((a, b) => a + (b ?? 0), 0),
   };
   out.sharedSeconds = run.sharedSeconds;
+  out.browsersBeside = run.browsersBeside;
+  out.loadAtStart = run.loadAtStart;
   if (run.scenario.shaped) {
     Object.assign(out, {
+      // Before any shaping: what the machine itself conceals (a busy CPU starves audio threads).
+      baseWorstConceal: Math.max(...f.streams.map((s) => s.base.concealment)),
       baseGoodFps: median(f.streams.filter(good).map((s) => s.base.fps)),
       baseGoodHeight: median(f.streams.filter(good).map((s) => s.base.height)),
       uplinkKbps: f.uplinkKbps, uplinkMaxKbps: f.uplinkMaxKbps, dropsPerSecond: f.dropsPerSecond,

@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, participant, waitFor, decodingAll, joinWithMedia } from './harness.mjs';
+import { LADDER } from '../../../assets/js/adapt.js';
 
 let server;
 let browser;
@@ -261,6 +262,49 @@ test('Audio only: my video stops, the peer stops sending me its video, no renego
     await toggle.click();
     await bo.page.reload();
     assert.equal(await bo.page.evaluate(() => JSON.parse(localStorage.getItem('videomeet.prefs.v1')).audioOnly), true, 'remembered');
+  } finally {
+    await close();
+  }
+});
+
+/** In the page: the video encoding of the (one) connected link's sender. */
+const videoEncoding = () => {
+  const pc = window.__pcs.find((p) => p.connectionState === 'connected');
+  const e = pc?.getSenders().find((s) => s.track?.kind === 'video')?.getParameters().encodings?.[0];
+  return e ? { active: e.active !== false, maxBitrate: e.maxBitrate ?? null, scale: e.scaleResolutionDownBy ?? 1 } : null;
+};
+
+/** In the page: pretend the tab went to the background (or came back), as the browser says it. */
+const setHidden = (hidden) => {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+  document.dispatchEvent(new Event('visibilitychange'));
+};
+
+test('nobody sees it, nobody gets it in full: a hidden page or a tile off screen gets the smallest rung, shown again the full one', async () => {
+  const { ada, bo, close } = await pair('unseen');
+  const low = LADDER.at(-1).maxBitrate;
+  const isLow = () => window.__pcs.some((pc) => pc.connectionState === 'connected' && pc.getSenders().some((s) => s.track?.kind === 'video'
+    && s.getParameters().encodings?.[0]?.maxBitrate === 90_000 && s.getParameters().encodings[0].scaleResolutionDownBy > 1));
+  const isFull = () => window.__pcs.some((pc) => pc.connectionState === 'connected' && pc.getSenders().some((s) => s.track?.kind === 'video'
+    && (s.getParameters().encodings?.[0]?.maxBitrate ?? 0) > 90_000));
+  try {
+    assert.equal(low, 90_000, 'the test knows the last rung');
+    await waitFor(ada.page, isFull, null, { what: 'Ada sends Bo more than a thumbnail', ms: 30000 });
+    // Bo's tab goes to the background: Ada, asked through the signaling socket, sends a thumbnail.
+    await bo.page.evaluate(setHidden, true);
+    await waitFor(ada.page, isLow, null, { what: 'Ada sends hidden Bo the smallest rung' });
+    const lowEnc = await ada.page.evaluate(videoEncoding);
+    assert.ok(lowEnc.active, 'a thumbnail, not nothing: the tile still shows when Bo comes back');
+    // Bo's own sending does not change for it.
+    assert.ok((await bo.page.evaluate(videoEncoding)).maxBitrate > low, 'Bo still sends Ada full video');
+    await bo.page.evaluate(setHidden, false);
+    // (A loaded machine may have stepped the link itself down meanwhile: its probes take longer.)
+    await waitFor(ada.page, isFull, null, { what: 'Ada sends visible Bo full video again', ms: 30000 });
+    // Ada's tile leaves Bo's screen (a phone shows only some): the IntersectionObserver sees it.
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).evaluate((tile) => { tile.style.position = 'fixed'; tile.style.top = '-5000px'; });
+    await waitFor(ada.page, isLow, null, { what: 'Ada sends the smallest rung to a Bo who does not show her tile' });
+    await bo.page.locator('figure.tile', { hasText: 'Ada' }).evaluate((tile) => { tile.style.position = ''; tile.style.top = ''; });
+    await waitFor(ada.page, isFull, null, { what: 'Ada full again once her tile is back on Bo\'s screen', ms: 30000 });
   } finally {
     await close();
   }

@@ -3,12 +3,13 @@
 // is a WebM with video and audio of the right length (ffprobe and ffmpeg from Debian decode
 // it), the host's "Allow recording" off stops a recording under way and refuses the next, and a
 // recorder who leaves is offered the file on the next screen.
-// Bo's browser has no File System Access API, so the recording is kept in memory and saved
-// with Save recording (the download), as in Firefox and Safari.
+// Bo's browser has no save picker, as in Firefox: the recording is written to the origin's
+// private file system as it comes (what a crashed tab left there is removed at the start), saved
+// with Save recording (the download), and removed from there once Bo dismisses it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, launch, participant, waitFor, joinWithMedia, smallVideo } from './harness.mjs';
@@ -59,6 +60,24 @@ function noFileSystemAccess() {
 
 const banner = (page) => page.locator('#recording-banner');
 
+/** The files of the private file system's recordings directory, with their sizes. */
+async function privateRecordings() {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('recordings').catch(() => null);
+  const files = [];
+  for await (const [name, handle] of dir?.entries() ?? []) files.push({ name, size: (await handle.getFile()).size });
+  return files;
+}
+
+/** A recording a tab that crashed left behind: no page holds it. */
+async function leaveACrashedRecording() {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('recordings', { create: true });
+  const writable = await (await dir.getFileHandle('crashed.webm', { create: true })).createWritable();
+  await writable.write('not a recording');
+  await writable.close();
+}
+
 /** What ffprobe says of a file: its streams, and the last packet time of each. */
 function probe(file) {
   const streams = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=index,codec_type,codec_name', '-of', 'json', file], { encoding: 'utf8' })).streams;
@@ -86,15 +105,20 @@ test('recording: banner everywhere first; a playable WebM of the right length; a
     await waitFor(ada.page, () => window.__pcs.some((pc) => pc.connectionState === 'connected'), undefined, { what: 'call up' });
     await ada.page.locator('figure.tile', { hasText: 'Bo' }).locator('video').evaluate((v) => new Promise((r) => (v.videoWidth ? r(0) : v.addEventListener('resize', r, { once: true }))));
 
+    await bo.page.evaluate(leaveACrashedRecording);
     await bo.page.getByRole('button', { name: 'Start recording' }).click();
     await bo.page.getByRole('button', { name: 'Stop recording' }).waitFor();
     await waitFor(bo.page, () => window.__recorderStarts.length === 1, undefined, { what: 'the recorder started' });
+    // Chromium writes to a swap file (`.crswap`) beside the file until it is closed.
+    const writing = (await bo.page.evaluate(privateRecordings)).filter((f) => !f.name.endsWith('.crswap'));
+    assert.equal(writing.length, 1, `one file in the private file system: ${JSON.stringify(writing)}`);
+    assert.notEqual(writing[0].name, 'crashed.webm', 'the crashed tab\'s file is gone');
     const [start] = await bo.page.evaluate(() => window.__recorderStarts);
     assert.ok(start.bannerShown, 'the recorder\'s own page showed the banner first');
     const adaSaw = await ada.page.evaluate(() => window.__bannerShownAt);
     assert.ok(adaSaw !== null && adaSaw <= start.at, `Ada's banner (${adaSaw}) before the first frame (${start.at})`);
     assert.equal(await banner(ada.page).textContent(), 'Bo is recording this meeting');
-    assert.match(await banner(bo.page).textContent(), /^You are recording this meeting\. It is kept in this browser’s memory/);
+    assert.equal(await banner(bo.page).textContent(), 'You are recording this meeting. It is kept in this browser until you save it.');
     await ada.page.locator('figure.tile', { hasText: 'Bo' }).locator('.badge.recording', { hasText: 'Recording' }).waitFor();
     await bo.page.locator('figure.tile[data-peer="self"]').locator('.badge.recording').waitFor();
 
@@ -128,6 +152,17 @@ test('recording: banner everywhere first; a playable WebM of the right length; a
     assert.equal(decoded.status, 0, decoded.stderr);
     assert.equal(decoded.stderr.trim(), '', 'decodes without an error');
     for (const s of JSON.parse(decoded.stdout).streams) assert.ok(Number(s.nb_read_frames) > 10, `${s.codec_type}: ${s.nb_read_frames} frames decoded`);
+
+    // What was offered is the private file system's file, written as it came, not memory.
+    const offered = await bo.page.evaluate(privateRecordings);
+    assert.deepEqual(offered, [{ name: writing[0].name, size: statSync(file).size }], 'the download is the file written in the private file system');
+    // Dismissed: nothing is on offer, so nothing is kept.
+    await bo.page.locator('#recording-ready').getByRole('button', { name: 'Dismiss' }).click();
+    await waitFor(bo.page, async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('recordings');
+      for await (const name of dir.keys()) return name;
+      return true;
+    }, undefined, { what: 'the dismissed recording removed' });
 
     // Bo records again, and someone who joins meanwhile is told as they come in.
     await bo.page.getByRole('button', { name: 'Start recording' }).click();
