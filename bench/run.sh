@@ -9,6 +9,8 @@
 #   SIZES=3000 bash bench/run.sh scale
 #   RUNS=10 bash bench/run.sh throughput   # each scenario 10 times; outputs NAME.1.txt, NAME.2.txt, ...
 #   bash bench/run.sh margin               # heap and RSS per participant at the margin, 600 -> 3000
+#   bash bench/run.sh socketio-margin      # RSS per participant at the margin, VideoMeet and the
+#                                          # Node reference, same workload, and their ratio
 #
 # Before each timed run it waits (up to 60 s) until the rest of the machine uses under
 # QUIET_PCT (default 20) percent of all cores, measured over 2 s from /proc/stat minus this
@@ -153,17 +155,29 @@ throughput() {
   stop_server
 }
 
-socketio() {
+# start_redis: the reference's redis on 16379, its pid in $REDIS.
+start_redis() {
   redis-server --port 16379 --save '' --appendonly no --daemonize yes >/dev/null
   sleep 0.5
-  local redis
-  redis=$(pgrep -f 'redis-server .*:16379' | head -1)
-  start_node() {
-    (cd bench/socketio-relay && REDIS_URL=redis://127.0.0.1:16379 PORT=13000 exec node server.js) \
-      >"$OUT/node.log" 2>&1 &
-    NODE=$!
-    for _ in $(seq 100); do grep -q listening "$OUT/node.log" && break; sleep 0.1; done
-  }
+  REDIS=$(pgrep -f 'redis-server .*:16379' | head -1)
+}
+
+stop_redis() {
+  redis-cli -p 16379 shutdown nosave >/dev/null 2>&1
+}
+
+# start_node: a fresh Socket.io reference on 13000 (over $REDIS), its pid in $NODE.
+start_node() {
+  : >"$OUT/node.log"
+  (cd bench/socketio-relay && REDIS_URL=redis://127.0.0.1:16379 PORT=13000 exec node server.js) \
+    >"$OUT/node.log" 2>&1 &
+  NODE=$!
+  for _ in $(seq 100); do grep -q listening "$OUT/node.log" && break; sleep 0.1; done
+}
+
+socketio() {
+  start_redis
+  local redis=$REDIS
   start_node
   sleep 2
   run socketio-idle "$B/loadgen" idle --pid "$NODE" --pid "$redis" --secs 2
@@ -178,7 +192,7 @@ socketio() {
   run socketio-throughput-20k "$B/loadgen" throughput --proto socketio --addr 127.0.0.1:13000 \
     --pid "$NODE" --pid "$redis" --rooms 100 --secs 30 --rate 20000
   kill "$NODE"; wait "$NODE" 2>/dev/null
-  redis-cli -p 16379 shutdown nosave >/dev/null 2>&1
+  stop_redis
   # VideoMeet with the same workload (no churn), for the ratio.
   start_server scale-600-nochurn --tls-listen off
   run scale-600-nochurn "$B/loadgen" scale --addr "127.0.0.1:$PORT" --pid "$PID" --participants 600 \
@@ -223,6 +237,60 @@ margin() {
   local extra=$(( sizes[-1] - sizes[0] ))
   awk -v h0="${heap[0]}" -v h1="${heap[-1]}" -v r0="${rss[0]}" -v r1="${rss[-1]}" -v n="$extra" \
     'BEGIN { printf "per participant at the margin: heap %.2f KiB, RSS %.2f KiB\n", (h1-h0)/n/1024, (r1-r0)/n }'
+}
+
+# rss_kib PID...: the processes' VmRSS summed, in KiB.
+rss_kib() {
+  local total=0 p
+  for p in "$@"; do
+    total=$((total + $(awk '/VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# hold_rss NAME ADDR N PROTO PID...: the scale workload with N participants (no churn) against
+# ADDR, and 8 s into its hold the summed VmRSS of the PIDs, in KiB, into $HELD. After a quiet
+# check, as for every figure of the side by side.
+hold_rss() {
+  local name=$1 addr=$2 n=$3 proto=$4
+  shift 4
+  quiet >"$OUT/$name.txt" || exit 3
+  "$B/loadgen" scale --proto "$proto" --addr "$addr" --participants "$n" --hold 16 --churn off \
+    $(printf -- '--pid %s ' "$@") >>"$OUT/$name.txt" 2>&1 &
+  local gen=$!
+  for _ in $(seq 600); do grep -q "workload done" "$OUT/$name.txt" && break; sleep 0.5; done
+  sleep 8
+  HELD=$(rss_kib "$@")
+  wait "$gen"
+}
+
+# socketio-margin: VmRSS at SIZES participants (600 and 3000) in the hold of the same workload
+# (`loadgen scale --churn off`) against VideoMeet and the Socket.io reference (Node and its
+# redis, both counted: the reference needs both), each size on a fresh process; prints each
+# side's KiB per participant past the first 600, and their ratio, worked out here, not by hand.
+socketio-margin() {
+  local sizes=(${SIZES:-600 3000}) vm=() node=()
+  for n in "${sizes[@]}"; do
+    start_server "vm-margin-$n" --tls-listen off
+    hold_rss "vm-margin-$n" "127.0.0.1:$PORT" "$n" videomeet "$PID"
+    vm+=("$HELD")
+    echo "videomeet, participants $n: VmRSS $HELD KiB"
+    stop_server
+    start_redis
+    start_node
+    hold_rss "socketio-margin-$n" 127.0.0.1:13000 "$n" socketio "$NODE" "$REDIS"
+    node+=("$HELD")
+    echo "socket.io reference (node + redis), participants $n: VmRSS $HELD KiB"
+    kill "$NODE"; wait "$NODE" 2>/dev/null
+    stop_redis
+  done
+  awk -v v0="${vm[0]}" -v v1="${vm[-1]}" -v s0="${node[0]}" -v s1="${node[-1]}" \
+    -v n="$(( sizes[-1] - sizes[0] ))" -v a="${sizes[0]}" -v b="${sizes[-1]}" 'BEGIN {
+      vm = (v1 - v0) / n; ref = (s1 - s0) / n
+      printf "RSS per participant at the margin (%d -> %d): videomeet %.2f KiB, socket.io reference %.2f KiB\n", a, b, vm, ref
+      if (vm > 0) printf "ratio at the margin: the reference uses %.1fx the RSS per participant of videomeet\n", ref / vm
+      else print "ratio at the margin: undefined (videomeet grew by nothing)"
+    }'
 }
 
 soak() {

@@ -66,6 +66,8 @@ pub async fn serve_on(
     }
     log::info!("{}", config.limits.summary());
 
+    // The epoch of the relay histogram's stamps, set before any frame is read.
+    util::time::stamp(Instant::now());
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = Arc::new(State::new(config, stop_rx));
     if let Some((_, tls)) = &listeners.https {

@@ -3,6 +3,7 @@
 //! Every line of `/metrics` is one entry of the `metrics_table!` list below, in the order it is
 //! rendered: a counter is written there once (its field, its name, its help) and becomes a field
 //! of [`Metrics`] and its lines; a gauge says where its value is read. A new metric is one entry.
+//! A histogram ([`Histogram`]) is fixed buckets of atomics, so observing is two additions.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,51 @@ use crate::admission::budget::{self, Budget};
 /// Adds one to a counter.
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Upper bounds of a [`Histogram`]'s buckets, in microseconds; a last bucket takes the rest
+/// (`+Inf`). Fixed, so observing needs no lock and no allocation: from the 50 µs a relay takes on
+/// an idle server to the 100 ms of a badly stalled one.
+pub const BOUNDS_US: [u32; 10] = [
+    50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000,
+];
+
+/// Durations counted into [`BOUNDS_US`]: each bucket alone (cumulated when rendered, as
+/// Prometheus wants), and their sum.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe_us(&self, us: u32) {
+        let bucket = BOUNDS_US.partition_point(|&bound| bound < us);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(u64::from(us), Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// `NAME_bucket{le="..."}` (cumulative, in seconds), `NAME_sum` and `NAME_count`. The count
+    /// is the `+Inf` bucket of the same reading, so the lines agree with one another even while
+    /// observations land.
+    fn render(&self, name: &str, out: &mut String) {
+        let mut cumulative = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let le = match BOUNDS_US.get(i) {
+                Some(us) => format!("{}", f64::from(*us) / 1e6),
+                None => "+Inf".into(),
+            };
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    }
 }
 
 /// Gauges read at render time.
@@ -31,6 +77,9 @@ struct Metric {
 /// A counter's field of [`Metrics`].
 type Field = fn(&Metrics) -> &AtomicU64;
 
+/// A histogram's field of [`Metrics`].
+type HistogramField = fn(&Metrics) -> &Histogram;
+
 /// Where a metric's value comes from.
 enum Read {
     Counter(Field),
@@ -41,6 +90,7 @@ enum Read {
     /// Each budget arena's units in use, labelled `arena`, and (under the name given, with no
     /// HELP of its own) its capacity.
     Arenas(&'static str),
+    Histogram(HistogramField),
 }
 
 /// Declares [`Metrics`] (one field per counter) and `TABLE` (every metric, in render order)
@@ -49,6 +99,7 @@ enum Read {
 /// - `gauge "name" "help" = |gauges, budget| value;`
 /// - `by_reason "name" "help" { "reason" FIELD, ... }`
 /// - `arenas "name" "help" capacity "name";`
+/// - `histogram FIELD "name" "help";`
 macro_rules! metrics_table {
     (@munch [$($fields:tt)*] [$($rows:tt)*]) => {
         /// Process-wide counters. Gauges that the room map knows (rooms, seats) are read from it
@@ -88,6 +139,13 @@ macro_rules! metrics_table {
             $($rest)*);
     };
     (@munch [$($fields:tt)*] [$($rows:tt)*]
+        $(#[$doc:meta])* histogram $field:ident $name:literal $help:literal; $($rest:tt)*) => {
+        metrics_table!(@munch
+            [$($fields)* $(#[$doc])* pub $field: Histogram,]
+            [$($rows)* Metric { name: $name, help: $help, read: Read::Histogram(|m| &m.$field) },]
+            $($rest)*);
+    };
+    (@munch [$($fields:tt)*] [$($rows:tt)*]
         arenas $name:literal $help:literal capacity $capacity:literal; $($rest:tt)*) => {
         metrics_table!(@munch
             [$($fields)*]
@@ -108,6 +166,10 @@ metrics_table! {
     counter joins "joins_total" "Joins that got a seat.";
     counter messages_relayed "messages_relayed_total" "Signals relayed to a peer.";
     counter bytes_relayed "bytes_relayed_total" "Bytes of relayed signals.";
+    /// From a signal's frame being read to the write of the batch carrying it to its peer
+    /// completing (`signaling::outbox::Drain`): the server's own share of relay latency.
+    histogram relay "relay_seconds"
+        "Time a relayed signal spent in the server: from its frame read to its peer's write done.";
     counter room_messages "room_messages_total" "Room messages (reactions) relayed to a room.";
     counter room_messages_dropped "room_messages_dropped_total"
         "Room messages dropped: over the socket's room-message rate or size cap.";
@@ -188,6 +250,7 @@ impl Metric {
         let kind = match self.read {
             Read::Counter(_) | Read::ByReason(_) => "counter",
             Read::Gauge(_) | Read::Arenas(_) => "gauge",
+            Read::Histogram(_) => "histogram",
         };
         let _ = writeln!(
             out,
@@ -210,6 +273,7 @@ impl Metric {
                     );
                 }
             }
+            Read::Histogram(field) => field(metrics).render(&format!("videomeet_{name}"), out),
             Read::Arenas(capacity) => {
                 for arena in [
                     &budget.sockets,
@@ -278,7 +342,7 @@ mod tests {
                         count(*field, line);
                     }
                 }
-                Read::Gauge(_) | Read::Arenas(_) => {}
+                Read::Gauge(_) | Read::Arenas(_) | Read::Histogram(_) => {}
             }
         }
         let text = render(&metrics);
@@ -288,5 +352,27 @@ mod tests {
         assert!(text.contains("# HELP videomeet_rooms Rooms held in memory.\n# TYPE videomeet_rooms gauge\nvideomeet_rooms 2\n"));
         assert!(text.contains("videomeet_participants 3\n"));
         assert!(text.contains("videomeet_arena_capacity{arena=\"sockets\"} 10240\n"));
+    }
+
+    #[test]
+    fn a_histogram_renders_cumulative_buckets_in_seconds() {
+        let metrics = Metrics::default();
+        for us in [10, 50, 51, 999, 1_000, 250_000] {
+            metrics.relay.observe_us(us);
+        }
+        let text = render(&metrics);
+        assert!(text.contains("# TYPE videomeet_relay_seconds histogram\n"));
+        for line in [
+            "videomeet_relay_seconds_bucket{le=\"0.00005\"} 2\n",
+            "videomeet_relay_seconds_bucket{le=\"0.0001\"} 3\n",
+            "videomeet_relay_seconds_bucket{le=\"0.0005\"} 3\n",
+            "videomeet_relay_seconds_bucket{le=\"0.001\"} 5\n",
+            "videomeet_relay_seconds_bucket{le=\"0.1\"} 5\n",
+            "videomeet_relay_seconds_bucket{le=\"+Inf\"} 6\n",
+            "videomeet_relay_seconds_sum 0.25211\n",
+            "videomeet_relay_seconds_count 6\n",
+        ] {
+            assert!(text.contains(line), "missing {line}");
+        }
     }
 }

@@ -71,15 +71,21 @@ pub(super) enum Flow {
     Leave,
 }
 
-/// Dispatches one message from a seated socket to its handler.
-pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Flow {
+/// Dispatches one message from a seated socket to its handler; `read_at` is when its frame was
+/// read (a relayed signal's time in the server counts from it).
+pub(super) async fn seated(
+    ctx: &mut Ctx,
+    me: &Seated,
+    msg: ClientMsg<'_>,
+    read_at: Instant,
+) -> Flow {
     match msg {
         ClientMsg::Join(_) => {
             bump(&ctx.state.metrics.bad_requests);
             ctx.outbox
                 .error(ErrorCode::BadRequest, "This socket has joined already.");
         }
-        ClientMsg::Signal { to, data } => signal(ctx, me, to, data),
+        ClientMsg::Signal { to, data } => signal(ctx, me, to, data, read_at),
         ClientMsg::Update(update) => self::update(ctx, me, update),
         ClientMsg::Chat { text } => chat(ctx, me, &text),
         ClientMsg::RoomMessage { data } => room_message(ctx, me, data),
@@ -99,11 +105,11 @@ pub(super) async fn seated(ctx: &mut Ctx, me: &Seated, msg: ClientMsg<'_>) -> Fl
 }
 
 /// `signal`: relay opaque data to one seat of the same room, never blocking on it.
-fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue) {
+fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue, read_at: Instant) {
     let target = ctx
         .state
         .rooms()
-        .route(&ctx.room, me.seat, ctx.conn, to, Instant::now());
+        .route(&ctx.room, me.seat, ctx.conn, to, read_at);
     let Some(peer) = target else {
         return;
     };
@@ -113,7 +119,7 @@ fn signal(ctx: &Ctx, me: &Seated, to: SeatId, data: &RawValue) {
     }
     .to_json();
     let len = json.len() as u64;
-    if peer.push(Utf8Bytes::from(json)) {
+    if peer.push_signal(Utf8Bytes::from(json), read_at) {
         let metrics = &ctx.state.metrics;
         bump(&metrics.messages_relayed);
         metrics.bytes_relayed.fetch_add(len, Ordering::Relaxed);

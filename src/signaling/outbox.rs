@@ -9,13 +9,17 @@
 //! Why a queue behind a mutex and not a channel: a tokio channel costs every socket ~1.5 KiB
 //! from its first message to its last (its shared state and a block of 32 slots), most of a
 //! participant's memory when idle. This queue is empty until something is queued, and gives
-//! back a burst's memory once drained; the lock is held for a push or a pop, never across an
+//! back its memory once drained; the lock is held for a push or a pop, never across an
 //! `.await`.
+//!
+//! A relayed signal's slot carries when its frame was read (a 32-bit stamp), and stays in the
+//! queue, its text taken, until the batch carrying it is written: then the time it spent in the
+//! server goes into `videomeet_relay_seconds`, with one clock reading per batch.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::SinkExt;
@@ -32,19 +36,24 @@ use crate::admission::budget::Budget;
 use crate::core::rooms::{Event, Notice};
 use crate::io::coalesce::Coalesce;
 use crate::io::inflight::ChargedIo;
+use crate::ops::metrics::Histogram;
 use crate::signaling::protocol::{ErrorCode, ServerMsg};
+use crate::util::time;
 
 /// A WebSocket as the server holds it, with its layers (see `crate::io`).
 pub(crate) type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>;
 
-/// How many frames a socket's queue holds; its bytes are bounded separately.
+/// How many frames a socket's queue holds, those being written included; its bytes are bounded
+/// separately.
 const QUEUE_FRAMES: usize = 256;
-
-/// A drained queue that grew past this many slots (a burst) gives its memory back.
-const KEEP_SLOTS: usize = 16;
 
 pub(crate) enum Frame {
     Text(Utf8Bytes),
+    /// A relayed signal and when its frame was read ([`time::stamp`]).
+    Signal(Utf8Bytes, u32),
+    /// A frame whose text the writer took: it stays at the front until its batch is written,
+    /// with the stamp of the signal it was.
+    Taken(Option<u32>),
     Close(u16, &'static str),
 }
 
@@ -96,7 +105,16 @@ impl Outbox {
     /// Queues a text frame without waiting. False when the socket's queue or the global
     /// outbound arena is full; the socket is then dropped, as it cannot keep up.
     pub fn push(&self, text: Utf8Bytes) -> bool {
-        let len = text.len();
+        self.push_frame(text.len(), Frame::Text(text))
+    }
+
+    /// Queues a relayed signal whose frame was read at `read_at`, as [`Outbox::push`]; its time
+    /// in the server is counted once it is written.
+    pub fn push_signal(&self, text: Utf8Bytes, read_at: Instant) -> bool {
+        self.push_frame(text.len(), Frame::Signal(text, time::stamp(read_at)))
+    }
+
+    fn push_frame(&self, len: usize, frame: Frame) -> bool {
         let s = &self.shared;
         let mut queue = s.lock();
         if queue.closed {
@@ -110,7 +128,7 @@ impl Outbox {
             return false;
         }
         s.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        queue.frames.push_back(Frame::Text(text));
+        queue.frames.push_back(frame);
         drop(queue);
         s.ready.notify_one();
         true
@@ -145,14 +163,38 @@ impl OutboxShared {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next frame to write. Its bytes stay charged until [`OutboxShared::sent`].
-    fn pop(&self) -> Option<Frame> {
+    /// The frame at `index` (the writer's place in its batch), to write: a text frame's text is
+    /// taken and its slot left, as [`Frame::Taken`], until [`OutboxShared::written`]; a close
+    /// frame is taken out. Its bytes stay charged until [`OutboxShared::sent`].
+    fn take(&self, index: usize) -> Option<Frame> {
         let mut queue = self.lock();
-        let frame = queue.frames.pop_front();
-        if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
+        let slot = queue.frames.get_mut(index)?;
+        let taken = match slot {
+            Frame::Text(_) => Frame::Taken(None),
+            Frame::Signal(_, read_at) => Frame::Taken(Some(*read_at)),
+            Frame::Taken(_) => return None, // never: the batch is the front of the queue
+            Frame::Close(..) => return queue.frames.remove(index),
+        };
+        Some(std::mem::replace(slot, taken))
+    }
+
+    /// Removes the first `count` slots, the writer's batch. When it was written at `done`, each
+    /// signal's time in the server goes into the histogram (a failed batch counts nothing). A
+    /// drained queue gives back all its memory. (It used to keep up to 16 slots; a slot is 40
+    /// bytes with the stamp, not 32, and an idle socket must not hold more than it did, so it now
+    /// holds nothing: the next burst allocates again, beside the allocation that every relayed
+    /// message's text costs anyway.)
+    fn written(&self, count: usize, done: Option<(Instant, &Histogram)>) {
+        let mut queue = self.lock();
+        let count = count.min(queue.frames.len());
+        for frame in queue.frames.drain(..count) {
+            if let (Frame::Taken(Some(read_at)), Some((at, relay))) = (frame, done) {
+                relay.observe_us(time::micros_since(read_at, at));
+            }
+        }
+        if queue.frames.is_empty() {
             queue.frames = VecDeque::new();
         }
-        frame
     }
 
     fn is_empty(&self) -> bool {
@@ -254,50 +296,69 @@ impl Drain {
     }
 
     /// Writes up to [`WRITE_BATCH`] queued messages and flushes once (see `Coalesce`): one
-    /// write system call for a busy socket's batch. A close frame ends it.
-    pub(crate) async fn write(&mut self, ws: &mut Socket, stall: Duration) -> Wrote {
-        let mut closing = None;
-        let sent = timeout(stall, async {
-            for _ in 0..WRITE_BATCH {
-                match self.shared.pop() {
-                    Some(Frame::Text(text)) => {
-                        self.taken += text.len();
-                        feed_text(ws, text).await?;
+    /// write system call for a busy socket's batch. A close frame ends it. Once the flush is
+    /// done, the relayed signals among them are counted into `relay`.
+    ///
+    /// A function returning an `async move` block rather than an `async fn`, for the reason
+    /// `session::run` gives: this future is part of every session's task, and an `async fn`
+    /// would keep each argument twice in it.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub(crate) fn write<'a>(
+        &'a mut self,
+        ws: &'a mut Socket,
+        stall: Duration,
+        relay: &'a Histogram,
+    ) -> impl std::future::Future<Output = Wrote> + Send + 'a {
+        async move {
+            let mut closing = None;
+            let mut batch = 0;
+            let sent = timeout(stall, async {
+                while batch < WRITE_BATCH {
+                    match self.shared.take(batch) {
+                        Some(Frame::Text(text) | Frame::Signal(text, _)) => {
+                            batch += 1;
+                            self.taken += text.len();
+                            feed_text(ws, text).await?;
+                        }
+                        Some(Frame::Close(code, reason)) => {
+                            closing = Some(CloseFrame {
+                                code: CloseCode::from(code),
+                                reason: reason.into(),
+                            });
+                            break;
+                        }
+                        Some(Frame::Taken(_)) | None => break,
                     }
-                    Some(Frame::Close(code, reason)) => {
-                        closing = Some(CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason.into(),
-                        });
-                        break;
-                    }
-                    None => break,
                 }
+                ws.flush().await
+            })
+            .await;
+            self.release_taken();
+            let ok = matches!(sent, Ok(Ok(())));
+            // The one clock reading of the batch.
+            self.shared
+                .written(batch, ok.then(|| (Instant::now(), relay)));
+            if !ok {
+                return Wrote::Failed;
             }
-            ws.flush().await
-        })
-        .await;
-        self.release_taken();
-        if !matches!(sent, Ok(Ok(()))) {
-            return Wrote::Failed;
+            if let Some(frame) = closing {
+                let _ = timeout(stall, ws.send(Message::Close(Some(frame)))).await;
+                return Wrote::Closed;
+            }
+            if !self.shared.is_empty() {
+                self.shared.ready.notify_one();
+            }
+            Wrote::Some
         }
-        if let Some(frame) = closing {
-            let _ = timeout(stall, ws.send(Message::Close(Some(frame)))).await;
-            return Wrote::Closed;
-        }
-        if !self.shared.is_empty() {
-            self.shared.ready.notify_one();
-        }
-        Wrote::Some
     }
 
     /// At the session's end: what is still queued (an error, a close frame), within `within`,
     /// then a close frame if none was among it. It does not wait for the client's answer: the
     /// socket, and what it holds, go as soon as the last frame is out.
-    pub(crate) async fn finish(&mut self, ws: &mut Socket, within: Duration) {
+    pub(crate) async fn finish(&mut self, ws: &mut Socket, within: Duration, relay: &Histogram) {
         let _ = timeout(within, async {
             loop {
-                match self.write(ws, within).await {
+                match self.write(ws, within, relay).await {
                     Wrote::Some if !self.shared.is_empty() => continue,
                     Wrote::Some => {
                         let _ = ws.send(Message::Close(None)).await;
@@ -321,7 +382,7 @@ impl Drop for Drain {
             std::mem::take(&mut queue.frames)
         };
         for frame in frames {
-            if let Frame::Text(text) = frame {
+            if let Frame::Text(text) | Frame::Signal(text, _) = frame {
                 self.shared.sent(text.len());
             }
         }
@@ -345,7 +406,7 @@ mod tests {
         assert_eq!(budget.outbound.used(), 3000);
         let mut drain = Drain::new(&outbox);
         // The session took one message and was writing it when it ended.
-        let Some(Frame::Text(text)) = outbox.shared.pop() else {
+        let Some(Frame::Text(text)) = outbox.shared.take(0) else {
             panic!("queued");
         };
         drain.taken += text.len();
@@ -390,7 +451,44 @@ mod tests {
             outbox.push(Utf8Bytes::from("z"));
         }
         assert!(outbox.shared.lock().frames.capacity() >= 100);
-        while outbox.shared.pop().is_some() {}
+        for i in 0..100 {
+            assert!(outbox.shared.take(i).is_some());
+        }
+        outbox.shared.written(100, None);
         assert_eq!(outbox.shared.lock().frames.capacity(), 0);
+        // A small burst too: a slot with its stamp is wider than it was, so none is kept.
+        outbox.push(Utf8Bytes::from("z"));
+        assert!(outbox.shared.take(0).is_some());
+        outbox.shared.written(1, None);
+        assert_eq!(outbox.shared.lock().frames.capacity(), 0);
+    }
+
+    /// Signals are counted once their batch is written, from when their frame was read; other
+    /// frames and a failed batch count nothing.
+    #[test]
+    fn written_signals_are_timed_from_their_read() {
+        let budget = Arc::new(Budget::new(&Limits::shipped()));
+        let outbox = Outbox::new(budget, usize::MAX);
+        let relay = Histogram::default();
+        let read_at = Instant::now();
+        outbox.push_signal(Utf8Bytes::from("a"), read_at);
+        outbox.push(Utf8Bytes::from("notice"));
+        outbox.push_signal(Utf8Bytes::from("b"), read_at);
+        outbox.push_signal(Utf8Bytes::from("c"), read_at);
+        for i in 0..2 {
+            assert!(matches!(
+                outbox.shared.take(i),
+                Some(Frame::Signal(..) | Frame::Text(_))
+            ));
+        }
+        assert!(outbox.shared.take(2).is_some());
+        outbox
+            .shared
+            .written(3, Some((read_at + Duration::from_millis(2), &relay)));
+        assert_eq!(relay.count(), 2);
+        assert_eq!(outbox.shared.lock().frames.len(), 1, "the last one waits");
+        assert!(outbox.shared.take(0).is_some());
+        outbox.shared.written(1, None);
+        assert_eq!(relay.count(), 2);
     }
 }

@@ -107,7 +107,7 @@ pub fn run(
             };
             let next = match wake {
                 Wake::Read(next) => next,
-                Wake::Write => match drain.write(&mut ws, silence).await {
+                Wake::Write => match drain.write(&mut ws, silence, &state.metrics.relay).await {
                     Wrote::Some => continue,
                     Wrote::Closed => break End::Closed,
                     Wrote::Failed => {
@@ -238,7 +238,7 @@ pub fn run(
                     break End::Lost;
                 }
                 (Some(me), Ok(msg)) => {
-                    if let Flow::Leave = Box::pin(handlers::seated(&mut ctx, me, msg)).await {
+                    if let Flow::Leave = Box::pin(handlers::seated(&mut ctx, me, msg, now)).await {
                         break End::Left;
                     }
                 }
@@ -280,7 +280,7 @@ pub fn run(
         if !matches!(end, End::Closed) {
             // What is queued (a close frame, an error) goes out, but not forever.
             // Boxed: the largest of this task's waits, and the last.
-            Box::pin(drain.finish(&mut ws, Duration::from_secs(1))).await;
+            Box::pin(drain.finish(&mut ws, Duration::from_secs(1), &state.metrics.relay)).await;
         }
         drop(drain);
         drop(ws);

@@ -122,10 +122,64 @@ async fn health_and_metrics_answer() {
         "videomeet_frames_rejected_total",
         "videomeet_joins_refused_total{reason=\"room_full\"}",
         "videomeet_heap_bytes",
+        "videomeet_relay_seconds_count",
         "videomeet_budget_bytes 471859200",
     ] {
         assert!(text.contains(name), "{name} missing in\n{text}");
     }
+    server.shutdown().await;
+}
+
+/// Every relayed signal is timed once its peer's write is done, into a Prometheus histogram
+/// whose buckets are cumulative and end at its count; notices (peer-joined) are not signals.
+#[tokio::test]
+async fn relayed_signals_are_timed_in_a_histogram() {
+    const SIGNALS: usize = 40;
+    let server = Server::start(&[]).await;
+    let (mut ada, joined) = server.join("timed", "ada").await;
+    let ada_id = joined["you"].as_str().unwrap().to_string();
+    let (mut bo, _) = server.join("timed", "bo").await;
+    assert_eq!(ada.recv().await["type"], "peer-joined");
+    let count = "videomeet_relay_seconds_count";
+    let before = server.metric(count).await;
+    let relayed_before = server.metric("videomeet_messages_relayed_total").await;
+    for i in 0..SIGNALS {
+        bo.send(serde_json::json!({"type":"signal","to":ada_id,"data":{"n":i}}))
+            .await;
+    }
+    for i in 0..SIGNALS {
+        assert_eq!(ada.recv().await["data"]["n"], i);
+    }
+    // Counted just after the write that carried them returned: ada may read them first.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.metric(count).await < before + SIGNALS as f64 {
+        assert!(tokio::time::Instant::now() < deadline, "not all counted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let relayed = server.metric("videomeet_messages_relayed_total").await - relayed_before;
+    assert_eq!(relayed, SIGNALS as f64);
+    assert_eq!(server.metric(count).await - before, relayed);
+
+    let (_, _, body) = server.get("/metrics", "").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("# TYPE videomeet_relay_seconds histogram\n"));
+    let buckets: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("videomeet_relay_seconds_bucket{le=\""))
+        .map(|l| {
+            let (le, value) = l.split_once("\"} ").unwrap();
+            (le.to_string(), value.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(buckets.len(), 11, "{text}");
+    assert_eq!(buckets[0].0, "0.00005");
+    assert_eq!(buckets[10].0, "+Inf");
+    let bounds: Vec<f64> = buckets[..10].iter().map(|b| b.0.parse().unwrap()).collect();
+    assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
+    assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{buckets:?}");
+    assert_eq!(buckets[10].1, server.metric(count).await);
+    let sum = server.metric("videomeet_relay_seconds_sum").await;
+    assert!(sum >= 0.0 && sum <= buckets[10].1 * 5.0, "{sum}");
     server.shutdown().await;
 }
 

@@ -38,7 +38,12 @@ Scenarios:
               round-robin to its 5 peers: as fast as the server takes them (each sender at most
               --window signals not yet seen by their receivers), or --rate messages/s in all.
               Reports delivered msg/s, relay latency, server CPU (% of one core: 200 % is both
-              cores of a 2-core host). The server's per-socket message rate must be raised:
+              cores of a 2-core host); with --rate also how late the generator sent against its
+              schedule (generator_lag_*, kept out of relay latency) and how long its woken tasks
+              waited to run (generator_wake_*); and the server's own share from its /metrics
+              (server_relay_*, upper bounds of videomeet_relay_seconds' buckets). The pacing is
+              one thread, not per-sender tokio timers (1 ms grain). The server's per-socket
+              message rate must be raised:
       $B/videomeet --listen 127.0.0.1:18090 --tls-listen off --stun-listen off --state-dir off \
           --set rates.socket_messages_per_sec=1000000 --set rates.socket_messages_burst=1000000 &
       $B/loadgen throughput --addr 127.0.0.1:18090 --pid $! --rooms 100 --secs 30

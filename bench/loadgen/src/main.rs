@@ -5,12 +5,14 @@
 //! Layout: `args` (command line), `proto` (VideoMeet or Socket.io framing), `client` (one
 //! connection), `workload` (what a meeting does), `proc` (memory and CPU from /proc), `stats`
 //! (latencies, errors by kind, the summary block), `plot` (CSV and SVG), `metrics` (the
-//! server's /metrics), `cgroup` (the flood's memory limit), and `scenarios/*` (one per command).
+//! server's /metrics), `cgroup` (the flood's memory limit), `pacer` (the throughput scenario's
+//! `--rate` schedule), and `scenarios/*` (one per command).
 
 mod args;
 mod cgroup;
 mod client;
 mod metrics;
+mod pacer;
 mod plot;
 mod proc;
 mod proto;

@@ -26,9 +26,12 @@ pub const SHOWN: &[&str] = &[
     "videomeet_arena_used{arena=\"outbound\"}",
 ];
 
+/// A `/metrics` reading: `name{labels}` to value.
+pub type Values = BTreeMap<String, f64>;
+
 /// `name{labels} value` lines, by name with labels; None if the server has no /metrics (the
 /// Socket.io reference) or does not answer in 5 s.
-pub async fn fetch(addr: SocketAddr) -> Option<BTreeMap<String, f64>> {
+pub async fn fetch(addr: SocketAddr) -> Option<Values> {
     let text = tokio::time::timeout(Duration::from_secs(5), get(addr))
         .await
         .ok()??;
@@ -61,6 +64,26 @@ pub fn parse(body: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// A Prometheus histogram's cumulative buckets over the span of two readings, as (upper bound
+/// in seconds, count) in ascending order, `+Inf` last (as infinity); empty if it is missing.
+pub fn histogram_diff(before: &Values, after: &Values, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let mut buckets: Vec<(f64, f64)> = after
+        .iter()
+        .filter_map(|(key, value)| {
+            let le = key.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, value - before.get(key).copied().unwrap_or(0.0)))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
 /// Prints the shown gauges as `metrics.NAME: value` summary-style lines.
 pub fn print(m: &BTreeMap<String, f64>) {
     for name in SHOWN {
@@ -80,5 +103,20 @@ mod tests {
         );
         assert_eq!(m["videomeet_rooms"], 3.0);
         assert_eq!(m["videomeet_arena_used{arena=\"in_flight\"}"], 1024.0);
+    }
+
+    #[test]
+    fn histogram_differences_in_bound_order() {
+        let before = super::parse(
+            "h_bucket{le=\"0.001\"} 1\nh_bucket{le=\"0.0005\"} 1\nh_bucket{le=\"+Inf\"} 2\n",
+        );
+        let after = super::parse(
+            "h_bucket{le=\"0.001\"} 8\nh_bucket{le=\"0.0005\"} 4\nh_bucket{le=\"+Inf\"} 10\nh_count 10\n",
+        );
+        assert_eq!(
+            super::histogram_diff(&before, &after, "h"),
+            vec![(0.0005, 3.0), (0.001, 7.0), (f64::INFINITY, 8.0)]
+        );
+        assert!(super::histogram_diff(&before, &after, "other").is_empty());
     }
 }

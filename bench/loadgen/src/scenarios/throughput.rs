@@ -7,7 +7,14 @@
 //! them). A receiver then has at most about `--window` frames queued towards it, far from the
 //! server's per-socket outbound cap (2 MiB, 256 frames), whose overflow would drop the socket.
 //! With `--rate`, that total rate is spread evenly across senders (each its own evenly spaced
-//! schedule, phases staggered), the window still guarding against overload.
+//! schedule, phases staggered), kept by one pacer thread (crate::pacer) rather than 600 tokio
+//! timers of 1 ms resolution, the window still guarding against overload. Each signal's `t` is
+//! the time it was actually written, so relay latency leaves out how late the generator sent;
+//! that lateness against the schedule is reported apart (`generator_lag_*`), and so is how long
+//! a woken generator task waits to run (`generator_wake_*`, the receive side's share).
+//!
+//! The server's own share comes from its `/metrics` (`videomeet_relay_seconds`, read before and
+//! after the timed phase): `server_relay_*`, upper bounds of its histogram's buckets.
 //!
 //! A signal the server drops (for instance past its per-socket rate, `slow_down`) never
 //! arrives, so a sender whose window stays full for a second writes the missing ones off
@@ -22,8 +29,10 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::args::Args;
 use crate::client::{Failure, Incoming};
+use crate::metrics;
+use crate::pacer::Pacer;
 use crate::proc::{self, Reading};
-use crate::stats::{Stats, Summary};
+use crate::stats::{Latencies, Stats, Summary};
 use crate::workload::{candidate_signal, join_json, micros, Ctx};
 
 const ROOM: usize = 6;
@@ -43,6 +52,8 @@ struct Shared {
     ready_changed: Notify,
     window_stalls: AtomicU64,
     behind: AtomicU64,
+    /// With `--rate`: how late each signal was written against its schedule, µs.
+    lag_us: Latencies,
 }
 
 /// The phases the main task moves everyone through.
@@ -55,10 +66,8 @@ enum Phase {
 }
 
 struct Sender {
-    /// Seconds between this sender's signals, with `--rate`.
-    period: Option<f64>,
-    /// Offset of this sender's first send, so the senders do not fire in step.
-    phase: f64,
+    /// With `--rate`: the schedule, and this sender's place in it.
+    pacer: Option<Arc<Pacer>>,
     window: u64,
 }
 
@@ -102,11 +111,13 @@ async fn participant(
         ready();
     }
     let mut batch = Vec::with_capacity(1024);
+    let mut lags = Vec::with_capacity(1024);
     let mut sent_mine = 0u64;
     let mut forgiven = 0u64;
     let mut next = 0usize;
     let mut blocked_since: Option<TokioInstant> = None;
-    let mut next_at: Option<TokioInstant> = None;
+    // With `--rate`: the index of this sender's next signal in the schedule.
+    let mut slot = 0u64;
     let result: Result<(), Failure> = async {
         loop {
             let now_phase = *phase.borrow();
@@ -114,11 +125,7 @@ async fn participant(
                 break;
             }
             let sending = now_phase == Phase::Sending && !peers.is_empty();
-            if sending && next_at.is_none() {
-                next_at = sender
-                    .period
-                    .map(|_| TokioInstant::now() + Duration::from_secs_f64(sender.phase));
-            }
+            let due = sender.pacer.as_ref().is_none_or(|p| p.granted(src) > slot);
             let outstanding = sent_mine.saturating_sub(room.acked[k].load(Ordering::Acquire) + forgiven);
             let open = outstanding < sender.window;
             if open {
@@ -161,27 +168,34 @@ async fn participant(
                         _ => {}
                     }
                 }
-                _ = async {
-                    if let Some(t) = next_at {
-                        tokio::time::sleep_until(t).await
-                    }
-                }, if sending && open => {
+                _ = std::future::ready(()), if sending && open && due => {
                     let to = &peers[next % peers.len()];
                     next += 1;
-                    conn.send(&candidate_signal(to, micros(ctx.epoch))).await?;
+                    // The stamp is the actual send time: relay latency starts here.
+                    let t = micros(ctx.epoch);
+                    conn.send(&candidate_signal(to, t)).await?;
                     sent_mine += 1;
                     stats.sent.fetch_add(1, Ordering::Relaxed);
-                    if let (Some(at), Some(period)) = (next_at.as_mut(), sender.period) {
-                        *at += Duration::from_secs_f64(period);
-                        let now = TokioInstant::now();
-                        if *at + Duration::from_secs(1) < now {
+                    if let Some(pacer) = &sender.pacer {
+                        lags.push(t.saturating_sub(pacer.due_us(src, slot)));
+                        if lags.len() >= 1024 {
+                            shared.lag_us.extend(&mut lags);
+                        }
+                        slot += 1;
+                        if pacer.due_us(src, slot) + 1_000_000 < micros(ctx.epoch) {
                             // More than a second behind schedule (the generator or the server
                             // cannot keep up): skip ahead rather than burst.
                             shared.behind.fetch_add(1, Ordering::Relaxed);
-                            *at = now;
+                            slot = slot.max(pacer.current(src));
                         }
                     }
                 }
+                _ = async {
+                    match &sender.pacer {
+                        Some(pacer) => pacer.notified(src).await,
+                        None => std::future::pending().await,
+                    }
+                }, if sending && open && !due => {}
                 _ = room.wake[k].notified(), if sending && !open => {}
                 _ = async {
                     match stall_at {
@@ -200,6 +214,7 @@ async fn participant(
     }
     .await;
     stats.relay_us.extend(&mut batch);
+    shared.lag_us.extend(&mut lags);
     if !is_ready {
         ready();
     }
@@ -212,6 +227,44 @@ async fn participant(
         }
     }
     stats.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `server_relay_n`, `server_relay_p50_ms`, `server_relay_p99_ms` from the server's
+/// `videomeet_relay_seconds` over the run: each is the upper bound of the bucket the
+/// percentile falls in (`inf` past the last bound), not a measured value; `n/a` for a server
+/// without the histogram (the Socket.io reference).
+fn server_relay(
+    s: &mut Summary,
+    before: Option<&metrics::Values>,
+    after: Option<&metrics::Values>,
+) {
+    let diff = match (before, after) {
+        (Some(b), Some(a)) => metrics::histogram_diff(b, a, "videomeet_relay_seconds"),
+        _ => Vec::new(),
+    };
+    let total = diff.last().map_or(0.0, |(_, c)| *c);
+    if total == 0.0 {
+        s.kv("server_relay_n", "n/a")
+            .kv("server_relay_p50_ms", "n/a")
+            .kv("server_relay_p99_ms", "n/a");
+        return;
+    }
+    let bound_ms = |p: f64| {
+        let (le, _) = diff
+            .iter()
+            .find(|(_, c)| *c >= p * total)
+            .expect("the +Inf bucket holds every count");
+        if le.is_finite() {
+            // Whole microseconds, so 0.00025 s prints as 0.25 and not 0.25000000000000006.
+            format!("{}", (le * 1e6).round() / 1000.0)
+        } else {
+            "inf".into()
+        }
+    };
+    s.kv("server_relay_n", total)
+        .kv("server_relay_p50_ms", bound_ms(0.50))
+        .kv("server_relay_p99_ms", bound_ms(0.99))
+        .kv("server_relay_is", "bucket upper bounds");
 }
 
 pub async fn run(args: &Args) -> i32 {
@@ -233,9 +286,10 @@ pub async fn run(args: &Args) -> i32 {
         ready_changed: Notify::new(),
         window_stalls: AtomicU64::new(0),
         behind: AtomicU64::new(0),
+        lag_us: Latencies::default(),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Joining);
-    let period = args.rate.map(|r| n as f64 / r);
+    let pacer = args.rate.map(|r| Pacer::new(r, n, epoch));
     let mut tasks = Vec::with_capacity(n);
     for r in 0..rooms {
         let room = Arc::new(Room {
@@ -246,8 +300,7 @@ pub async fn run(args: &Args) -> i32 {
         for k in 0..ROOM {
             let i = r * ROOM + k;
             let sender = Sender {
-                period,
-                phase: period.map_or(0.0, |p| p * i as f64 / n as f64),
+                pacer: pacer.clone(),
                 window: args.window,
             };
             tasks.push(tokio::spawn(participant(
@@ -280,14 +333,25 @@ pub async fn run(args: &Args) -> i32 {
             .map(|p| proc::cpu_ticks(*p).unwrap_or(0))
             .collect()
     };
+    let server_before = metrics::fetch(args.addr).await;
     let before: Reading = super::reading(&args.pids);
     let ticks0 = ticks(&args.pids);
     let (sent0, recv0) = (stats.get(&stats.sent), stats.get(&stats.received));
+    let wake_us = Arc::new(Latencies::default());
+    let pacing = pacer.as_ref().map(|p| {
+        let probe = tokio::spawn(p.clone().wake_probe(wake_us.clone()));
+        (p.start(), probe)
+    });
     let t0 = Instant::now();
     let _ = phase_tx.send(Phase::Sending);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let _ = phase_tx.send(Phase::Draining);
     let window = t0.elapsed().as_secs_f64();
+    if let (Some(p), Some((thread, probe))) = (&pacer, pacing) {
+        p.stop();
+        let _ = thread.join();
+        let _ = probe.await;
+    }
     let after: Reading = super::reading(&args.pids);
     let (sent1, recv1) = (stats.get(&stats.sent), stats.get(&stats.received));
     let ticks1 = ticks(&args.pids);
@@ -300,6 +364,8 @@ pub async fn run(args: &Args) -> i32 {
     for t in tasks {
         let _ = t.await;
     }
+    // After the drain, so the server's count includes the signals the generator counted.
+    let server_after = metrics::fetch(args.addr).await;
     let samples = sampler.snapshot();
     drop(sampler);
 
@@ -337,8 +403,13 @@ pub async fn run(args: &Args) -> i32 {
             shared.window_stalls.load(Ordering::Relaxed),
         )
         .kv("behind_schedule", shared.behind.load(Ordering::Relaxed))
-        .latency("relay", &stats.relay_us)
-        .latency("join", &stats.join_us)
+        .latency("relay", &stats.relay_us);
+    if args.rate.is_some() {
+        s.latency("generator_lag", &shared.lag_us)
+            .latency("generator_wake", &wake_us);
+    }
+    server_relay(&mut s, server_before.as_ref(), server_after.as_ref());
+    s.latency("join", &stats.join_us)
         .kv("connect_retries", stats.get(&stats.connect_retries))
         .kv("server_cpu_pct", format!("{cpu:.1}"));
     if args.pids.len() > 1 {
