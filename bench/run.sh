@@ -5,7 +5,7 @@
 #
 #   bash bench/run.sh            # everything but the soak (about 12 minutes)
 #   bash bench/run.sh soak       # the 10-minute soak
-#   bash bench/run.sh scale      # or any of: idle start scale throughput socketio flood flood64
+#   bash bench/run.sh scale      # or any of: idle start scale throughput latency socketio flood flood64
 #   SIZES=3000 bash bench/run.sh scale
 #   RUNS=10 bash bench/run.sh throughput   # each scenario 10 times; outputs NAME.1.txt, NAME.2.txt, ...
 #   bash bench/run.sh margin               # heap and RSS per participant at the margin, 600 -> 3000
@@ -149,6 +149,11 @@ throughput() {
   start_server throughput-max --tls-listen off "${RAISED[@]}"
   run throughput-max "$B/loadgen" throughput --addr "127.0.0.1:$PORT" --pid "$PID" --rooms 100 --secs 30
   stop_server
+  latency
+}
+
+# latency: the relay's latency at 20,000 messages/s alone (the second half of `throughput`).
+latency() {
   start_server throughput-20k --tls-listen off "${RAISED[@]}"
   run throughput-20k "$B/loadgen" throughput --addr "127.0.0.1:$PORT" --pid "$PID" --rooms 100 \
     --secs 30 --rate 20000
@@ -172,7 +177,10 @@ start_node() {
   (cd bench/socketio-relay && REDIS_URL=redis://127.0.0.1:16379 PORT=13000 exec node server.js) \
     >"$OUT/node.log" 2>&1 &
   NODE=$!
-  for _ in $(seq 100); do grep -q listening "$OUT/node.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -q listening "$OUT/node.log" && return; sleep 0.1; done
+  # (A reference that did not start must not be measured as redis alone.)
+  echo "the Node reference did not start (npm ci in bench/socketio-relay?): $(tail -3 "$OUT/node.log")" >&2
+  exit 1
 }
 
 socketio() {
