@@ -177,7 +177,7 @@ start_node() {
   (cd bench/socketio-relay && REDIS_URL=redis://127.0.0.1:16379 PORT=13000 exec node server.js) \
     >"$OUT/node.log" 2>&1 &
   NODE=$!
-  for _ in $(seq 100); do grep -q listening "$OUT/node.log" && return; sleep 0.1; done
+  for _ in $(seq 300); do grep -q listening "$OUT/node.log" && return; sleep 0.1; done
   # (A reference that did not start must not be measured as redis alone.)
   echo "the Node reference did not start (npm ci in bench/socketio-relay?): $(tail -3 "$OUT/node.log")" >&2
   exit 1
