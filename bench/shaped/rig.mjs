@@ -295,9 +295,10 @@ export async function pageStats() {
         row.vIn = { frames: s.framesDecoded ?? 0, height: s.frameHeight ?? 0, width: s.frameWidth ?? 0, fps: s.framesPerSecond ?? 0, freezes: s.freezeCount ?? 0, freezeDur: s.totalFreezesDuration ?? 0, bytes: s.bytesReceived ?? 0 };
       }
       if (s.type === 'outbound-rtp' && s.kind === 'audio') {
-        // The codec too: whether this link's audio went with RED (audio/red) or plain Opus.
-        const codec = s.codecId ? report.get(s.codecId)?.mimeType ?? null : null;
-        row.aOut = { bytes: (s.bytesSent ?? 0) + (s.headerBytesSent ?? 0), codec };
+        // Packets too: payload bytes per packet tell RED (each packet carries the one before:
+        // about 125 B with the fake microphone) from plain Opus (about 60 B). The stats' codec
+        // says audio/opus either way, since RED wraps the Opus payload type.
+        row.aOut = { bytes: (s.bytesSent ?? 0) + (s.headerBytesSent ?? 0), payload: s.bytesSent ?? 0, packets: s.packetsSent ?? 0 };
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         row.vOut = { bytes: (s.bytesSent ?? 0) + (s.headerBytesSent ?? 0), height: s.frameHeight ?? 0, fps: s.framesPerSecond ?? 0, limitation: s.qualityLimitationReason ?? '' };

@@ -181,10 +181,12 @@ export function figures(run) {
     for (let s = 0; s < names.length; s++) {
       if (r === s) continue;
       const ip = ipOf.get(names[s]);
-      // The codec the sender's audio went with towards this receiver, at the end (RED or Opus).
+      // The sender's audio payload bytes per packet towards this receiver over the run: about
+      // twice plain Opus's with RED in effect (see pageStats).
       const rIp = ipOf.get(names[r]);
-      const codec = series.at(-1).stats[s]?.[rIp]?.aOut?.codec ?? null;
-      const row = { receiver: names[r], sender: names[s], poor: Boolean(sc.shaped) && (r === 0 || s === 0), codec };
+      const lastOut = series.at(-1).stats[s]?.[rIp]?.aOut;
+      const audioBytesPerPacket = lastOut?.packets ? lastOut.payload / lastOut.packets : NaN;
+      const row = { receiver: names[r], sender: names[s], poor: Boolean(sc.shaped) && (r === 0 || s === 0), audioBytesPerPacket };
       for (const [w, [from, to]] of Object.entries(windows)) {
         const a = at(series, from);
         const b = at(series, to);
@@ -346,9 +348,9 @@ export function printRun(run, f, print = console.log) {
   print(`\n== ${run.name}, adaptation ${run.adapt ? 'on' : 'off'}${run.sharedSeconds ? ` (a Rust build ran beside it for ${run.sharedSeconds} s)` : ''}`);
   const ws = Object.keys(f.windows);
   print(`windows (s): ${ws.map((w) => `${w} ${f.windows[w].map((x) => fmt(x, 0)).join('-')}`).join(', ')}`);
-  print(['receiver<-sender audio', ...ws.map((w) => `${w}: conceal% fps height freezes kbit/s`)].join(' | '));
+  print(['receiver<-sender audio B/packet', ...ws.map((w) => `${w}: conceal% fps height freezes kbit/s`)].join(' | '));
   for (const s of f.streams) {
-    print([`${s.receiver}<-${s.sender}${s.poor ? ' *' : '  '} ${(s.codec ?? '?').replace('audio/', '').padEnd(4)}`, ...ws.map((w) => {
+    print([`${s.receiver}<-${s.sender}${s.poor ? ' *' : '  '} ${fmt(s.audioBytesPerPacket, 0).padStart(4)}`, ...ws.map((w) => {
       const x = s[w];
       return `${fmt(x.concealment, 2).padStart(6)} ${fmt(x.fps).padStart(5)} ${fmt(x.height, 0).padStart(4)}p ${String(x.freezes ?? '—').padStart(3)} ${fmt(x.kbps, 0).padStart(5)}`;
     })].join(' | '));
