@@ -295,7 +295,7 @@ export class LinkAdapter {
     } else {
       this.bad = 0;
       const clean = r.outLoss < LOSS_UP && (sample.rtt === null || sample.rtt < RTT_UP);
-      if (this.probeAt !== null && sample.t - this.probeAt >= PROBE_WINDOW_MS) {
+      if (this.probeAt !== null && !inProbe) {
         // The last step up held: the next may come as soon as the link allows.
         this.probeAt = null;
         this.hold = UP_HOLD_MS;

@@ -29,7 +29,10 @@ import { createRequire } from 'node:module';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const harness = await import(path.resolve(here, '../../tests/browser/e2e/harness.mjs'));
-const { startServer, launch, participant, joinWithMedia, smallVideo, waitFor } = harness;
+const {
+  startServer, launch, participant, joinWithMedia, smallVideo, waitFor, pickerToPrivateFiles, noFileSystemAccess,
+  CHROMIUM, CHROMIUM_ARGS,
+} = harness;
 // playwright-core is installed once, for the browser tests.
 const { chromium } = createRequire(path.resolve(here, '../../tests/browser/package.json'))('playwright-core');
 
@@ -39,19 +42,6 @@ const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-
-function pickerToPrivateFiles() {
-  window.showSaveFilePicker = async ({ suggestedName }) => {
-    const root = await navigator.storage.getDirectory();
-    return root.getFileHandle(suggestedName, { create: true });
-  };
-}
-
-/** No save picker (as in Firefox): the page writes to its private file system itself. */
-function noSavePicker() {
-  delete window.showSaveFilePicker;
-  delete Window.prototype.showSaveFilePicker;
-}
 
 /** The browser process (no --type=) whose command line names this profile. @param {string} profile */
 function browserPid(profile) {
@@ -178,20 +168,14 @@ async function recording() {
   // The recorder's browser on a profile of its own on disk, found by that profile's path.
   const profile = mkdtempSync(path.join(tmpdir(), 'videomeet-bench-recorder-'));
   const recorderContext = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    viewport: { width: 1000, height: 700 },
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
+    executablePath: CHROMIUM, viewport: { width: 1000, height: 700 }, args: [...CHROMIUM_ARGS],
   });
   const pid = browserPid(profile);
   try {
     if (!pid) throw new Error('no browser pid');
     await recorderContext.addInitScript(smallVideo);
-    await recorderContext.addInitScript(noSavePicker);
+    // No save picker (as in Firefox): the page writes to its private file system itself.
+    await recorderContext.addInitScript(noFileSystemAccess);
     const ada = { context: recorderContext, page: await recorderContext.newPage() };
     await joinWithMedia(ada.page, server.url, 'bench-recording', 'Ada');
     const rest = [];

@@ -17,7 +17,8 @@ const require = createRequire(path.resolve(here, '../../tests/browser/package.js
 const { chromium } = require('playwright-core');
 
 export const BIN = process.env.VIDEOMEET_BIN ?? path.resolve(here, '../../target/debug/videomeet');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The same Chromium and flags as the browser tests.
+const { CHROMIUM, CHROMIUM_ARGS } = await import(path.resolve(here, '../../tests/browser/e2e/harness.mjs'));
 const PORT = 8080;
 const SERVER_IP = '10.77.0.1';
 
@@ -178,10 +179,7 @@ export class Rig {
       executablePath: wrapper,
       env: { ...process.env, VIDEOMEET_NS: this.ns(i) },
       args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-        '--autoplay-policy=no-user-gesture-required',
+        ...CHROMIUM_ARGS,
         // A plain-http origin that is not localhost is not a secure context: getUserMedia needs one.
         `--unsafely-treat-insecure-origin-as-secure=${this.url}`,
       ],

@@ -11,7 +11,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launch, participant, waitFor, joinWithMedia, smallVideo } from './harness.mjs';
+import {
+  startServer, launch, participant, waitFor, joinWithMedia, smallVideo, pickerToPrivateFiles, noFileSystemAccess,
+} from './harness.mjs';
 
 let server;
 let browser;
@@ -23,20 +25,6 @@ function makeFile(name, size) {
   const file = path.join(dir, name);
   writeFileSync(file, bytes);
   return { file, name, size, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-/** The save picker of Bo's browser: a file in the origin's private file system (OPFS). */
-function pickerToPrivateFiles() {
-  window.showSaveFilePicker = async ({ suggestedName }) => {
-    const root = await navigator.storage.getDirectory();
-    return root.getFileHandle(suggestedName, { create: true });
-  };
-}
-
-/** Cy's browser has no File System Access API. */
-function noFileSystemAccess() {
-  delete window.showSaveFilePicker;
-  delete Window.prototype.showSaveFilePicker;
 }
 
 /** In Bo's page: the SHA-256 of a file of its private file system, or null if there is none. */

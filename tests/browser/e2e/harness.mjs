@@ -56,18 +56,32 @@ export async function startServer(args = [], listen = '127.0.0.1:0') {
   };
 }
 
+/** The Chromium every test and bench launches, and its flags: fake devices, nothing in the background. */
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = Object.freeze([
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+]);
+
 /** Chromium with fake devices; `extra` adds flags (e.g. --host-resolver-rules for a LAN name). */
 export async function launch(extra = []) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      ...extra,
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, args: [...extra, ...CHROMIUM_ARGS] });
+}
+
+/** An init script: the save picker answers with a file of the origin's private file system (OPFS). */
+export function pickerToPrivateFiles() {
+  window.showSaveFilePicker = async ({ suggestedName }) => {
+    const root = await navigator.storage.getDirectory();
+    return root.getFileHandle(suggestedName, { create: true });
+  };
+}
+
+/** An init script: no File System Access save picker, as in Firefox and Safari. */
+export function noFileSystemAccess() {
+  delete window.showSaveFilePicker;
+  delete Window.prototype.showSaveFilePicker;
 }
 
 /** Runs before the page's scripts: keeps every RTCPeerConnection and counts getUserMedia calls. */

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launch, participant, waitFor, joinWithMedia, smallVideo } from './harness.mjs';
+import { startServer, launch, participant, waitFor, joinWithMedia, smallVideo, noFileSystemAccess } from './harness.mjs';
 
 let server;
 let browser;
@@ -51,11 +51,6 @@ function watchRecording() {
     window.__recorderStops.push(Date.now());
     return stop.apply(this, args);
   };
-}
-
-function noFileSystemAccess() {
-  delete window.showSaveFilePicker;
-  delete Window.prototype.showSaveFilePicker;
 }
 
 const banner = (page) => page.locator('#recording-banner');
