@@ -520,43 +520,23 @@ pub(super) async fn join_room(
 
 /// Tells a refused join why, and counts it.
 fn refuse(state: &State, room: &RoomName, join: &Join, outbox: &Outbox, refusal: Refusal) {
-    let code = match refusal {
-        Refusal::RoomFull => {
-            bump(&state.metrics.refused_room_full);
-            ErrorCode::RoomFull
-        }
-        Refusal::ServerBusy => {
-            bump(&state.metrics.refused_server_busy);
-            ErrorCode::ServerBusy
-        }
-        Refusal::TooManyRooms => {
-            bump(&state.metrics.refused_too_many_rooms);
-            ErrorCode::TooManyRooms
-        }
-        Refusal::BadPassword => {
-            bump(&state.metrics.refused_bad_password);
-            ErrorCode::BadPassword
-        }
-        Refusal::Locked => {
-            bump(&state.metrics.refused_locked);
-            ErrorCode::Locked
-        }
-        Refusal::Removed => {
-            bump(&state.metrics.refused_removed);
-            ErrorCode::Removed
-        }
-        Refusal::Denied => {
-            bump(&state.metrics.refused_denied);
-            ErrorCode::Denied
-        }
-        Refusal::TooManyKnocks => {
-            bump(&state.metrics.refused_rate_limited);
-            ErrorCode::RateLimited
-        }
+    let m = &state.metrics;
+    let (counter, code) = match refusal {
+        Refusal::RoomFull => (Some(&m.refused_room_full), ErrorCode::RoomFull),
+        Refusal::ServerBusy => (Some(&m.refused_server_busy), ErrorCode::ServerBusy),
+        Refusal::TooManyRooms => (Some(&m.refused_too_many_rooms), ErrorCode::TooManyRooms),
+        Refusal::BadPassword => (Some(&m.refused_bad_password), ErrorCode::BadPassword),
+        Refusal::Locked => (Some(&m.refused_locked), ErrorCode::Locked),
+        Refusal::Removed => (Some(&m.refused_removed), ErrorCode::Removed),
+        Refusal::Denied => (Some(&m.refused_denied), ErrorCode::Denied),
+        Refusal::TooManyKnocks => (Some(&m.refused_rate_limited), ErrorCode::RateLimited),
         // `join_room` turns it into a knock; reaching here is a knock list that
         // vanished under the same lock, which cannot happen.
-        Refusal::MustKnock => ErrorCode::ServerBusy,
+        Refusal::MustKnock => (None, ErrorCode::ServerBusy),
     };
+    if let Some(counter) = counter {
+        bump(counter);
+    }
     log::info!("room {room}: {} refused: {}", join.name, code.as_str());
     outbox.error(code, code.message());
 }
