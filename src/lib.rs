@@ -167,6 +167,7 @@ pub async fn serve_on(
     log::info!("shutting down: closing sockets with 1001");
     drop((http, https));
     let _ = stop_tx.send(true);
+    state.stop.notify_waiters();
     drop(done_tx);
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     let _ = tokio::time::timeout_at(deadline, done_rx.recv()).await;

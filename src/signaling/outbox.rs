@@ -17,7 +17,7 @@
 //! server goes into `videomeet_relay_seconds`, with one clock reading per batch.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,9 +70,11 @@ pub(crate) struct OutboxShared {
     queued_bytes: AtomicUsize,
     cap_bytes: usize,
     budget: Arc<Budget>,
-    /// Signalled when the queue overflowed: the session must end.
-    pub(crate) dead: Notify,
-    /// Signalled when something was queued: the session writes it.
+    /// Set when the queue overflowed: the session must end. It is told through `ready`, so
+    /// that its task waits on one notification, not two.
+    dead: AtomicBool,
+    /// Signalled when something was queued, or the queue overflowed: the session writes what
+    /// is queued, or ends (see [`OutboxShared::is_dead`]).
     pub(crate) ready: Notify,
 }
 
@@ -96,7 +98,7 @@ impl Outbox {
             queued_bytes: AtomicUsize::new(0),
             cap_bytes,
             budget,
-            dead: Notify::new(),
+            dead: AtomicBool::new(false),
             ready: Notify::new(),
         });
         Outbox { shared }
@@ -124,7 +126,8 @@ impl Outbox {
             && s.queued_bytes.load(Ordering::Acquire) + len <= s.cap_bytes;
         if !fits || !s.budget.outbound.try_acquire(len as u64) {
             drop(queue);
-            s.dead.notify_one();
+            s.dead.store(true, Ordering::Release);
+            s.ready.notify_one();
             return false;
         }
         s.queued_bytes.fetch_add(len, Ordering::AcqRel);
@@ -158,6 +161,11 @@ impl Outbox {
 }
 
 impl OutboxShared {
+    /// The queue overflowed: its socket cannot keep up and must be dropped.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queued> {
         // Nothing panics while holding it; a poisoned lock would only be seen in tests.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
@@ -428,16 +436,23 @@ mod tests {
             assert!(outbox.push(Utf8Bytes::from("x".repeat(1000))));
         }
         assert!(!outbox.push(Utf8Bytes::from("x")), "over the byte cap");
+        assert!(outbox.shared.is_dead());
         assert_eq!(budget.outbound.used(), 10_000);
         let small = Outbox::new(budget.clone(), usize::MAX);
         for _ in 0..QUEUE_FRAMES {
             assert!(small.push(Utf8Bytes::from("y")));
         }
+        assert!(!small.shared.is_dead(), "not dead while it fits");
+        // The pushes' wake-up, taken as the session would.
+        let woken = small.shared.ready.notified();
+        futures_util::pin_mut!(woken);
+        assert!(futures_util::FutureExt::now_or_never(woken.as_mut()).is_some());
         assert!(!small.push(Utf8Bytes::from("y")), "over the frame cap");
-        let dead = small.shared.dead.notified();
-        futures_util::pin_mut!(dead);
+        assert!(small.shared.is_dead(), "marked dead");
+        let told = small.shared.ready.notified();
+        futures_util::pin_mut!(told);
         assert!(
-            futures_util::FutureExt::now_or_never(dead).is_some(),
+            futures_util::FutureExt::now_or_never(told).is_some(),
             "the session was told"
         );
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::time::{timeout, timeout_at};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -45,10 +45,12 @@ enum End {
 
 /// What woke the session.
 enum Wake {
-    Read(Result<Option<Result<Message, WsError>>, tokio::time::error::Elapsed>),
+    Read(Option<Result<Message, WsError>>),
+    /// The one timer: a ping is due, or the socket has been silent too long (or not joined in
+    /// time).
+    Timer,
+    /// Something was queued for it, or its queue overflowed.
     Write,
-    Ping,
-    Dead,
     Stop,
 }
 
@@ -56,7 +58,14 @@ enum Wake {
 ///
 /// A function returning an `async move` block rather than an `async fn`: an `async fn` moves
 /// each argument into a local of its own at the start and keeps the argument's slot too, so the
-/// socket (552 bytes) and the rest would be held twice in every session's task.
+/// socket (552 bytes) and the rest would be held twice in every session's task. For the same
+/// reason what the task keeps for its whole life is made here, before the block, and used by
+/// it in place: a value the block moves into a local of its own is held twice too.
+///
+/// The task's size is every participant's cost (issue 18): it waits on one timer (the ping and
+/// the read deadline, whichever is due first), one notification from its queue (something to
+/// write, or the queue overflowed) and the shutdown; the writing of a batch and the ping,
+/// which are brief, are boxed while they run rather than widen the task for its whole life.
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 pub fn run(
     mut ws: Socket,
@@ -67,81 +76,91 @@ pub fn run(
     ip: IpAddr,
     host: Option<String>,
 ) -> impl std::future::Future<Output = ()> + Send {
+    // The few numbers this task needs, not a copy of every limit in its state.
+    let (cap, silence, ping_every, join_timeout, grace) = {
+        let l = state.limits();
+        (
+            (l.outbound_per_socket_kib * 1024) as usize,
+            Duration::from_secs(l.timeout_secs),
+            Duration::from_secs(l.ping_secs),
+            Duration::from_secs(l.join_timeout_secs),
+            l.seat_grace_secs,
+        )
+    };
+    let mut rate = MessageRate::new(state.limits(), Instant::now());
+    let mut warned_at: Option<Instant> = None;
+    let outbox = Outbox::new(state.budget.clone(), cap);
+    let mut drain = Drain::new(&outbox);
+    let conn = state.next_conn_id();
+    let mut ctx = Ctx {
+        state: state.clone(),
+        room,
+        conn,
+        outbox,
+        password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
+        room_message_rate: Bucket::full(room_message_rate(state.limits()), Instant::now()),
+    };
+    let mut seated: Option<Seated> = None;
     async move {
-        // The few numbers this task needs, not a copy of every limit in its state.
-        let (cap, silence, ping_every, join_timeout, grace) = {
-            let l = state.limits();
-            (
-                (l.outbound_per_socket_kib * 1024) as usize,
-                Duration::from_secs(l.timeout_secs),
-                Duration::from_secs(l.ping_secs),
-                Duration::from_secs(l.join_timeout_secs),
-                l.seat_grace_secs,
-            )
-        };
-        let mut rate = MessageRate::new(state.limits(), Instant::now());
-        let mut warned_at: Option<Instant> = None;
-        let outbox = Outbox::new(state.budget.clone(), cap);
-        let mut drain = Drain::new(&outbox);
-        let conn = state.next_conn_id();
-        let mut ctx = Ctx {
-            state: state.clone(),
-            room,
-            conn,
-            outbox,
-            password_rate: Bucket::full(PASSWORD_RATE, Instant::now()),
-            room_message_rate: Bucket::full(room_message_rate(state.limits()), Instant::now()),
-        };
-        let ping = tokio::time::sleep(ping_every);
-        tokio::pin!(ping);
-        let mut deadline = tokio::time::Instant::now() + join_timeout;
-        let mut seated: Option<Seated> = None;
+        let start = tokio::time::Instant::now();
+        let mut ping_at = start + ping_every;
+        // Until the join: the join deadline; then the silence timeout from the last message.
+        let mut deadline = start + join_timeout;
+        let timer = tokio::time::sleep_until(ping_at.min(deadline));
+        tokio::pin!(timer);
+        // One wait for the whole session, registered once: thousands of sessions do not take
+        // the shutdown notification's lock on every wake.
+        let stop = state.stopping();
+        tokio::pin!(stop);
 
         let end = loop {
+            let due = ping_at.min(deadline);
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
             let wake = tokio::select! {
-                next = timeout_at(deadline, ws.next()) => Wake::Read(next),
+                next = ws.next() => Wake::Read(next),
+                () = &mut timer => Wake::Timer,
                 () = ctx.outbox.shared.ready.notified() => Wake::Write,
-                () = &mut ping => Wake::Ping,
-                () = ctx.outbox.shared.dead.notified() => Wake::Dead,
-                () = state.stopped() => Wake::Stop,
+                () = &mut stop => Wake::Stop,
             };
-            let next = match wake {
-                Wake::Read(next) => next,
-                Wake::Write => match drain.write(&mut ws, silence, &state.metrics.relay).await {
-                    Wrote::Some => continue,
-                    Wrote::Closed => break End::Closed,
-                    Wrote::Failed => {
-                        bump(&state.metrics.slow_clients_dropped);
-                        break End::Lost;
-                    }
-                },
-                Wake::Ping => {
-                    ping.as_mut()
-                        .reset(tokio::time::Instant::now() + ping_every);
-                    match timeout(silence, ws.send(Message::Ping(Default::default()))).await {
-                        Ok(Ok(())) => continue,
-                        _ => break End::Lost,
-                    }
+            let message = match wake {
+                Wake::Read(None) => break End::Lost,
+                Wake::Read(Some(Err(e))) => {
+                    read_error(&e, &ctx.outbox, &state);
+                    break End::Lost;
                 }
-                Wake::Dead => {
+                Wake::Read(Some(Ok(message))) => message,
+                Wake::Write if ctx.outbox.shared.is_dead() => {
                     bump(&state.metrics.slow_clients_dropped);
                     break End::Lost;
                 }
-                Wake::Stop => break End::Shutdown,
-            };
-            let message = match next {
-                Err(_elapsed) => {
+                Wake::Write => {
+                    let wrote = Box::pin(drain.write(&mut ws, silence, &state.metrics.relay)).await;
+                    match wrote {
+                        Wrote::Some => continue,
+                        Wrote::Closed => break End::Closed,
+                        Wrote::Failed => {
+                            bump(&state.metrics.slow_clients_dropped);
+                            break End::Lost;
+                        }
+                    }
+                }
+                Wake::Timer if tokio::time::Instant::now() >= deadline => {
                     if seated.is_none() {
                         ctx.outbox.close(close::POLICY, "join expected");
                     }
                     break End::Lost;
                 }
-                Ok(None) => break End::Lost,
-                Ok(Some(Err(e))) => {
-                    read_error(&e, &ctx.outbox, &state);
-                    break End::Lost;
+                Wake::Timer => {
+                    ping_at = tokio::time::Instant::now() + ping_every;
+                    let ping = timeout(silence, ws.send(Message::Ping(Default::default())));
+                    match Box::pin(ping).await {
+                        Ok(Ok(())) => continue,
+                        _ => break End::Lost,
+                    }
                 }
-                Ok(Some(Ok(message))) => message,
+                Wake::Stop => break End::Shutdown,
             };
             if seated.is_some() {
                 deadline = tokio::time::Instant::now() + silence;

@@ -1,10 +1,13 @@
 //! What every task shares: the settings, the rooms behind their one lock, the budget, the counters.
 
+use std::future::Ready;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use serde_json::value::RawValue;
+use tokio::sync::futures::Notified;
 use tokio::sync::watch;
 
 use crate::admission::budget::{Budget, Permit};
@@ -27,6 +30,9 @@ pub struct State {
     pub ice_servers: Box<RawValue>,
     /// Becomes true when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Notified (every waiter) once `shutdown` has turned true: what a session's task waits
+    /// on, a 64-byte wait where the watch's is 176 in each of thousands of tasks.
+    pub stop: tokio::sync::Notify,
     next_conn: AtomicU64,
     /// The built-in STUN/TURN server, once its sockets are bound.
     pub relay: std::sync::OnceLock<RelayInfo>,
@@ -81,6 +87,7 @@ impl State {
             metrics: Metrics::default(),
             ice_servers,
             shutdown,
+            stop: tokio::sync::Notify::new(),
             next_conn: AtomicU64::new(1),
             relay: std::sync::OnceLock::new(),
             connections: crate::admission::evict::Oldest::default(),
@@ -158,6 +165,18 @@ impl State {
         let mut rx = self.shutdown.clone();
         // The guard `wait_for` returns is not Send; drop it here, not in the caller's future.
         let _ = rx.wait_for(|stopping| *stopping).await.map(|_| ());
+    }
+
+    /// Completes once shutdown has begun, as [`State::stopped`] does, in a future of 72 bytes
+    /// rather than 176: every session's task holds one. The wait is registered before the flag
+    /// is read, so a shutdown between the two is not missed.
+    pub fn stopping(&self) -> Either<Notified<'_>, Ready<()>> {
+        let notified = self.stop.notified();
+        if self.is_shutting_down() {
+            Either::Right(std::future::ready(()))
+        } else {
+            Either::Left(notified)
+        }
     }
 
     pub fn is_shutting_down(&self) -> bool {

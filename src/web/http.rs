@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::{Either, FutureExt};
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -498,24 +499,43 @@ fn upgrade(
         .max_write_buffer_size(max + 64 * 1024)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let share = slot.as_ref().map(SocketSlot::in_flight_share);
-                let charge = Charge::new(state.budget.clone(), share);
-                let io = ChargedIo::new(
-                    Coalesce::new(TokioIo::new(upgraded)),
-                    charge.clone(),
-                    READ_CHUNK,
-                    Duration::from_secs(state.limits().message_secs),
-                )
-                .with_max_frame(max as u64);
-                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                session::run(ws, charge, room, state, (permit, slot), ip, host).await;
+    // The upgrade, then the session, as a combinator rather than an `async` block: a block
+    // would keep what it captured (about 300 bytes) beside the session's future for the
+    // socket's whole life; `then` holds either the closure or the session, never both.
+    tokio::spawn(on_upgrade.then(move |upgraded| {
+        let upgraded = match upgraded {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                log::debug!("upgrade failed: {e}");
+                return Either::Right(std::future::ready(()));
             }
-            Err(e) => log::debug!("upgrade failed: {e}"),
-        }
-    });
+        };
+        let share = slot.as_ref().map(SocketSlot::in_flight_share);
+        let charge = Charge::new(state.budget.clone(), share);
+        let io = ChargedIo::new(
+            Coalesce::new(TokioIo::new(upgraded)),
+            charge.clone(),
+            READ_CHUNK,
+            Duration::from_secs(state.limits().message_secs),
+        )
+        .with_max_frame(max as u64);
+        // Without a handshake there is nothing to wait for: the stream is ready at once.
+        let Some(ws) =
+            WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).now_or_never()
+        else {
+            log::error!("a WebSocket without a handshake was not ready at once");
+            return Either::Right(std::future::ready(()));
+        };
+        Either::Left(session::run(
+            ws,
+            charge,
+            room,
+            state,
+            (permit, slot),
+            ip,
+            host,
+        ))
+    }));
 
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

@@ -241,6 +241,22 @@ async fn a_silent_socket_is_dropped_and_its_seat_freed_after_grace() {
     server.shutdown().await;
 }
 
+/// The other half of the test above: a socket that says nothing but answers pings is pinged
+/// on time and keeps its seat well past the silence timeout.
+#[tokio::test]
+async fn an_idle_socket_that_answers_pings_keeps_its_seat() {
+    let server = Server::start(&[("timers.ping_secs", "1"), ("timers.timeout_secs", "2")]).await;
+    let (mut ada, _) = server.join("r", "ada").await;
+    let (mut bo, _) = server.join("r", "bo").await;
+    assert_eq!(ada.recv().await["type"], "peer-joined");
+    let (a, b) = tokio::join!(
+        ada.pings_over(Duration::from_secs(5)),
+        bo.pings_over(Duration::from_secs(5))
+    );
+    assert!(a >= 3 && b >= 3, "a ping a second: {a} and {b} in 5 s");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_lost_socket_can_resume_its_seat_within_grace() {
     let server = Server::start(&[("timers.seat_grace_secs", "30")]).await;

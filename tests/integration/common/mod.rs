@@ -306,6 +306,22 @@ impl Client {
         }
     }
 
+    /// As [`Client::expect_silence`], answering pings (tungstenite does), and returns how many
+    /// pings came.
+    pub async fn pings_over(&mut self, wait: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pings = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return pings,
+                Ok(Some(Ok(Message::Text(t)))) => panic!("unexpected message {t}"),
+                Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+                Ok(Some(Ok(_))) => continue,
+                Ok(other) => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
     pub async fn close(&mut self) {
         let _ = self
             .ws
