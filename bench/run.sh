@@ -87,8 +87,24 @@ quiet() {
   exit 3
 }
 
+# cpu_ticks: /proc/stat's steal ticks and all ticks (user to steal), summed over the CPUs.
+cpu_ticks() {
+  awk '/^cpu /{t=0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat
+}
+
+# steal_since "STEAL TOTAL": the share of CPU time since then that the hypervisor gave to
+# something else while this VM's CPUs had work (/proc/stat "steal"). A busy check inside the
+# VM cannot see it; on this machine the end-to-end tail follows it run by run.
+steal_since() {
+  # shellcheck disable=SC2086 # two numbers, split on purpose
+  set -- $1 $(cpu_ticks)
+  awk -v s0="$1" -v t0="$2" -v s1="$3" -v t1="$4" \
+    'BEGIN { printf "machine: the hypervisor took %.1f%% of the CPU time during the run (steal)\n", (t1 > t0 ? 100 * (s1 - s0) / (t1 - t0) : 0) }'
+}
+
 # run NAME COMMAND... : runs (RUNS times, default 1) and tees each output to $OUT/NAME.txt
-# (NAME.1.txt, NAME.2.txt, ... when RUNS > 1), each headed by its machine line.
+# (NAME.1.txt, NAME.2.txt, ... when RUNS > 1), each headed by its machine line and ended by
+# the steal during it.
 run() {
   local name=$1
   shift
@@ -97,7 +113,8 @@ run() {
     local file="$OUT/$name.txt"
     [ "$runs" -gt 1 ] && file="$OUT/$name.$i.txt"
     if [ "$runs" -gt 1 ]; then echo "== $name ($i of $runs): $*"; else echo "== $name: $*"; fi
-    { quiet; "$@" 2>&1; } | tee "$file" | sed -n '/^machine:/p;/--- summary ---/,$p'
+    { quiet; local ticks; ticks=$(cpu_ticks); "$@" 2>&1; steal_since "$ticks"; } | tee "$file" |
+      sed -n '/^machine:/p;/--- summary ---/,$p'
   done
 }
 

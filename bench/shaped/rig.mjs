@@ -1,9 +1,10 @@
 // A shaped-link rig: the real server in its own network namespace with a bridge, and each
 // participant's Chromium in a namespace of its own, joined to the bridge by a veth pair. A
 // participant's link is shaped with `tc tbf` on both ends of its veth (egress inside = its
-// uplink, egress on the bridge side = its downlink) and lossy with `iptables -m statistic` on
-// UDP in its namespace (netem is not in this kernel). Everything made here is named with a
-// per-run tag and removed on exit, signal or timeout. Needs root, `ip`, `tc`, `iptables`.
+// uplink, egress on the bridge side = its downlink) and lossy with nftables' `numgen random`
+// dropping its UDP in the bridge, both ways (netem is not in this kernel). Everything made here
+// is named with a per-run tag and removed on exit, signal or timeout. Needs root, `ip`, `tc`,
+// `nft`.
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,12 +34,12 @@ function sh(cmd, args, { quiet = false } = {}) {
 
 /** Fails loudly, with the reason, where namespaces cannot be made (not root, no tools). */
 export function checkCapable() {
-  if (process.getuid?.() !== 0) throw new Error('the shaped-link rig needs root (ip netns, tc, iptables)');
-  for (const tool of ['ip', 'tc', 'iptables']) {
+  if (process.getuid?.() !== 0) throw new Error('the shaped-link rig needs root (ip netns, tc, nft)');
+  for (const tool of ['ip', 'tc', 'nft']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
     } catch {
-      throw new Error(`the shaped-link rig needs \`${tool}\` (apt-get install -y iproute2 iptables)`);
+      throw new Error(`the shaped-link rig needs \`${tool}\` (apt-get install -y iproute2 nftables)`);
     }
   }
 }
@@ -53,6 +54,13 @@ const kbit = (bps) => `${Math.round(bps / 1000)}kbit`;
 function tbf(bps) {
   const burst = Math.max(4096, Math.round((bps / 8) * 0.02));
   return ['tbf', 'rate', kbit(bps), 'burst', String(burst), 'latency', '50ms'];
+}
+
+/** A qdisc's bytes, packets and drops so far (tc -s), in namespace `ns`. */
+function qdiscCounters(ns, dev) {
+  const out = sh('ip', ['netns', 'exec', ns, 'tc', '-s', 'qdisc', 'show', 'dev', dev], { quiet: true });
+  const m = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+)/.exec(out);
+  return m ? { bytes: Number(m[1]), packets: Number(m[2]), dropped: Number(m[3]) } : { bytes: 0, packets: 0, dropped: 0 };
 }
 
 export class Rig {
@@ -153,21 +161,34 @@ export class Rig {
       sh('ip', ['netns', 'exec', where, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { quiet: true });
       if (rate !== null) sh('ip', ['netns', 'exec', where, 'tc', 'qdisc', 'add', 'dev', dev, 'root', ...tbf(rate)]);
     }
-    sh('ip', ['netns', 'exec', ns, 'iptables', '-F']);
+    // Loss is made on the way, in the bridge (nftables' bridge family), as a lossy access link
+    // drops: not in the participant's own OUTPUT chain, where a dropped packet fails the
+    // browser's send call with EPERM, which no real network does (the sender then knows which
+    // packets were lost, and Chromium's audio suffered from it where a lossy link's would not).
+    const nft = (...args) => sh('ip', ['netns', 'exec', this.srvNs, 'nft', ...args], { quiet: true });
+    const table = `loss${i}`;
+    nft('delete', 'table', 'bridge', table);
     if (loss > 0) {
-      for (const chain of ['OUTPUT', 'INPUT']) {
-        sh('ip', ['netns', 'exec', ns, 'iptables', '-A', chain, '-p', 'udp', '-m', 'statistic',
-          '--mode', 'random', '--probability', String(loss), '-j', 'DROP']);
+      nft('add', 'table', 'bridge', table);
+      nft('add', 'chain', 'bridge', table, 'forward', '{ type filter hook forward priority 0; }');
+      const perMille = String(Math.round(loss * 1000));
+      for (const dir of ['iifname', 'oifname']) {
+        nft('add', 'rule', 'bridge', table, 'forward', dir, this.hostDev(i), 'meta', 'l4proto', 'udp',
+          'numgen', 'random', 'mod', '1000', '<', perMille, 'drop');
       }
+      if (!nft('list', 'table', 'bridge', table).includes('drop')) throw new Error('nft did not take the loss rules');
     }
     this.log(`shape p${i}: ${rate === null ? 'unshaped' : kbit(rate)} loss ${Math.round(loss * 100)}%`);
   }
 
   /** Bytes and drops of participant i's uplink qdisc so far (tc -s). */
   uplinkCounters(i) {
-    const out = sh('ip', ['netns', 'exec', this.ns(i), 'tc', '-s', 'qdisc', 'show', 'dev', this.peerDev(i)], { quiet: true });
-    const m = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+)/.exec(out);
-    return m ? { bytes: Number(m[1]), packets: Number(m[2]), dropped: Number(m[3]) } : { bytes: 0, packets: 0, dropped: 0 };
+    return qdiscCounters(this.ns(i), this.peerDev(i));
+  }
+
+  /** Bytes and drops of participant i's downlink qdisc so far (its veth's bridge end). */
+  downlinkCounters(i) {
+    return qdiscCounters(this.srvNs, this.hostDev(i));
   }
 
   /** Starts participant i's Chromium inside its namespace. */
@@ -287,7 +308,7 @@ export async function pageStats() {
     };
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
-        row.aIn = { concealed: s.concealedSamples ?? 0, total: s.totalSamplesReceived ?? 0, lost: s.packetsLost ?? 0, received: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0 };
+        row.aIn = { concealed: s.concealedSamples ?? 0, total: s.totalSamplesReceived ?? 0, lost: s.packetsLost ?? 0, received: s.packetsReceived ?? 0, bytes: s.bytesReceived ?? 0, jbDelay: s.jitterBufferDelay ?? 0, jbTarget: s.jitterBufferTargetDelay ?? 0, jbEmitted: s.jitterBufferEmittedCount ?? 0 };
       }
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
         row.vIn = { frames: s.framesDecoded ?? 0, height: s.frameHeight ?? 0, width: s.frameWidth ?? 0, fps: s.framesPerSecond ?? 0, freezes: s.freezeCount ?? 0, freezeDur: s.totalFreezesDuration ?? 0, bytes: s.bytesReceived ?? 0 };

@@ -134,7 +134,7 @@ export async function runScenario(name, { adapt, log = console.log }) {
         marks.healAt = now;
       }
       const stats = await Promise.all(people.map((p) => p.page.evaluate(pageStats).catch(() => ({}))));
-      series.push({ t: (Date.now() - t0) / 1000, stats, cpu: people.map((p) => nsCpuSeconds(p.ns)), up: rig.uplinkCounters(0) });
+      series.push({ t: (Date.now() - t0) / 1000, stats, cpu: people.map((p) => nsCpuSeconds(p.ns)), up: rig.uplinkCounters(0), down: rig.downlinkCounters(0) });
       if (rustcRunning()) shared += 1;
       if (second % 5 === 0 && foreignBrowsers(new Set(people.flatMap((p) => nsPids(p.ns)))) > 0) browsersBeside += 5;
     }
@@ -202,6 +202,15 @@ export function figures(run) {
           height: median(heights),
           freezes: streamDelta(series, a, b, r, ip, (x) => x.vIn?.freezes ?? 0),
           freezeSeconds: streamDelta(series, a, b, r, ip, (x) => x.vIn?.freezeDur ?? 0),
+          // The receiver's mean audio playout delay (ms) and the packets lost on the way (%):
+          // whether RED's copy of a lost packet can arrive before the packet is due.
+          jitterMs: 1000 * (streamDelta(series, a, b, r, ip, (x) => x.aIn?.jbDelay ?? 0) ?? 0)
+            / (streamDelta(series, a, b, r, ip, (x) => x.aIn?.jbEmitted ?? 0) || NaN),
+          lossPct: (() => {
+            const lost = streamDelta(series, a, b, r, ip, (x) => x.aIn?.lost ?? 0) ?? 0;
+            const got = streamDelta(series, a, b, r, ip, (x) => x.aIn?.received ?? 0) ?? 0;
+            return lost + got > 0 ? (100 * lost) / (lost + got) : NaN;
+          })(),
           kbps: dt > 0 ? (8 * ((streamDelta(series, a, b, r, ip, (x) => (x.vIn?.bytes ?? 0) + (x.aIn?.bytes ?? 0)) ?? 0))) / dt / 1000 : NaN,
         };
       }
@@ -246,6 +255,14 @@ export function figures(run) {
   out.uplinkKbps = median(uplink.filter(inAdapted).map((u) => u.kbps));
   out.uplinkMaxKbps = Math.max(...uplink.filter(inAdapted).map((u) => u.kbps));
   out.dropsPerSecond = median(uplink.filter(inAdapted).map((u) => u.drops));
+  // Every packet the link's queues dropped in the adapted window, each way: a queue that
+  // overflows drops packets in a burst (audio's among them), which the random loss does not.
+  {
+    const a = at(series, windows.adapted[0]);
+    const b = at(series, windows.adapted[1]);
+    out.uplinkQueueDrops = series[b].up.dropped - series[a].up.dropped;
+    out.downlinkQueueDrops = (series[b].down?.dropped ?? 0) - (series[a].down?.dropped ?? 0);
+  }
   out.linkKbps = sc.shaped.rate / 1000;
 
   // Time to adapt: from the degradation until the constrained uplink stays within the link and
@@ -330,6 +347,7 @@ export function summary(run, f) {
       baseGoodFps: median(f.streams.filter(good).map((s) => s.base.fps)),
       baseGoodHeight: median(f.streams.filter(good).map((s) => s.base.height)),
       uplinkKbps: f.uplinkKbps, uplinkMaxKbps: f.uplinkMaxKbps, dropsPerSecond: f.dropsPerSecond,
+      uplinkQueueDrops: f.uplinkQueueDrops, downlinkQueueDrops: f.downlinkQueueDrops,
       adaptSeconds: f.adaptSeconds,
     });
     if (f.recoverSeconds !== undefined) out.recoverSeconds = f.recoverSeconds;
@@ -348,17 +366,17 @@ export function printRun(run, f, print = console.log) {
   print(`\n== ${run.name}, adaptation ${run.adapt ? 'on' : 'off'}${run.sharedSeconds ? ` (a Rust build ran beside it for ${run.sharedSeconds} s)` : ''}`);
   const ws = Object.keys(f.windows);
   print(`windows (s): ${ws.map((w) => `${w} ${f.windows[w].map((x) => fmt(x, 0)).join('-')}`).join(', ')}`);
-  print(['receiver<-sender audio B/packet', ...ws.map((w) => `${w}: conceal% fps height freezes kbit/s`)].join(' | '));
+  print(['receiver<-sender audio B/packet', ...ws.map((w) => `${w}: conceal% loss% jitter-ms fps height freezes kbit/s`)].join(' | '));
   for (const s of f.streams) {
     print([`${s.receiver}<-${s.sender}${s.poor ? ' *' : '  '} ${fmt(s.audioBytesPerPacket, 0).padStart(4)}`, ...ws.map((w) => {
       const x = s[w];
-      return `${fmt(x.concealment, 2).padStart(6)} ${fmt(x.fps).padStart(5)} ${fmt(x.height, 0).padStart(4)}p ${String(x.freezes ?? '—').padStart(3)} ${fmt(x.kbps, 0).padStart(5)}`;
+      return `${fmt(x.concealment, 2).padStart(6)} ${fmt(x.lossPct, 1).padStart(4)} ${fmt(x.jitterMs, 0).padStart(4)} ${fmt(x.fps).padStart(5)} ${fmt(x.height, 0).padStart(4)}p ${String(x.freezes ?? '—').padStart(3)} ${fmt(x.kbps, 0).padStart(5)}`;
     })].join(' | '));
   }
   print('browser: cpu% sent kbit/s received kbit/s');
   for (const b of f.browsers) print(`${b.name}: ${fmt(b.cpuPercent, 0)} ${fmt(b.sentKbps, 0)} ${fmt(b.receivedKbps, 0)}`);
   if (f.linkKbps) {
-    print(`p0 uplink (adapted window): median ${fmt(f.uplinkKbps, 0)} kbit/s, max ${fmt(f.uplinkMaxKbps, 0)}, link ${f.linkKbps}; queue drops ${fmt(f.dropsPerSecond)} /s`);
+    print(`p0 uplink (adapted window): median ${fmt(f.uplinkKbps, 0)} kbit/s, max ${fmt(f.uplinkMaxKbps, 0)}, link ${f.linkKbps}; queue drops ${fmt(f.dropsPerSecond)} /s (median second); packets the queues dropped: up ${f.uplinkQueueDrops}, down ${f.downlinkQueueDrops}`);
     print(`time to adapt: ${fmt(f.adaptSeconds, 0)} s${f.recoverSeconds !== undefined ? `; time to recover: ${fmt(f.recoverSeconds, 0)} s` : ''}`);
   }
 }
