@@ -47,6 +47,16 @@ pub(crate) type Socket = WebSocketStream<ChargedIo<Coalesce<TokioIo<Upgraded>>>>
 /// separately.
 const QUEUE_FRAMES: usize = 256;
 
+/// A queue longer than this (queued and being written) draws only on the outbound arena's
+/// first three quarters; the last quarter is kept for short queues. A socket that stops
+/// reading grows its queue towards its own cap (2 MiB), so a few of them could otherwise hold
+/// the whole arena while their sessions wait on a stalled write, and every message to a
+/// socket that does read would fail and drop that socket as too slow: the attacker's
+/// sockets would take the honest ones down with them. A reading socket's queue is a burst of
+/// a call's start at most (offers of 4-20 KiB, candidates). Under the 64 MiB budget's 3 MiB
+/// arena the reserve is 768 KiB: about a hundred short queues at their longest at once.
+const SHORT_QUEUE: usize = 64 * 1024;
+
 pub(crate) enum Frame {
     Text(Utf8Bytes),
     /// A relayed signal and when its frame was read ([`time::stamp`]).
@@ -122,9 +132,16 @@ impl Outbox {
         if queue.closed {
             return false;
         }
-        let fits = queue.frames.len() < QUEUE_FRAMES
-            && s.queued_bytes.load(Ordering::Acquire) + len <= s.cap_bytes;
-        if !fits || !s.budget.outbound.try_acquire(len as u64) {
+        let queued = s.queued_bytes.load(Ordering::Acquire) + len;
+        let fits = queue.frames.len() < QUEUE_FRAMES && queued <= s.cap_bytes;
+        // A long queue draws only on the arena's first three quarters (see SHORT_QUEUE).
+        let arena = &s.budget.outbound;
+        let within = if queued > SHORT_QUEUE {
+            arena.capacity() / 4 * 3
+        } else {
+            arena.capacity()
+        };
+        if !fits || !arena.try_acquire_within(len as u64, within) {
             drop(queue);
             s.dead.store(true, Ordering::Release);
             s.ready.notify_one();
@@ -455,6 +472,38 @@ mod tests {
             futures_util::FutureExt::now_or_never(told).is_some(),
             "the session was told"
         );
+    }
+
+    /// Queues that grow long (sockets that stopped reading) stop at the outbound arena's
+    /// first three quarters; a short queue's next message still fits.
+    #[test]
+    fn long_queues_leave_the_arenas_last_quarter_to_short_ones() {
+        let mut limits = Limits::shipped();
+        limits.outbound_mib = 1;
+        let budget = Arc::new(Budget::new(&limits));
+        let capacity = budget.outbound.capacity();
+        let hogs = [
+            Outbox::new(budget.clone(), usize::MAX),
+            Outbox::new(budget.clone(), usize::MAX),
+        ];
+        let message = || Utf8Bytes::from("z".repeat(4000));
+        let mut refused = 0;
+        for i in 0..1000 {
+            if !hogs[i % 2].push(message()) {
+                refused += 1;
+            }
+        }
+        assert!(refused > 0, "the hogs were refused at last");
+        let used = budget.outbound.used();
+        assert!(
+            used <= capacity / 4 * 3 && used > capacity / 4 * 3 - 8000,
+            "{used}"
+        );
+        let reader = Outbox::new(budget.clone(), usize::MAX);
+        for _ in 0..10 {
+            assert!(reader.push(message()), "a short queue finds room");
+        }
+        assert!(!reader.shared.is_dead());
     }
 
     /// A drained burst gives its slots back; an idle socket's queue holds no memory.
