@@ -114,7 +114,7 @@ run() {
     [ "$runs" -gt 1 ] && file="$OUT/$name.$i.txt"
     if [ "$runs" -gt 1 ]; then echo "== $name ($i of $runs): $*"; else echo "== $name: $*"; fi
     { quiet; local ticks; ticks=$(cpu_ticks); "$@" 2>&1; steal_since "$ticks"; } | tee "$file" |
-      sed -n '/^machine:/p;/--- summary ---/,$p'
+      sed -n '/--- summary ---/,${p;d};/^machine:/p'
   done
 }
 
