@@ -26,6 +26,7 @@ const LABELS = {
   dropsPerSecond: "p0's uplink queue drops (packets/s, median second)",
   uplinkQueueDrops: "packets p0's uplink queue dropped (adapted window)",
   downlinkQueueDrops: "packets p0's downlink queue dropped (adapted window)",
+  p0StepsUp: "times p0 stepped a video sender up (adapted window; probes)",
   adaptSeconds: 'time to adapt (s)',
   recoverSeconds: 'time to recover after the link heals (s)',
   cpuPercent: 'CPU per browser, median (% of one core)',

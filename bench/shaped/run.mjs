@@ -262,6 +262,18 @@ export function figures(run) {
     const b = at(series, windows.adapted[1]);
     out.uplinkQueueDrops = series[b].up.dropped - series[a].up.dropped;
     out.downlinkQueueDrops = (series[b].down?.dropped ?? 0) - (series[a].down?.dropped ?? 0);
+    // How often p0 stepped a video sender up (a higher maxBitrate, or resumed) in that window:
+    // each step up is a probe, and a probe sends more than the rung that held.
+    const video = (row) => row?.senders?.find((x) => x.kind === 'video');
+    let ups = 0;
+    for (let i = a + 1; i <= b; i++) {
+      for (const ip of Object.keys(series[i].stats[0] ?? {})) {
+        const x = video(series[i - 1].stats[0]?.[ip]);
+        const y = video(series[i].stats[0]?.[ip]);
+        if (x && y && ((y.active && !x.active) || (y.active && (y.maxBitrate ?? Infinity) > (x.maxBitrate ?? Infinity)))) ups += 1;
+      }
+    }
+    out.p0StepsUp = ups;
   }
   out.linkKbps = sc.shaped.rate / 1000;
 
@@ -347,7 +359,7 @@ export function summary(run, f) {
       baseGoodFps: median(f.streams.filter(good).map((s) => s.base.fps)),
       baseGoodHeight: median(f.streams.filter(good).map((s) => s.base.height)),
       uplinkKbps: f.uplinkKbps, uplinkMaxKbps: f.uplinkMaxKbps, dropsPerSecond: f.dropsPerSecond,
-      uplinkQueueDrops: f.uplinkQueueDrops, downlinkQueueDrops: f.downlinkQueueDrops,
+      uplinkQueueDrops: f.uplinkQueueDrops, downlinkQueueDrops: f.downlinkQueueDrops, p0StepsUp: f.p0StepsUp,
       adaptSeconds: f.adaptSeconds,
     });
     if (f.recoverSeconds !== undefined) out.recoverSeconds = f.recoverSeconds;
