@@ -54,7 +54,8 @@ const QUEUE_FRAMES: usize = 256;
 /// socket that does read would fail and drop that socket as too slow: the attacker's
 /// sockets would take the honest ones down with them. A reading socket's queue is a burst of
 /// a call's start at most (offers of 4-20 KiB, candidates). Under the 64 MiB budget's 3 MiB
-/// arena the reserve is 768 KiB: about a hundred short queues at their longest at once.
+/// arena the reserve is 768 KiB: a dozen short queues at their longest at once, and many more
+/// at the few KiB a reading socket's queue usually holds (20 MiB under the default budget).
 const SHORT_QUEUE: usize = 64 * 1024;
 
 pub(crate) enum Frame {
