@@ -164,7 +164,7 @@ export class Rig {
     // Loss is made on the way, in the bridge (nftables' bridge family), as a lossy access link
     // drops: not in the participant's own OUTPUT chain, where a dropped packet fails the
     // browser's send call with EPERM, which no real network does (the sender then knows which
-    // packets were lost, and Chromium's audio suffered from it where a lossy link's would not).
+    // packets were lost).
     const nft = (...args) => sh('ip', ['netns', 'exec', this.srvNs, 'nft', ...args], { quiet: true });
     const table = `loss${i}`;
     nft('delete', 'table', 'bridge', table);
