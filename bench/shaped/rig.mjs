@@ -51,9 +51,9 @@ export function checkCapable() {
 const kbit = (bps) => `${Math.round(bps / 1000)}kbit`;
 
 /** tbf arguments for a rate: a burst of ~20 ms of traffic (at least 4 KiB) and 50 ms of queue. */
-function tbf(bps) {
+function tbf(bps, queueMs = 50) {
   const burst = Math.max(4096, Math.round((bps / 8) * 0.02));
-  return ['tbf', 'rate', kbit(bps), 'burst', String(burst), 'latency', '50ms'];
+  return ['tbf', 'rate', kbit(bps), 'burst', String(burst), 'latency', `${queueMs}ms`];
 }
 
 /** A qdisc's bytes, packets and drops so far (tc -s), in namespace `ns`. */
@@ -151,15 +151,17 @@ export class Rig {
   }
 
   /**
-   * Shapes participant i's link: `rate` bit/s each way (null: unshaped), `loss` 0..1 each way.
+   * Shapes participant i's link: `rate` bit/s each way (null: unshaped), `loss` 0..1 each way,
+   * `queueMs` the longest a packet may wait in the link's queue before it is dropped (50 ms
+   * unless said: a short home-router buffer; many buffer far more, trading delay for drops).
    * @param {number} i
-   * @param {{ rate: number | null, loss?: number }} shape
+   * @param {{ rate: number | null, loss?: number, queueMs?: number }} shape
    */
-  shape(i, { rate, loss = 0 }) {
+  shape(i, { rate, loss = 0, queueMs = 50 }) {
     const ns = this.ns(i);
     for (const [where, dev] of [[ns, this.peerDev(i)], [this.srvNs, this.hostDev(i)]]) {
       sh('ip', ['netns', 'exec', where, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { quiet: true });
-      if (rate !== null) sh('ip', ['netns', 'exec', where, 'tc', 'qdisc', 'add', 'dev', dev, 'root', ...tbf(rate)]);
+      if (rate !== null) sh('ip', ['netns', 'exec', where, 'tc', 'qdisc', 'add', 'dev', dev, 'root', ...tbf(rate, queueMs)]);
     }
     // Loss is made on the way, in the bridge (nftables' bridge family), as a lossy access link
     // drops: not in the participant's own OUTPUT chain, where a dropped packet fails the

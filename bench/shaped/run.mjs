@@ -5,21 +5,25 @@
 //   sudo node bench/shaped/run.mjs poor-1m [--adapt both|on|off] [--runs 3] [--json out.jsonl]
 //
 // Scenarios: poor-1m, poor-500k (4 people, p0 on 1 Mbit/s or 500 kbit/s each way with 5% UDP
-// loss each way from 10 s in), dip-300k (4 people, p0 drops to 300 kbit/s for 20 s, then
-// recovers), six (6 people on good links), ci (3 people, p0 on 300 kbit/s with 5% loss:
-// the browser suite's short version, tight enough that the call cannot fit without adapting).
+// loss each way from 15 s in), poor-1m-deep (poor-1m behind a 200 ms queue, not 50 ms),
+// dip-300k (4 people, p0 drops to 300 kbit/s for 20 s, then recovers), six (6 people on good
+// links), ci (3 people, p0 on 300 kbit/s with 5% loss: the browser suite's short version,
+// tight enough that the call cannot fit without adapting).
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { Rig, nsCpuSeconds, nsPids, pageStats } from './rig.mjs';
 
 /**
- * @typedef {{ people: number, shaped?: { rate: number, loss: number }, degradeAt?: number,
+ * @typedef {{ people: number, shaped?: { rate: number, loss: number, queueMs?: number }, degradeAt?: number,
  *             healAt?: number, seconds: number }} Scenario
  */
 /** @type {Record<string, Scenario>} times in seconds from when every stream decodes */
 export const SCENARIOS = {
   'poor-1m': { people: 4, shaped: { rate: 1_000_000, loss: 0.05 }, degradeAt: 15, seconds: 55 },
   'poor-500k': { people: 4, shaped: { rate: 500_000, loss: 0.05 }, degradeAt: 15, seconds: 55 },
+  // poor-1m behind a deeper buffer (200 ms, not 50): how much of its concealment is the
+  // shallow queue overflowing in bursts.
+  'poor-1m-deep': { people: 4, shaped: { rate: 1_000_000, loss: 0.05, queueMs: 200 }, degradeAt: 15, seconds: 55 },
   'dip-300k': { people: 4, shaped: { rate: 300_000, loss: 0 }, degradeAt: 15, healAt: 35, seconds: 65 },
   six: { people: 6, seconds: 30 },
   ci: { people: 3, shaped: { rate: 300_000, loss: 0.05 }, degradeAt: 8, seconds: 28 },
@@ -404,7 +408,7 @@ async function main() {
   const runs = Number(opt('--runs', '1'));
   const json = opt('--json', null);
   if (!SCENARIOS[name] || !modes) {
-    console.error('usage: node bench/shaped/run.mjs <poor-1m|poor-500k|dip-300k|six|ci> [--adapt both|on|off] [--runs N] [--json file]');
+    console.error(`usage: node bench/shaped/run.mjs <${Object.keys(SCENARIOS).join('|')}> [--adapt both|on|off] [--runs N] [--json file]`);
     process.exit(2);
   }
   /** @type {Map<boolean, any[]>} */
