@@ -110,7 +110,7 @@ pub fn run(
         tokio::pin!(timer);
         // One wait for the whole session, registered once: thousands of sessions do not take
         // the shutdown notification's lock on every wake.
-        let stop = state.stopping();
+        let stop = state.stopped();
         tokio::pin!(stop);
 
         let end = loop {

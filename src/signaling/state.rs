@@ -30,8 +30,8 @@ pub struct State {
     pub ice_servers: Box<RawValue>,
     /// Becomes true when the server is shutting down.
     pub shutdown: watch::Receiver<bool>,
-    /// Notified (every waiter) once `shutdown` has turned true: what a session's task waits
-    /// on, a 64-byte wait where the watch's is 176 in each of thousands of tasks.
+    /// Notified (every waiter) once `shutdown` has turned true: what [`State::stopped`] waits
+    /// on.
     pub stop: tokio::sync::Notify,
     next_conn: AtomicU64,
     /// The built-in STUN/TURN server, once its sockets are bound.
@@ -160,17 +160,10 @@ impl State {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Completes once shutdown has begun.
-    pub async fn stopped(&self) {
-        let mut rx = self.shutdown.clone();
-        // The guard `wait_for` returns is not Send; drop it here, not in the caller's future.
-        let _ = rx.wait_for(|stopping| *stopping).await.map(|_| ());
-    }
-
-    /// Completes once shutdown has begun, as [`State::stopped`] does, in a future of 72 bytes
-    /// rather than 176: every session's task holds one. The wait is registered before the flag
-    /// is read, so a shutdown between the two is not missed.
-    pub fn stopping(&self) -> Either<Notified<'_>, Ready<()>> {
+    /// Completes once shutdown has begun. A `Notify` wait (72 bytes) rather than one on the
+    /// watch (176): every session's task and every HTTP connection's holds one. The wait is
+    /// registered before the flag is read, so a shutdown between the two is not missed.
+    pub fn stopped(&self) -> Either<Notified<'_>, Ready<()>> {
         let notified = self.stop.notified();
         if self.is_shutting_down() {
             Either::Right(std::future::ready(()))
