@@ -295,19 +295,11 @@ impl Client {
 
     /// Asserts that no text message arrives within `wait`.
     pub async fn expect_silence(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return,
-                Ok(Some(Ok(Message::Text(t)))) => panic!("unexpected message {t}"),
-                Ok(Some(Ok(_))) => continue,
-                Ok(other) => panic!("socket ended: {other:?}"),
-            }
-        }
+        self.pings_over(wait).await;
     }
 
-    /// As [`Client::expect_silence`], answering pings (tungstenite does), and returns how many
-    /// pings came.
+    /// Reads for `wait`, answering pings (tungstenite does): panics on a text message or the
+    /// socket's end; returns how many pings came.
     pub async fn pings_over(&mut self, wait: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + wait;
         let mut pings = 0;
